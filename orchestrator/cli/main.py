@@ -1,0 +1,73 @@
+"""``cmspatch`` entry point: parse, dispatch, and map every error to a documented exit code.
+
+Data goes to stdout, diagnostics to stderr; a user error never shows a traceback (set
+``CMSPATCH_DEBUG=1`` to see one when reporting a bug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from orchestrator import __version__
+from orchestrator.errors import CmspatchError, ExitCode, InventoryError, exit_code_for
+
+# One module per concern; each exposes ``register(subparsers)``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "orchestrator.cli.keys",
+    "orchestrator.cli.package",
+    "orchestrator.cli.inventory",
+    "orchestrator.cli.fleet",
+    "orchestrator.cli.campaign",
+    "orchestrator.cli.verify",
+    "orchestrator.cli.export",
+    "orchestrator.cli.tui",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cmspatch",
+        description="Verify, push and prove the fix for the Contec CMS8000-family backdoor.",
+        epilog="Exit codes: " + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode),
+    )
+    parser.add_argument("--version", action="version", version=f"cmspatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return int(ExitCode.USAGE)
+    try:
+        return int(func(args))
+    except KeyboardInterrupt:
+        print("cmspatch: interrupted; the journal is consistent and the run can be resumed", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except InventoryError as exc:
+        for problem in exc.problems:
+            print(f"cmspatch: {problem}", file=sys.stderr)
+        return int(exit_code_for(exc))
+    except CmspatchError as exc:
+        print(f"cmspatch: {exc.message} [{exc.reason}]", file=sys.stderr)
+        return int(exit_code_for(exc))
+    except Exception as exc:  # a bug: short message, no traceback unless asked for
+        if os.environ.get("CMSPATCH_DEBUG"):
+            raise
+        print(f"cmspatch: internal error: {type(exc).__name__}: {exc} (set CMSPATCH_DEBUG=1 for details)",
+              file=sys.stderr)
+        return int(ExitCode.INTERNAL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The event stream: the one contract between the engine, the journal and every view.
+
+The engine emits ``Event`` values; the journal appends them (hash-chained) and hands back
+``JournalRecord``s; the CLI, the TUI and the exports only ever read these. ``data`` is a JSON-ready
+mapping whose keys per kind are listed below, so views can be written without reading engine code.
+
+Payloads by kind (device = inventory host name; all strings unless noted):
+
+  campaign-created   {package_name, package_sha256, manifest_sha256, target_version, signers: [key ids],
+                      waves: [[device, ...], ...], policy: {...}, operator, inventory: path,
+                      devices: {name: {model, serial, site, ward, bed, asset_tag, firmware, delivery}}}
+  wave-started       {wave: int (0-based), devices: [...]}
+  wave-finished      {wave, counts: {state: n}}
+  gate-waiting       {wave: next wave index}
+  gate-approved      {wave, approver}
+  state-changed      device; {from, to, reason, wave, attempt?}
+  attempt            device; {step, attempt: int, outcome: "ok"|"retry"|"error", error_reason?, error?}
+  firmware-read      device; {version, when: "before"|"after"}
+  check-result       device; {evidence: Evidence.to_dict(), cves: [cve ids]}
+  verdict            device; CveVerdict.to_dict()
+  work-order         device; {order: {...}}       (manual path)
+  technician-confirmed device; {technician, note}
+  trigger-exercised  device; {trigger: "menu-update"|"boot-key", by}
+  campaign-paused / campaign-resumed  {by}
+  campaign-halted    {reason, rule, failed: int, executed: int}
+  campaign-aborted   {by, reason}
+  campaign-finished  {counts: {state: n}}
+  survey             device; {affected: bool, reasons: [...]}   (survey/verify runs, campaign "survey-...")
+  log                {level, message}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    CAMPAIGN_CREATED = "campaign-created"
+    WAVE_STARTED = "wave-started"
+    WAVE_FINISHED = "wave-finished"
+    GATE_WAITING = "gate-waiting"
+    GATE_APPROVED = "gate-approved"
+    STATE_CHANGED = "state-changed"
+    ATTEMPT = "attempt"
+    FIRMWARE_READ = "firmware-read"
+    CHECK_RESULT = "check-result"
+    VERDICT = "verdict"
+    WORK_ORDER = "work-order"
+    TECHNICIAN_CONFIRMED = "technician-confirmed"
+    TRIGGER_EXERCISED = "trigger-exercised"
+    CAMPAIGN_PAUSED = "campaign-paused"
+    CAMPAIGN_RESUMED = "campaign-resumed"
+    CAMPAIGN_HALTED = "campaign-halted"
+    CAMPAIGN_ABORTED = "campaign-aborted"
+    CAMPAIGN_FINISHED = "campaign-finished"
+    SURVEY = "survey"
+    LOG = "log"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, before the journal has numbered and chained it."""
+
+    campaign: str
+    kind: EventKind
+    data: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    at: str = ""  # ISO-8601 UTC; the journal fills it in from its clock when empty
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """An event as stored: numbered, timestamped, and chained to the one before it."""
+
+    seq: int
+    campaign: str
+    kind: EventKind
+    device: str | None
+    at: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "campaign": self.campaign,
+            "kind": self.kind.value,
+            "device": self.device,
+            "at": self.at,
+            "data": self.data,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> bytes:
+    """The exact bytes that are hashed and signed: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def chain_hash(prev_hash: str, seq: int, campaign: str, kind: str, device: str | None, at: str,
+               data: dict[str, Any]) -> str:
+    """Hash of one record, covering the previous record's hash: editing any record breaks the chain."""
+    body = canonical_json(
+        {"prev": prev_hash, "seq": seq, "campaign": campaign, "kind": kind, "device": device, "at": at,
+         "data": data}
+    )
+    return hashlib.sha256(body).hexdigest()

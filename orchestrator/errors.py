@@ -1,0 +1,159 @@
+"""One error root for everything cmspatch refuses or fails at.
+
+Every error carries a stable, machine-readable ``reason`` code (kept stable across releases because
+exports, the journal and scripts match on it) and a plain-language ``message`` for the engineer.
+Adapters wrap third-party exceptions (``raise ... from exc``) so callers only ever see these.
+
+    CmspatchError (reason, message)
+    +-- UsageError                 bad command line, missing file              -> exit 2
+    +-- InventoryError             every problem of an inventory at once        -> exit 2
+    +-- TrustError                 a package or manifest is refused             -> exit 3
+    +-- TransportError             talking to a monitor failed
+    |   +-- TransientTransportError   worth a retry (refused, reset, timeout, upload dropped)
+    |   +-- PermanentTransportError   never retried (host key, auth, disk full, installer failed)
+    +-- CampaignError              campaign rules: illegal transition, locked, halted
+    |   +-- IllegalTransition         an out-of-order step: a programming error, not a state
+    |   +-- CampaignLocked            another cmspatch process runs this campaign
+    +-- JournalError               the journal is unreadable or its hash chain is broken
+    +-- EmulatorError              the emulated fleet refuses a configuration
+    +-- ExportError                an export could not be produced or verified
+
+``exit_code_for`` is the one place that maps errors to CLI exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes of the ``cmspatch`` command (see README)."""
+
+    OK = 0  # everything asked for is done: all patched / verified / valid
+    INCOMPLETE = 1  # some monitors failed, were deferred, or are inconclusive
+    USAGE = 2  # usage error, bad inventory, unreadable input
+    REFUSED = 3  # package or manifest refused by the trust policy
+    HALTED = 4  # a campaign halted on its failure rules, or was aborted
+    AWAITING_APPROVAL = 5  # headless run stopped at a wave gate (no --yes)
+    LOCKED = 6  # another process holds the campaign
+    JOURNAL = 7  # the journal's chain does not verify
+    INTERNAL = 70  # a bug: reported with a short message, details in the log
+    INTERRUPTED = 130  # Ctrl-C: stopped cleanly, resumable
+
+
+class CmspatchError(Exception):
+    """Root of every error cmspatch raises on purpose."""
+
+    reason: str = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.reason}]"
+
+
+class UsageError(CmspatchError):
+    reason = "usage"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file, located so a person can fix it."""
+
+    file: str
+    line: int  # 1-based; 0 when the problem is about the file as a whole
+    message: str
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class InventoryError(CmspatchError):
+    """All problems of an inventory at once: an engineer should fix them in one pass."""
+
+    reason = "inventory-invalid"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"the inventory has {len(self.problems)} problem(s):\n{lines}")
+
+
+class TrustError(CmspatchError):
+    """A package, manifest or policy is refused. ``reason`` says which rule refused it."""
+
+    reason = "refused"
+
+
+class TransportError(CmspatchError):
+    reason = "transport"
+
+    def __init__(self, message: str, *, reason: str | None = None, host: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.host = host
+
+
+class TransientTransportError(TransportError):
+    """Worth retrying: the retry policy in the engine retries exactly this class."""
+
+    reason = "transient"
+
+
+class PermanentTransportError(TransportError):
+    """Never retried: a retry cannot change a wrong host key, a refused login or a full disk."""
+
+    reason = "permanent"
+
+
+class CampaignError(CmspatchError):
+    reason = "campaign"
+
+
+class IllegalTransition(CampaignError):
+    reason = "illegal-transition"
+
+
+class CampaignLocked(CampaignError):
+    reason = "campaign-locked"
+
+
+class CampaignHalted(CampaignError):
+    reason = "campaign-halted"
+
+
+class JournalError(CmspatchError):
+    reason = "journal"
+
+
+class EmulatorError(CmspatchError):
+    reason = "emulator"
+
+
+class ExportError(CmspatchError):
+    reason = "export"
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """Map an error to the documented exit code. The CLI calls this and nothing else does."""
+    if isinstance(error, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(error, UsageError | InventoryError):
+        return ExitCode.USAGE
+    if isinstance(error, TrustError):
+        return ExitCode.REFUSED
+    if isinstance(error, CampaignLocked):
+        return ExitCode.LOCKED
+    if isinstance(error, CampaignHalted):
+        return ExitCode.HALTED
+    if isinstance(error, JournalError):
+        return ExitCode.JOURNAL
+    if isinstance(error, CmspatchError):
+        return ExitCode.INCOMPLETE
+    return ExitCode.INTERNAL

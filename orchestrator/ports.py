@@ -1,0 +1,105 @@
+"""The small interfaces the engine talks through. Adapters implement them; tests hand in real ones.
+
+One interface per concern, each a handful of methods (the shape of httpx's ``BaseTransport`` and
+python-tuf's ``FetcherInterface``):
+
+- ``DeviceSession``: one open service connection to one monitor (paramiko implements it; so do the
+  Ansible and hands-on paths, at the granularity they can).
+- ``DeviceTransport``: opens sessions. The engine receives a transport per delivery path.
+- ``Journal``: append-only, hash-chained event log.
+- ``NetworkObserver``: sinkhole or capture reader; reports what indicator traffic was seen.
+- ``Clock``: time, so the core and the engine can be tested without sleeping.
+
+Errors: every method raises only ``orchestrator.errors`` types (``TransientTransportError`` for what a
+retry can fix, ``PermanentTransportError`` for what it cannot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.domain.devices import Device
+from orchestrator.domain.events import Event, JournalRecord
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+ProgressCallback = Callable[[int, int], None]  # (bytes sent, total bytes)
+
+
+class DeviceSession(Protocol):
+    device: Device
+
+    def run(self, command: str, *, timeout: float = 30.0) -> CommandResult:
+        """Run a shell command on the monitor (BusyBox sh; there is no Python on a monitor)."""
+        ...
+
+    def put(self, local: Path, remote: str, *, progress: ProgressCallback | None = None) -> None:
+        """Upload a file; resumes a partial upload left by an earlier, dropped attempt."""
+        ...
+
+    def reconnect(self, *, timeout: float) -> None:
+        """Wait for the monitor to come back (after a reboot) and reopen the session."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class DeviceTransport(Protocol):
+    name: str  # "ssh" | "ansible" | "manual"
+
+    def open(self, device: Device) -> DeviceSession: ...
+
+
+class Journal(Protocol):
+    def append(self, event: Event) -> JournalRecord: ...
+
+    def records(self, campaign: str | None = None, since_seq: int = 0) -> Iterator[JournalRecord]: ...
+
+    def head(self) -> str:
+        """Hash of the newest record (the chain head), or the genesis hash when empty."""
+        ...
+
+    def campaigns(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One thing a network observer saw: a connection, a datagram, or decoded content."""
+
+    at: str
+    source: str  # address:port of the sender (the monitor)
+    target: str  # indicator address:port it tried to reach (unmapped, e.g. 202.114.4.119:515)
+    protocol: str  # "tcp" | "udp"
+    kind: str  # "connect" | "cms-telemetry" | "hl7" | "rpc-mount" | "rpc" | "datagram"
+    summary: str
+    sha256: str  # hash of the raw bytes; the bytes themselves are not kept
+    patient_record: bool = False
+    field_names: tuple[str, ...] = ()
+
+
+class NetworkObserver(Protocol):
+    def observations(self, *, since: str | None = None, source: str | None = None) -> list[Observation]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
