@@ -1,0 +1,225 @@
+"""Fleet status: the current state of a campaign, derived from its journal records and nothing else.
+
+Every view (CLI ``status``, TUI, exports) and a resumed engine read state through this projection, so
+they cannot disagree. It is incremental (``FleetStatus.apply(record)``) so the TUI can feed it one
+record at a time; ``project`` folds a whole record stream.
+
+Deliberately left out: no I/O, and no judgement about what to do next (that is ``domain.campaign``).
+Records of other campaigns in the same stream are ignored once a campaign is being followed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.lifecycle import TERMINAL, DeviceState
+from orchestrator.domain.verdicts import Verdict
+
+
+@dataclass
+class DeviceStatus:
+    """One monitor's current standing (mutable on purpose: it is the fold's accumulator)."""
+
+    name: str
+    model: str = ""
+    serial: str = ""
+    site: str = ""
+    ward: str = ""
+    bed: str = ""
+    asset_tag: str | None = None
+    delivery: str = "ssh"
+    wave: int | None = None
+    state: DeviceState = DeviceState.PENDING
+    reason: str = ""
+    firmware_before: str | None = None
+    firmware_after: str | None = None
+    attempts: int = 0
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    last_at: str = ""
+    rechecks: int = 0  # how many times a deferral was re-checked
+    technician: str | None = None  # hands-on path: who confirmed
+    work_order: dict[str, Any] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+@dataclass
+class FleetStatus:
+    campaign: str | None = None
+    devices: dict[str, DeviceStatus] = field(default_factory=dict)
+    waves: list[list[str]] = field(default_factory=list)
+    current_wave: int | None = None
+    waves_finished: set[int] = field(default_factory=set)
+    gate_waiting: int | None = None  # wave index waiting for approval
+    approved: dict[int, str] = field(default_factory=dict)  # wave -> approver
+    halted: dict[str, Any] | None = None  # the campaign-halted payload
+    aborted: dict[str, Any] | None = None
+    paused: bool = False
+    finished: bool = False
+    created: dict[str, Any] = field(default_factory=dict)  # the campaign-created payload
+    last_seq: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Number of monitors per state (every state present, zeros included)."""
+        tally = Counter(d.state for d in self.devices.values())
+        return {s.value: tally.get(s, 0) for s in DeviceState}
+
+    def wave_of(self, device: str) -> int | None:
+        status = self.devices.get(device)
+        return status.wave if status else None
+
+    def apply(self, record: JournalRecord) -> None:
+        """Fold one record in. Unknown kinds are ignored so older readers survive newer writers."""
+        if record.kind is EventKind.CAMPAIGN_CREATED:
+            if self.campaign is not None and record.campaign != self.campaign:
+                self.__dict__.update(FleetStatus().__dict__)  # a newer campaign in the stream: follow it
+            self._created(record)
+        elif self.campaign is None or record.campaign != self.campaign:
+            return
+        else:
+            handler = _HANDLERS.get(record.kind)
+            if handler is not None:
+                handler(self, record)
+        self.last_seq = record.seq
+        if record.device and record.device in self.devices:
+            self.devices[record.device].last_at = record.at
+
+    def _created(self, record: JournalRecord) -> None:
+        data = record.data
+        self.campaign = record.campaign
+        self.created = dict(data)
+        self.waves = [list(w) for w in data.get("waves", [])]
+        for name, info in data.get("devices", {}).items():
+            self.devices[name] = DeviceStatus(
+                name=name, model=info.get("model", ""), serial=info.get("serial", ""),
+                site=info.get("site", ""), ward=info.get("ward", ""), bed=info.get("bed", ""),
+                asset_tag=info.get("asset_tag"), delivery=info.get("delivery", "ssh"),
+                firmware_before=info.get("firmware"))
+        for index, wave in enumerate(self.waves):
+            for name in wave:
+                if name in self.devices:
+                    self.devices[name].wave = index
+
+    def _device(self, record: JournalRecord) -> DeviceStatus | None:
+        if record.device is None:
+            return None
+        if record.device not in self.devices:
+            self.devices[record.device] = DeviceStatus(name=record.device)
+        return self.devices[record.device]
+
+
+def _state_changed(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is None:
+        return
+    target = DeviceState(record.data["to"])
+    if target is DeviceState.DEFERRED and device.state is DeviceState.DEFERRED:
+        device.rechecks += 1
+    device.state = target
+    device.reason = str(record.data.get("reason", "") or "")
+
+
+def _attempt(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is not None:
+        device.attempts += 1
+
+
+def _firmware(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is None:
+        return
+    if record.data.get("when") == "before":
+        device.firmware_before = record.data.get("version")
+    else:
+        device.firmware_after = record.data.get("version")
+
+
+def _verdict(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is not None:
+        device.verdicts[str(record.data["cve"])] = Verdict(record.data["verdict"])
+
+
+def _work_order(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is not None:
+        device.work_order = dict(record.data.get("order", {}))
+
+
+def _technician(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is not None:
+        device.technician = str(record.data.get("technician", ""))
+
+
+def _wave_started(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.current_wave = int(record.data["wave"])
+    if fleet.gate_waiting is not None and fleet.gate_waiting <= fleet.current_wave:
+        fleet.gate_waiting = None
+
+
+def _wave_finished(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.waves_finished.add(int(record.data["wave"]))
+
+
+def _gate_waiting(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.gate_waiting = int(record.data["wave"])
+
+
+def _gate_approved(fleet: FleetStatus, record: JournalRecord) -> None:
+    wave = int(record.data["wave"])
+    fleet.approved[wave] = str(record.data.get("approver", ""))
+    if fleet.gate_waiting == wave:
+        fleet.gate_waiting = None
+
+
+def _halted(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.halted = dict(record.data)
+
+
+def _aborted(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.aborted = dict(record.data)
+
+
+def _paused(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.paused = record.kind is EventKind.CAMPAIGN_PAUSED
+
+
+def _finished(fleet: FleetStatus, record: JournalRecord) -> None:
+    fleet.finished = True
+
+
+_HANDLERS = {
+    EventKind.STATE_CHANGED: _state_changed,
+    EventKind.ATTEMPT: _attempt,
+    EventKind.FIRMWARE_READ: _firmware,
+    EventKind.VERDICT: _verdict,
+    EventKind.WORK_ORDER: _work_order,
+    EventKind.TECHNICIAN_CONFIRMED: _technician,
+    EventKind.WAVE_STARTED: _wave_started,
+    EventKind.WAVE_FINISHED: _wave_finished,
+    EventKind.GATE_WAITING: _gate_waiting,
+    EventKind.GATE_APPROVED: _gate_approved,
+    EventKind.CAMPAIGN_HALTED: _halted,
+    EventKind.CAMPAIGN_ABORTED: _aborted,
+    EventKind.CAMPAIGN_PAUSED: _paused,
+    EventKind.CAMPAIGN_RESUMED: _paused,
+    EventKind.CAMPAIGN_FINISHED: _finished,
+}
+
+
+def project(records: Iterable[JournalRecord], campaign: str | None = None) -> FleetStatus:
+    """Fold records into the fleet status of ``campaign`` (default: the last campaign created)."""
+    fleet = FleetStatus()
+    for record in records:
+        if campaign is not None and record.campaign != campaign:
+            continue
+        fleet.apply(record)
+    return fleet
