@@ -1,0 +1,272 @@
+"""Proof that the backdoor is gone, one monitor at a time: run the checks, watch the network, decide.
+
+``verify_device`` is what the engine calls after a reboot and what ``cmspatch survey`` / ``verify``
+call on demand. It
+
+1. runs the device checks of ``domain.checks.CATALOGUE`` over the service session (BusyBox commands
+   that scan on the device; nothing is uploaded, installed or changed);
+2. probes the monitor's own address with one benign UDP datagram per suspect port;
+3. exercises the hidden-mount triggers when a ``trigger`` callable is given (in emulation
+   ``cms-service trigger ...``; on a real unit the technician presses the keys) and, for a window after
+   each, asks the network observer (sinkhole or capture) whether the monitor reached for 202.114.4.0/24,
+   re-reading /proc/mounts and eth0 on the device;
+4. turns the evidence into a verdict per CVE (``domain.verdict_rules``).
+
+No session (no service access, or the monitor is unreachable) makes the device checks "not run", so
+those CVEs come out inconclusive, never fixed; network evidence still counts (a leak seen by the
+sinkhole is a leak). Transport errors never escape: they become evidence.
+Deliberately left out: retries (the engine's retry policy wraps transports; a verification that could
+not run is reported, not repeated) and writing anything (``verification_events`` returns events; the
+caller appends them to its journal).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from orchestrator.adapters.udp_probe import probe_udp
+from orchestrator.domain import checks
+from orchestrator.domain.checks import CATALOGUE, ProbeResult
+from orchestrator.domain.devices import Device
+from orchestrator.domain.events import Event, EventKind
+from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.verdict_rules import decide_all
+from orchestrator.domain.verdicts import CveVerdict, Evidence, Verdict
+from orchestrator.errors import CmspatchError
+from orchestrator.ports import DeviceSession, NetworkObserver, Observation
+
+COMMAND_TIMEOUT = 20.0
+Trigger = Callable[[str], None]
+Prober = Callable[[str, Sequence[int]], list[ProbeResult]]
+
+
+@dataclass(frozen=True)
+class DeviceVerification:
+    firmware: str | None
+    evidence: tuple[Evidence, ...]
+    verdicts: tuple[CveVerdict, ...]
+    device: str = ""
+    triggers: tuple[str, ...] = ()  # triggers actually exercised
+    reachable: bool = True  # False: the service session failed or was absent
+    patient_connected: bool | None = None
+
+    @property
+    def all_fixed(self) -> bool:
+        return bool(self.verdicts) and all(v.verdict is Verdict.FIXED for v in self.verdicts)
+
+    @property
+    def any_vulnerable(self) -> bool:
+        return any(v.verdict is Verdict.VULNERABLE for v in self.verdicts)
+
+    def verdict_for(self, cve: str) -> Verdict:
+        return next((v.verdict for v in self.verdicts if v.cve.value == str(cve)), Verdict.INCONCLUSIVE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device, "firmware": self.firmware, "reachable": self.reachable,
+            "triggers": list(self.triggers), "patient_connected": self.patient_connected,
+            "all_fixed": self.all_fixed, "verdicts": [v.to_dict() for v in self.verdicts],
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+class Verifier(Protocol):
+    def __call__(self, session: DeviceSession | None, device: Device, *, expected_version: str | None,
+                 observer: NetworkObserver | None, trigger: Trigger | None,
+                 window: float) -> DeviceVerification: ...
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def session_trigger(session: DeviceSession) -> Trigger:
+    """The emulator's trigger: ``cms-service trigger NAME`` over the service session."""
+    def trigger(name: str) -> None:
+        if name not in checks.TRIGGERS:
+            raise ValueError(f"unknown trigger {name!r}")
+        result = session.run(f"cms-service trigger {name}", timeout=COMMAND_TIMEOUT)
+        if not result.ok:
+            raise CmspatchError(f"trigger {name} failed: {result.stderr.decode('utf-8', 'replace').strip()}",
+                                reason="trigger-failed")
+    return trigger
+
+
+@dataclass
+class _Run:
+    """Mutable state of one verification; the result is frozen at the end."""
+
+    session: DeviceSession | None
+    device: Device
+    mapped_prefix: str | None
+    unreachable: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def run(self, check: str) -> tuple[bytes, int] | None:
+        command = CATALOGUE[check].command
+        assert command is not None
+        if self.session is None or self.unreachable is not None:
+            self.evidence.append(checks.not_run(check, now_iso(), self.unreachable or "no service access"))
+            return None
+        try:
+            result = self.session.run(command, timeout=COMMAND_TIMEOUT)
+        except CmspatchError as exc:
+            self.unreachable = f"monitor unreachable ({exc.reason}: {exc.message})"
+            self.evidence.append(checks.not_run(check, now_iso(), self.unreachable))
+            return None
+        extra = result.stderr if result.exit_status not in (0, 1) else b""
+        return result.stdout + extra, result.exit_status
+
+    def add(self, evidence: Evidence) -> None:
+        self.evidence.append(evidence)
+
+
+def _device_checks(r: _Run, expected_version: str | None, expected_files: Mapping[str, str] | None
+                   ) -> tuple[str | None, list[int], str, bool | None]:
+    firmware: str | None = None
+    listeners: list[int] = []
+    eth0 = "unknown"
+    patient: bool | None = None
+    if (out := r.run("firmware-version")) is not None:
+        ev = (checks.firmware_version(out[0], now_iso(), expected_version) if out[1] == 0
+              else checks.command_error("firmware-version", now_iso(), out[1], out[0]))
+        firmware = str(ev.details.get("version") or "") or None
+        r.add(ev)
+    for check in ("monitor-mount-string", "update-mount-string", "monitor-indicator-address",
+                  "update-indicator-address"):
+        if (out := r.run(check)) is not None:
+            r.add(checks.binary_pattern(check, out[0], out[1], now_iso()))
+    if (out := r.run("binary-hashes")) is not None:
+        r.add(checks.binary_hashes(out[0], out[1], now_iso(), expected_files))
+    simple: dict[str, Callable[[bytes, str], Evidence]] = {
+        "nfs-mount": lambda o, at: checks.nfs_mounts("nfs-mount", o, at, r.mapped_prefix),
+        "indicator-route": lambda o, at: checks.routes(o, at, r.mapped_prefix),
+        "indicator-socket": lambda o, at: checks.indicator_sockets(o, at, r.mapped_prefix),
+    }
+    for check, parse in simple.items():
+        if (out := r.run(check)) is not None:
+            r.add(parse(out[0], now_iso()) if out[1] == 0 else checks.command_error(check, now_iso(), out[1],
+                                                                                      out[0]))
+    if (out := r.run("udp-listener")) is not None:
+        if out[1] == 0:
+            ev, listeners = checks.udp_listeners(out[0], now_iso())
+            r.add(ev)
+        else:
+            r.add(checks.command_error("udp-listener", now_iso(), out[1], out[0]))
+    if (out := r.run("eth0-state")) is not None and out[1] == 0:
+        ev, eth0 = checks.eth0_state(out[0], now_iso())
+        r.add(ev)
+    if (out := r.run("patient-status")) is not None and out[1] == 0:
+        ev, patient = checks.patient_status(out[0], now_iso())
+        r.add(ev)
+    return firmware, listeners, eth0, patient
+
+
+def _wait(observer: NetworkObserver | None, source: str, seconds: float,
+          stop_when: Callable[[Observation], bool]) -> None:
+    """Watch for ``seconds``; return early once the observer has seen what settles the question."""
+    if seconds <= 0:
+        return
+    wait_for = getattr(observer, "wait_for", None)
+    if callable(wait_for):
+        wait_for(lambda o: _from(o, source) and stop_when(o), seconds)
+    else:
+        time.sleep(seconds)
+
+
+def _from(obs: Observation, source: str) -> bool:
+    return obs.source == source or obs.source.rsplit(":", 1)[0] == source
+
+
+def _target_port(obs: Observation) -> int:
+    try:
+        return int(obs.target.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _nfs(obs: Observation) -> bool:
+    return checks.is_nfs_contact(_target_port(obs), obs.kind)
+
+
+def verify_device(session: DeviceSession | None, device: Device, *, expected_version: str | None,
+                  observer: NetworkObserver | None, trigger: Trigger | None, window: float,
+                  indicator_map: IndicatorMap | None = None, expected_files: Mapping[str, str] | None = None,
+                  udp_probe_ports: Sequence[int] = checks.DEFAULT_UDP_PROBE_PORTS,
+                  prober: Prober | None = None) -> DeviceVerification:
+    """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc."""
+    mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
+    r = _Run(session, device, mapped)
+    watch_from = now_iso()
+    firmware, listeners, eth0, patient = _device_checks(r, expected_version, expected_files)
+
+    probe = prober or (lambda address, ports: probe_udp(address, ports))
+    ports = sorted(set(udp_probe_ports) | set(listeners))
+    r.add(checks.udp_probe(probe(device.address, ports), now_iso(), device.address))
+
+    source = device.address
+    exercised: list[str] = []
+    trigger_windows: list[tuple[str, str]] = []
+    if trigger is not None:
+        share = window / len(checks.TRIGGERS)
+        for name in checks.TRIGGERS:
+            since = now_iso()
+            try:
+                trigger(name)
+            except Exception as exc:  # a trigger is the technician or the device: report, don't crash
+                r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(), f"trigger {name} failed: {exc}"))
+                continue
+            exercised.append(name)
+            _wait(observer, source, share, _nfs)
+            if (out := r.run(f"nfs-mount-after-{name}")) is not None:
+                r.add(checks.nfs_mounts(f"nfs-mount-after-{name}", out[0], now_iso(), mapped))
+            if (out := r.run(f"eth0-after-{name}")) is not None:
+                r.add(checks.eth0_after(name, eth0, out[0], now_iso()))
+            until = now_iso()
+            trigger_windows.append((since, until))
+            if observer is None:
+                r.add(checks.not_run(f"sinkhole-after-{name}", until, "no network observer (sinkhole/pcap)"))
+            else:
+                seen = [o for o in observer.observations(since=since, source=source) if o.at <= until]
+                r.add(checks.network_window(f"sinkhole-after-{name}", seen, until, since=since, until=until,
+                                            source=source))
+    else:
+        for name in checks.TRIGGERS:
+            r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(),
+                                 "trigger not exercised (read-only run; use --exercise-triggers)"))
+        _wait(observer, source, window, lambda o: True)
+
+    until = now_iso()
+    if observer is None:
+        for check in ("sinkhole-window", "sinkhole-nfs"):
+            r.add(checks.not_run(check, until, "no network observer (sinkhole/pcap)"))
+    else:
+        seen = observer.observations(since=watch_from, source=source)
+        r.add(checks.network_window("sinkhole-window", seen, until, since=watch_from, until=until,
+                                    source=source))
+        outside = [o for o in seen if not any(a <= o.at <= b for a, b in trigger_windows)]
+        r.add(checks.network_window("sinkhole-nfs", outside, until, since=watch_from, until=until,
+                                    source=source))
+
+    evidence = tuple(r.evidence)
+    return DeviceVerification(firmware=firmware, evidence=evidence, verdicts=decide_all(evidence),
+                              device=device.name, triggers=tuple(exercised),
+                              reachable=session is not None and r.unreachable is None,
+                              patient_connected=patient)
+
+
+def verification_events(campaign: str, result: DeviceVerification, *, device: str | None = None,
+                        triggered_by: str = "cmspatch") -> list[Event]:
+    """The journal records of one verification, identical whoever ran it (engine, survey, verify)."""
+    name = device or result.device
+    events = [Event(campaign, EventKind.TRIGGER_EXERCISED, {"trigger": t, "by": triggered_by}, device=name)
+              for t in result.triggers]
+    events += [Event(campaign, EventKind.CHECK_RESULT,
+                     {"evidence": e.to_dict(), "cves": [c.value for c in checks.cves_of(e)]}, device=name)
+               for e in result.evidence]
+    events += [Event(campaign, EventKind.VERDICT, v.to_dict(), device=name) for v in result.verdicts]
+    return events
