@@ -70,6 +70,8 @@ def parse_inventory(text: str, filename: str, *, base_dir: str) -> Inventory:
             )
         raise InventoryError(problems)
     tree = read_tree(root, filename, problems)
+    if any(p.code == "too-large" for p in problems):  # the tree was cut short: its hosts mean nothing
+        raise InventoryError(_unique_sorted(problems))
     verdicts: dict[int, Verdict] = {}
     for var in tree.all_vars:
         verdict = verdicts[id(var)] = judge(var)

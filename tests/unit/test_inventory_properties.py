@@ -1,0 +1,113 @@
+"""Whatever text it is given, ``parse_inventory`` returns an Inventory or raises InventoryError: no crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestrator.domain.inventory import Inventory, parse_inventory
+from orchestrator.errors import InventoryError
+
+EXAMPLE_LINES = (Path(__file__).resolve().parents[2] / "inventory.example.yml").read_text().splitlines()
+KEYS = [
+    "all",
+    "vars",
+    "hosts",
+    "children",
+    "model",
+    "serial",
+    "site",
+    "ward",
+    "bed",
+    "delivery",
+    "ansible_host",
+    "ansible_port",
+    "ansible_user",
+    "host_key",
+    "ansible_ssh_private_key_file",
+    "cmspatch_ssh_agent",
+    "cmspatch_known_hosts",
+    "ansible_password",
+    "ansible_group_priority",
+    "bed01",
+    "icu",
+    "<<",
+]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.sampled_from(["CMS8000", "ssh", "manual", "127.77.0.1", "::1", "SHA256:x", "", "~"]),
+    st.text(max_size=12),
+)
+STRUCTURES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), inner, max_size=5),
+    ),
+    max_leaves=30,
+)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def parses_or_reports(text: str) -> None:
+    try:
+        result = parse_inventory(text, "inv.yml", base_dir="/srv")
+    except InventoryError as exc:
+        assert exc.problems
+        assert all(p.file == "inv.yml" and p.line >= 0 and p.message and p.code for p in exc.problems)
+    else:
+        assert isinstance(result, Inventory) and result.devices
+
+
+@SETTINGS
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_crashes_the_parser(text: str) -> None:
+    parses_or_reports(text)
+
+
+@SETTINGS
+@given(st.dictionaries(st.sampled_from(KEYS), STRUCTURES, min_size=1, max_size=3))
+def test_arbitrary_yaml_structures_never_crash_the_parser(document: dict[str, object]) -> None:
+    parses_or_reports(yaml.safe_dump(document, allow_unicode=True))
+
+
+@SETTINGS
+@given(st.data())
+def test_damaged_copies_of_the_example_never_crash_the_parser(data: st.DataObject) -> None:
+    lines = list(EXAMPLE_LINES)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["drop", "duplicate", "garble", "indent"]))
+        if action == "drop":
+            del lines[at]
+        elif action == "duplicate":
+            lines.insert(at, lines[at])
+        elif action == "garble":
+            lines[at] = lines[at][: data.draw(st.integers(0, 40))] + data.draw(st.text(max_size=8))
+        else:
+            lines[at] = "  " + lines[at]
+    parses_or_reports("\n".join(lines) + "\n")
+
+
+def test_aliases_that_expand_exponentially_are_refused_not_followed() -> None:
+    text = ["all:", "  children:", "    g0: &g0", "      hosts: {h: }"]
+    for level in range(1, 25):
+        refs = ", ".join(f"c{level}_{i}: *g{level - 1}" for i in range(4))
+        text += [f"    g{level}: &g{level}", f"      children: {{ {refs} }}"]
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory("\n".join(text) + "\n", "inv.yml", base_dir="/")
+    assert [p.code for p in caught.value.problems] == ["too-large"]
+
+
+def test_a_recursive_alias_is_refused_not_followed() -> None:
+    for text in ("all: &a\n  children:\n    loop: *a\n", "all:\n  vars: &v\n    <<: *v\n"):
+        with pytest.raises(InventoryError) as caught:
+            parse_inventory(text, "inv.yml", base_dir="/")
+        assert "bad-structure" in {p.code for p in caught.value.problems}
