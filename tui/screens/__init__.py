@@ -1,0 +1,1 @@
+"""The TUI's screens: Fleet, Package and Campaign (tabs of the main screen), Monitor, and the modals."""

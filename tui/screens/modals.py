@@ -1,0 +1,143 @@
+"""Confirmation modals: nothing destructive happens on a single key.
+
+``ConfirmModal`` returns the typed reason (or "" when none is asked) on confirm and ``None`` on cancel;
+``TechnicianModal`` returns ``(technician, note)``. Escape always cancels.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown
+
+MODAL_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 76; height: auto; border: thick $accent; background: $surface; padding: 1 2; }}
+{name} Horizontal {{ height: 3; align-horizontal: right; }}
+{name} Button {{ margin-left: 2; }}
+{name} Input {{ margin: 1 0; }}
+"""
+
+
+class ConfirmModal(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = MODAL_CSS.format(name="ConfirmModal")
+
+    def __init__(self, title: str, body: str, *, confirm: str, ask_reason: str | None = None,
+                 danger: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.confirm_label = confirm
+        self.ask_reason = ask_reason
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog"):
+            yield Label(self.title_text, id="confirm-title")
+            yield Label(self.body, id="confirm-body")
+            if self.ask_reason is not None:
+                yield Input(placeholder=self.ask_reason, id="confirm-reason")
+            with Horizontal():
+                yield Button("Cancel", id="confirm-no")
+                yield Button(self.confirm_label, id="confirm-yes",
+                             variant="error" if self.danger else "success")
+
+    def on_mount(self) -> None:
+        if self.ask_reason is not None:
+            self.query_one("#confirm-reason", Input).focus()
+        else:
+            self.query_one("#confirm-no", Button).focus()  # the safe choice has the focus
+
+    @on(Button.Pressed, "#confirm-yes")
+    @on(Input.Submitted, "#confirm-reason")
+    def _yes(self) -> None:
+        reason = self.query_one("#confirm-reason", Input).value.strip() if self.ask_reason is not None else ""
+        if self.ask_reason is not None and not reason:
+            self.notify("Type a reason first: it goes into the journal.", severity="warning")
+            return
+        self.dismiss(reason)
+
+    @on(Button.Pressed, "#confirm-no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TechnicianModal(ModalScreen[tuple[str, str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = MODAL_CSS.format(name="TechnicianModal")
+
+    def __init__(self, device: str, default_technician: str) -> None:
+        super().__init__()
+        self.device = device
+        self.default_technician = default_technician
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Confirm the hands-on update of {self.device}")
+            yield Label("Only confirm once the technician reports the work order done at the bedside.")
+            yield Input(value=self.default_technician, placeholder="technician", id="tech-name")
+            yield Input(placeholder="note (optional)", id="tech-note")
+            with Horizontal():
+                yield Button("Cancel", id="tech-no")
+                yield Button("Confirm done", id="tech-yes", variant="success")
+
+    @on(Button.Pressed, "#tech-yes")
+    def _yes(self) -> None:
+        name = self.query_one("#tech-name", Input).value.strip()
+        if not name:
+            self.notify("Who did the work? The journal records the technician.", severity="warning")
+            return
+        self.dismiss((name, self.query_one("#tech-note", Input).value.strip()))
+
+    @on(Button.Pressed, "#tech-no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+HELP = """\
+# cmspatch - keys
+
+| Key | What it does |
+|---|---|
+| `f` `p` `c` | Fleet, Package, Campaign tabs (or click the tabs) |
+| `/` | search / filter the fleet (`state:failed site:north 0626:vuln`) |
+| `o` | sort by the next column (or click a column header; click again to reverse) |
+| `enter` | open the selected monitor: timeline, retries, evidence, work order |
+| `s` | start the campaign (asks first; only with an accepted package) |
+| `a` | approve the next wave (asks first) |
+| `z` / `r` | pause / resume |
+| `x` | abort the campaign (asks for a reason) |
+| `m` | on a hands-on monitor: the technician confirms the work order (asks first) |
+| `l` | show / hide the log pane |
+| `ctrl+p` | command palette: every action above by name |
+| `escape` | back / cancel |
+| `ctrl+q` | quit (a running campaign is paused first; resume it later from the journal) |
+
+## Symbols (readable without colour)
+
+`○ pending` `‖ deferred` `↑ uploading` `» installing` `↻ rebooting` `… verifying`
+`☐ technician` `✔ patched` `✖ failed` `⊘ skipped` - verdicts: `✔ fixed` `✖ VULN` `? unsure`
+
+A read-only window shows everything and refuses every decision.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close help")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 90; height: 80%; border: thick $accent; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Markdown(HELP)
+            yield Button("Close", id="help-close")
+
+    @on(Button.Pressed, "#help-close")
+    def action_close(self) -> None:
+        self.dismiss(None)

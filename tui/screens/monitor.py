@@ -1,0 +1,215 @@
+"""Monitor: one monitor's event timeline, retries, the evidence behind each verdict, and for hands-on
+units the work order, the prompts to the technician and the confirm step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Static
+
+from orchestrator.domain.events import EventKind, JournalRecord
+from tui.model import CVE_IDS, FleetModel, MonitorRow, state_label, verdict_label
+
+TRIGGER_PROMPTS = {
+    "menu-update": "start a firmware update from the monitor's menu (exercises CVE-2025-0626)",
+    "boot-key": "reboot the monitor and press C during boot (exercises CVE-2025-1204)",
+}
+
+
+def describe(record: JournalRecord) -> str:
+    """One line per record, in words."""
+    d = record.data
+    k = record.kind
+    if k == EventKind.STATE_CHANGED:
+        why = f" ({d.get('reason')})" if d.get("reason") else ""
+        attempt = f" attempt {d['attempt']}" if d.get("attempt") else ""
+        return f"{d.get('from')} -> {state_label(str(d.get('to')))}{attempt}{why}"
+    if k == EventKind.ATTEMPT:
+        err = ""
+        if d.get("outcome") != "ok":
+            err = f": {d.get('error_reason') or ''} {d.get('error') or ''}".rstrip()
+        return f"{d.get('step')} attempt {d.get('attempt')} {d.get('outcome')}{err}"
+    if k == EventKind.FIRMWARE_READ:
+        return f"firmware {d.get('when')}: {d.get('version')}"
+    if k == EventKind.CHECK_RESULT:
+        ev = d.get("evidence") or {}
+        return f"check {ev.get('check')} {ev.get('outcome')}: {ev.get('summary')}"
+    if k == EventKind.VERDICT:
+        return f"{d.get('cve')} {verdict_label(str(d.get('verdict')))}: {d.get('reason', '')}"
+    if k == EventKind.WORK_ORDER:
+        return "work order issued to the technician"
+    if k == EventKind.TECHNICIAN_CONFIRMED:
+        note = f" - {d.get('note')}" if d.get("note") else ""
+        return f"confirmed by technician {d.get('technician')}{note}"
+    if k == EventKind.TRIGGER_EXERCISED:
+        return f"trigger {d.get('trigger')} exercised by {d.get('by')}"
+    if k == EventKind.SURVEY:
+        affected = "affected" if d.get("affected") else "not affected"
+        return f"survey: {affected} {', '.join(d.get('reasons') or [])}"
+    return ", ".join(f"{key}={value}" for key, value in d.items())
+
+
+def latest(row: MonitorRow, kind: EventKind) -> list[JournalRecord]:
+    return [r for r in row.timeline if r.kind == kind]
+
+
+def render_summary(row: MonitorRow) -> Text:
+    t = Text()
+    t.append(f"{row.name}", style="bold")
+    t.append(f"  {row.model} · serial {row.serial} · {row.site} / {row.ward} / bed {row.bed}"
+             f" · delivery {row.delivery or '-'}"
+             + (f" · asset {row.asset_tag}" if row.asset_tag else "") + "\n")
+    wave = f"wave {row.wave + 1}" if row.wave is not None else "no wave"
+    t.append(f"State: {state_label(row.state)}", style="bold")
+    t.append(f"  ({row.reason})" if row.reason else "")
+    t.append(f" · {wave} · attempts {row.attempts} · retries {row.retries}\n")
+    t.append(f"Firmware: before {row.firmware_before or '-'} -> after {row.firmware_after or '-'}\n")
+    return t
+
+
+def render_verdicts(row: MonitorRow) -> Text:
+    t = Text()
+    t.append("Verdicts and their evidence\n", style="bold underline")
+    by_cve: dict[str, dict[str, Any]] = {}
+    for r in latest(row, EventKind.VERDICT):
+        by_cve[str(r.data.get("cve"))] = r.data
+    if not by_cve:
+        t.append("  no verdict yet (verification runs after the reboot)\n")
+    for cve in CVE_IDS:
+        v = by_cve.get(cve)
+        if v is None:
+            continue
+        t.append(f"  {cve}: {verdict_label(str(v.get('verdict')))}", style="bold")
+        t.append(f" - {v.get('reason', '')}\n")
+        for ev in v.get("evidence") or []:
+            t.append(f"      [{ev.get('outcome')}] {ev.get('check')} "
+                     f"({ev.get('source')}, {ev.get('observed_at')}): {ev.get('summary')}\n")
+            t.append(f"          sha256 {str(ev.get('sha256', ''))[:16]}…\n")
+    checks = latest(row, EventKind.CHECK_RESULT)
+    if checks:
+        t.append("Checks run\n", style="bold underline")
+        for r in checks:
+            ev = r.data.get("evidence") or {}
+            cves = ", ".join(r.data.get("cves") or [])
+            t.append(f"  [{ev.get('outcome')}] {ev.get('check')}: {ev.get('summary')}  ({cves})\n")
+    return t
+
+
+def render_work_order(row: MonitorRow) -> Text | None:
+    orders = latest(row, EventKind.WORK_ORDER)
+    triggers = latest(row, EventKind.TRIGGER_EXERCISED)
+    if not orders and not triggers and row.delivery != "manual":
+        return None
+    t = Text()
+    t.append("Hands-on work order\n", style="bold underline")
+    if not orders:
+        t.append("  no work order issued yet\n")
+    for r in orders[-1:]:
+        order = r.data.get("order") or {}
+        for key, value in order.items():
+            if isinstance(value, list | tuple):
+                t.append(f"  {key.replace('_', ' ')}:\n")
+                for item in value:
+                    t.append(f"    - {item}\n")
+            else:
+                t.append(f"  {key.replace('_', ' ')}: {value}\n")
+    wanted = [str(x) for x in ((orders[-1].data.get("order") or {}).get("triggers") or [])] if orders else []
+    done = {str(r.data.get("trigger")) for r in triggers}
+    for trig in wanted or (list(TRIGGER_PROMPTS) if row.state == "verifying" else []):
+        mark = "✔" if trig in done else "☐"
+        t.append(f"  {mark} Ask the technician to {TRIGGER_PROMPTS.get(trig, trig)}\n")
+    for r in triggers:
+        t.append(f"  ✔ trigger {r.data.get('trigger')} exercised by {r.data.get('by')} at {r.at[11:19]}\n")
+    if row.state == "awaiting-technician":
+        t.append("  ☐ Waiting for the technician to confirm: press m (or the button) once done.\n",
+                 style="bold")
+    return t
+
+
+class MonitorScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("m", "confirm_manual", "Technician confirms…"),
+    ]
+    DEFAULT_CSS = """
+    MonitorScreen > VerticalScroll { height: 1fr; }
+    MonitorScreen Static { padding: 0 1; }
+    MonitorScreen #monitor-actions { height: 3; }
+    MonitorScreen #monitor-timeline { height: 16; }
+    """
+
+    def __init__(self, model: FleetModel, name: str, *, read_only: bool) -> None:
+        super().__init__(name=f"monitor-{name}")
+        self.fleet = model
+        self.device = name
+        self.read_only = read_only
+        self._shown_seq = -1
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static("", id="monitor-summary")
+            yield Static("", id="monitor-work-order")
+            with Horizontal(id="monitor-actions"):
+                yield Button("Technician confirms…", id="btn-confirm-manual", variant="primary")
+            yield Static("", id="monitor-verdicts")
+            yield Static("Timeline", classes="title")
+            yield DataTable(id="monitor-timeline", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#monitor-timeline", DataTable)
+        table.add_column("#", width=6, key="seq")
+        table.add_column("Time", width=9, key="at")
+        table.add_column("Event", width=20, key="kind")
+        table.add_column("Detail", width=90, key="detail")
+        self.sub_title = f"Monitor {self.device}"
+        self.refresh_view()
+
+    @property
+    def row(self) -> MonitorRow:
+        return self.fleet.rows.get(self.device) or MonitorRow(name=self.device)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "confirm_manual":
+            if self.read_only:
+                return False
+            return True if self.row.state == "awaiting-technician" else None
+        return True
+
+    def refresh_view(self) -> None:
+        row = self.row
+        self.query_one("#monitor-summary", Static).update(render_summary(row))
+        order = render_work_order(row)
+        wo = self.query_one("#monitor-work-order", Static)
+        wo.display = order is not None
+        if order is not None:
+            wo.update(order)
+        button = self.query_one("#btn-confirm-manual", Button)
+        button.display = row.delivery == "manual" and not self.read_only
+        button.disabled = row.state != "awaiting-technician"
+        self.query_one("#monitor-verdicts", Static).update(render_verdicts(row))
+        table = self.query_one("#monitor-timeline", DataTable)
+        for r in row.timeline:
+            if r.seq > self._shown_seq:
+                table.add_row(str(r.seq), r.at[11:19], r.kind.value, describe(r), key=str(r.seq))
+                self._shown_seq = r.seq
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_confirm_manual(self) -> None:
+        confirm = getattr(self.app, "action_confirm_manual", None)
+        if callable(confirm):
+            confirm(self.device)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "btn-confirm-manual":
+            event.stop()
+            self.action_confirm_manual()
