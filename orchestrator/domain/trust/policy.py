@@ -1,0 +1,232 @@
+"""The trust policy: which keys the hospital trusts, in which role, which are revoked, and how many of
+which roles must sign before a package moves.
+
+    version: 1
+    keys:
+      - id: 9f2c...            # SHA-256 of the key's SPKI DER; optional, checked when given
+        role: hospital-biomed  # vendor | hospital-biomed | hospital-security
+        owner: "A. Rossi, Biomedical Engineering"
+        public_key: |
+          -----BEGIN PUBLIC KEY-----
+          ...
+    revoked:                   # signatures by these keys no longer count; old manifests need no re-signing
+      - id: 41aa...
+        reason: "laptop stolen"
+        date: "2026-11-02"
+    thresholds:                # any one rule suffices
+      - name: vendor
+        require: {vendor: 1}
+      - name: hospital-two-person
+        require: {hospital-biomed: 1, hospital-security: 1}
+
+A key has exactly one role (a key id may appear once), so "1 biomed + 1 security" always means two
+distinct keys; a key that signs twice counts once. Rotation is adding a key to a role; revocation is
+listing its id under ``revoked``. Roles are a closed set on purpose: a misspelt role would otherwise make
+a rule silently unsatisfiable or a key silently useless. Parsing is pure: it takes the file's text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+
+from orchestrator.domain.trust.reasons import Reason
+from orchestrator.domain.trust.signatures import PublicKey, load_public_key
+from orchestrator.errors import TrustError
+
+ROLES: tuple[str, ...] = ("vendor", "hospital-biomed", "hospital-security")
+POLICY_VERSION = 1
+MAX_POLICY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    key: PublicKey
+    role: str
+    owner: str = ""
+
+    @property
+    def keyid(self) -> str:
+        return self.key.keyid
+
+
+@dataclass(frozen=True)
+class Revocation:
+    keyid: str
+    reason: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    name: str
+    require: tuple[tuple[str, int], ...]  # (role, how many distinct keys)
+
+    def describe(self) -> str:
+        return " + ".join(f"{n} {role}" for role, n in self.require)
+
+
+DEFAULT_RULES: tuple[ThresholdRule, ...] = (
+    ThresholdRule("vendor", (("vendor", 1),)),
+    ThresholdRule("hospital-two-person", (("hospital-biomed", 1), ("hospital-security", 1))),
+)
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    keys: tuple[TrustedKey, ...] = ()
+    revoked: tuple[Revocation, ...] = ()
+    rules: tuple[ThresholdRule, ...] = DEFAULT_RULES
+
+    def key(self, keyid: str) -> TrustedKey | None:
+        return next((k for k in self.keys if k.keyid == keyid), None)
+
+    def revocation(self, keyid: str) -> Revocation | None:
+        return next((r for r in self.revoked if r.keyid == keyid), None)
+
+    def with_key(self, key: PublicKey, role: str, owner: str = "") -> TrustPolicy:
+        if role not in ROLES:
+            raise _refuse(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if self.key(key.keyid) is not None:
+            raise _refuse(f"key {key.keyid} is already in the policy")
+        return replace(self, keys=(*self.keys, TrustedKey(key=key, role=role, owner=owner)))
+
+    def with_revocation(self, keyid: str, reason: str, date: str = "") -> TrustPolicy:
+        if self.revocation(keyid) is not None:
+            return self
+        return replace(self, revoked=(*self.revoked, Revocation(keyid=keyid, reason=reason, date=date)))
+
+
+def _refuse(message: str, filename: str = "policy") -> TrustError:
+    return TrustError(f"{filename}: {message}", reason=Reason.POLICY_INVALID)
+
+
+def _string(raw: dict[Any, Any], field: str, where: str, filename: str, *, required: bool) -> str:
+    value = raw.get(field, "")
+    if value is None or (value == "" and not required):
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _refuse(f"{where}.{field} must be a{' non-empty' if required else ''} string", filename)
+    return value
+
+
+def _keys(value: object, filename: str) -> tuple[TrustedKey, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _refuse("keys must be a list", filename)
+    keys: list[TrustedKey] = []
+    for index, raw in enumerate(value):
+        where = f"keys[{index}]"
+        if not isinstance(raw, dict) or not set(raw) <= {"id", "role", "owner", "public_key"}:
+            raise _refuse(f"{where} must be an object with id, role, owner and public_key", filename)
+        role = _string(raw, "role", where, filename, required=True)
+        if role not in ROLES:
+            raise _refuse(f"{where}.role {role!r} is not one of {', '.join(ROLES)}", filename)
+        pem = _string(raw, "public_key", where, filename, required=True)
+        try:
+            key = load_public_key(pem, source=f"{filename}: {where}.public_key")
+        except TrustError as exc:  # a weak or unreadable key makes the whole policy unusable
+            raise _refuse(exc.message.removeprefix(f"{filename}: "), filename) from exc
+        declared = _string(raw, "id", where, filename, required=False)
+        if declared and declared != key.keyid:
+            raise _refuse(f"{where}.id {declared} is not the id of its public key ({key.keyid})", filename)
+        if any(k.keyid == key.keyid for k in keys):
+            raise _refuse(f"{where}: key {key.keyid} is listed twice (one key, one role)", filename)
+        owner = _string(raw, "owner", where, filename, required=False)
+        keys.append(TrustedKey(key=key, role=role, owner=owner))
+    return tuple(keys)
+
+
+def _revoked(value: object, filename: str) -> tuple[Revocation, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _refuse("revoked must be a list", filename)
+    result: list[Revocation] = []
+    for index, raw in enumerate(value):
+        where = f"revoked[{index}]"
+        if isinstance(raw, str):
+            raw = {"id": raw}
+        if not isinstance(raw, dict) or not set(raw) <= {"id", "reason", "date"}:
+            raise _refuse(f"{where} must be a key id or an object with id, reason and date", filename)
+        keyid = _string(raw, "id", where, filename, required=True)
+        date = raw.get("date", "")
+        result.append(Revocation(keyid=keyid, reason=_string(raw, "reason", where, filename, required=False),
+                                 date=str(date) if date is not None else ""))
+    return tuple(result)
+
+
+def _rules(value: object, filename: str) -> tuple[ThresholdRule, ...]:
+    if value is None:
+        return DEFAULT_RULES
+    if not isinstance(value, list) or not value:
+        raise _refuse("thresholds must be a non-empty list of rules", filename)
+    rules: list[ThresholdRule] = []
+    for index, raw in enumerate(value):
+        where = f"thresholds[{index}]"
+        if not isinstance(raw, dict) or set(raw) != {"name", "require"}:
+            raise _refuse(f"{where} must be an object with name and require", filename)
+        name = _string(raw, "name", where, filename, required=True)
+        require = raw["require"]
+        if not isinstance(require, dict) or not require:
+            raise _refuse(f"{where}.require must map roles to counts", filename)
+        pairs: list[tuple[str, int]] = []
+        for role, count in require.items():
+            if role not in ROLES:
+                raise _refuse(f"{where}.require: {role!r} is not one of {', '.join(ROLES)}", filename)
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+                raise _refuse(f"{where}.require.{role} must be an integer from 1 to 100", filename)
+            pairs.append((role, count))
+        rules.append(ThresholdRule(name=name, require=tuple(pairs)))
+    return tuple(rules)
+
+
+def parse_policy(text: str | bytes, filename: str = "policy") -> TrustPolicy:
+    """Read a trust policy; raises ``TrustError(reason="policy-invalid")`` and nothing else."""
+    if len(text) > MAX_POLICY_BYTES:
+        raise _refuse(f"larger than {MAX_POLICY_BYTES} bytes; not a policy", filename)
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 0
+        raise _refuse(f"line {line}: not valid YAML: {exc.problem}", filename) from exc
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        # PyYAML raises several kinds of errors on hostile input (bad encodings, deep nesting).
+        raise _refuse(f"not valid YAML: {exc}", filename) from exc
+    if not isinstance(doc, dict):
+        raise _refuse("must be a YAML mapping with keys, revoked and thresholds", filename)
+    unknown = set(doc) - {"version", "keys", "revoked", "thresholds"}
+    if unknown:
+        raise _refuse(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}", filename)
+    if doc.get("version", POLICY_VERSION) != POLICY_VERSION:
+        raise _refuse(f"version must be {POLICY_VERSION}", filename)
+    return TrustPolicy(keys=_keys(doc.get("keys"), filename), revoked=_revoked(doc.get("revoked"), filename),
+                       rules=_rules(doc.get("thresholds"), filename))
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _str_presenter)
+
+
+def render_policy(policy: TrustPolicy) -> str:
+    doc = {
+        "version": POLICY_VERSION,
+        "keys": [{"id": k.keyid, "role": k.role, "owner": k.owner, "public_key": k.key.pem}
+                 for k in policy.keys],
+        "revoked": [{"id": r.keyid, "reason": r.reason, "date": r.date} for r in policy.revoked],
+        "thresholds": [{"name": r.name, "require": dict(r.require)} for r in policy.rules],
+    }
+    header = ("# cmspatch trust policy: keys by role, revoked keys, and the signature rules\n"
+              "# (any one rule suffices). Key id = SHA-256 of the public key's SPKI DER.\n")
+    return header + yaml.dump(doc, Dumper=_LiteralDumper, sort_keys=False, allow_unicode=True)

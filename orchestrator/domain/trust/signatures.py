@@ -1,0 +1,172 @@
+"""Keys and signatures: Ed25519, ECDSA P-256/P-384 and RSA-PSS (>= 3072 bits), via ``cryptography``.
+
+A key id is the SHA-256 (hex) of the public key's SubjectPublicKeyInfo DER, so anyone can recompute it
+from the PEM and no registry of names is needed. The algorithm is a property of the *key* held in the
+trust policy, never of the signature: an envelope cannot talk a verifier into another algorithm.
+
+Parameters are fixed per key type: Ed25519 (pure), ECDSA P-256 with SHA-256, ECDSA P-384 with SHA-384
+(DER signatures), RSA-PSS with SHA-256, MGF1-SHA-256 and a salt as long as the digest (any salt length
+is accepted on verify, as RFC 8017 allows). Refused: RSA under 3072 bits, other curves, DSA, Ed448.
+Private keys are unencrypted PKCS#8 PEM protected by file mode 0600; passphrases are left out because
+the signing ceremony is interactive and offline, and a passphrase prompt belongs to a later issue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from orchestrator.domain.trust.reasons import Reason
+from orchestrator.errors import TrustError
+
+MIN_RSA_BITS = 3072
+MAX_PEM_BYTES = 64 * 1024
+
+
+class Algorithm(StrEnum):
+    ED25519 = "ed25519"
+    ECDSA_P256 = "ecdsa-p256"
+    ECDSA_P384 = "ecdsa-p384"
+    RSA_PSS = "rsa-pss"
+
+
+# Choices offered by `cmspatch keys new --algorithm`.
+GENERATE_CHOICES: dict[str, Algorithm] = {
+    "ed25519": Algorithm.ED25519,
+    "ecdsa-p256": Algorithm.ECDSA_P256,
+    "ecdsa-p384": Algorithm.ECDSA_P384,
+    "rsa-3072": Algorithm.RSA_PSS,
+}
+
+_PublicKeyTypes = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+_PrivateKeyTypes = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+_PSS_SIGN = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+_PSS_VERIFY = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+
+
+def _algorithm_of(key: object, *, source: str) -> Algorithm:
+    if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return Algorithm.ED25519
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        if isinstance(key.curve, ec.SECP256R1):
+            return Algorithm.ECDSA_P256
+        if isinstance(key.curve, ec.SECP384R1):
+            return Algorithm.ECDSA_P384
+        raise TrustError(f"{source}: curve {key.curve.name} is not supported (use P-256 or P-384)",
+                         reason=Reason.KEY_INVALID)
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise TrustError(f"{source}: RSA key of {key.key_size} bits refused; "
+                             f"at least {MIN_RSA_BITS} needed", reason=Reason.KEY_TOO_WEAK)
+        return Algorithm.RSA_PSS
+    raise TrustError(f"{source}: key type {type(key).__name__} is not supported "
+                     "(Ed25519, ECDSA P-256/P-384, RSA >= 3072)", reason=Reason.KEY_INVALID)
+
+
+def _spki_der(key: _PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    keyid: str
+    algorithm: Algorithm
+    pem: str
+    _key: _PublicKeyTypes = field(repr=False, compare=False)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        try:
+            if isinstance(self._key, ed25519.Ed25519PublicKey):
+                self._key.verify(signature, message)
+            elif isinstance(self._key, ec.EllipticCurvePublicKey):
+                digest = hashes.SHA384() if self.algorithm is Algorithm.ECDSA_P384 else hashes.SHA256()
+                self._key.verify(signature, message, ec.ECDSA(digest))
+            else:
+                self._key.verify(signature, message, _PSS_VERIFY, hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    public: PublicKey
+    _key: _PrivateKeyTypes = field(repr=False, compare=False)
+
+    @property
+    def keyid(self) -> str:
+        return self.public.keyid
+
+    def sign(self, message: bytes) -> bytes:
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):
+            return self._key.sign(message)
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            digest = hashes.SHA384() if self.public.algorithm is Algorithm.ECDSA_P384 else hashes.SHA256()
+            return self._key.sign(message, ec.ECDSA(digest))
+        return self._key.sign(message, _PSS_SIGN, hashes.SHA256())
+
+    def private_pem(self) -> bytes:
+        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+
+
+def key_id(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def _public(key: _PublicKeyTypes, *, source: str) -> PublicKey:
+    algorithm = _algorithm_of(key, source=source)
+    der = _spki_der(key)
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return PublicKey(keyid=key_id(der), algorithm=algorithm, pem=pem.decode("ascii"), _key=key)
+
+
+def load_public_key(pem: bytes | str, *, source: str = "public key") -> PublicKey:
+    data = pem.encode("utf-8", "replace") if isinstance(pem, str) else pem
+    if len(data) > MAX_PEM_BYTES:
+        raise TrustError(f"{source}: too large to be a public key", reason=Reason.KEY_INVALID)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise TrustError(f"{source}: not a PEM public key", reason=Reason.KEY_INVALID) from exc
+    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        _algorithm_of(key, source=source)  # raises with the precise complaint
+        raise TrustError(f"{source}: unsupported key", reason=Reason.KEY_INVALID)
+    return _public(key, source=source)
+
+
+def load_private_key(pem: bytes, *, source: str = "private key") -> SigningKey:
+    if len(pem) > MAX_PEM_BYTES:
+        raise TrustError(f"{source}: too large to be a private key", reason=Reason.KEY_INVALID)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise TrustError(f"{source}: not an unencrypted PEM private key", reason=Reason.KEY_INVALID) from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        _algorithm_of(key, source=source)
+        raise TrustError(f"{source}: unsupported key", reason=Reason.KEY_INVALID)
+    _algorithm_of(key, source=source)
+    return SigningKey(public=_public(key.public_key(), source=source), _key=key)
+
+
+def generate_key(algorithm: str) -> SigningKey:
+    """A fresh signing key; ``algorithm`` is one of ``GENERATE_CHOICES``."""
+    if algorithm not in GENERATE_CHOICES:
+        raise TrustError(f"unknown algorithm {algorithm!r}; choose from {', '.join(GENERATE_CHOICES)}",
+                         reason=Reason.KEY_INVALID)
+    kind = GENERATE_CHOICES[algorithm]
+    key: _PrivateKeyTypes
+    if kind is Algorithm.ED25519:
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif kind is Algorithm.ECDSA_P256:
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif kind is Algorithm.ECDSA_P384:
+        key = ec.generate_private_key(ec.SECP384R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
+    return SigningKey(public=_public(key.public_key(), source=algorithm), _key=key)
