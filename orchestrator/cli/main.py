@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.cli.verify",
     "orchestrator.cli.export",
     "orchestrator.cli.tui",
+    "orchestrator.cli.importer",
 )
 
 

@@ -1,0 +1,264 @@
+"""The Ansible delivery path: a typed facade over ansible-runner, and ``AnsibleTransport``.
+
+Sites that already run Ansible / AWX get exactly the steps of ``playbooks/``, driven one step at a
+time by the engine through the same ``DeviceTransport`` port as the paramiko path:
+
+- ``run``       -> ``playbooks/run.yml`` (``raw``: a monitor has no Python)
+- ``put``       -> ``playbooks/upload.yml`` (delegated OpenSSH sftp with resume, sha256sum on the monitor)
+- ``reconnect`` -> ``playbooks/wait.yml`` (delegated ``wait_for`` on the port, then a ``raw`` retry loop)
+
+Every call is one ansible-runner invocation in a private temporary data directory, removed when it
+returns: ansible-runner's artifacts (which include the environment and the extra vars) never outlive
+the call and never land in the repository. Nothing secret is passed anyway: credentials are the
+inventory's key *path* or the agent, never a password or key material (``ssh_key`` is never used).
+Job events are collected in memory through the event handler and not written to disk.
+
+Host keys stay pinned: ``ANSIBLE_HOST_KEY_CHECKING`` is true and the inventory's
+``ansible_ssh_common_args`` name the known_hosts file with ``StrictHostKeyChecking=yes``. One
+ControlPersist master per monitor (in a private control directory) is shared by all the calls of a
+session, so only the first step pays the SSH handshake; ``Compression=no`` replaces Ansible's ``-C``.
+
+Deliberately left out: retries (the engine owns them; this module only says whether an error is
+transient) and process isolation / execution environments (AWX runs ``playbooks/patch.yml`` in the
+image built from ``execution-environment.yml``; here ansible runs from the venv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from orchestrator.adapters.ansible_events import TaskResult, classify_unreachable, task_result
+from orchestrator.domain.devices import Device
+from orchestrator.errors import PermanentTransportError, TransientTransportError, UsageError
+from orchestrator.ports import CommandResult, ProgressCallback
+
+PLAYBOOKS_DIR = Path(os.environ.get("CMSPATCH_PLAYBOOKS", Path(__file__).resolve().parents[2] / "playbooks"))
+
+# Reasons a failed upload step reports (``cmspatch-reason=...`` in playbooks/tasks/upload.yml).
+_PERMANENT_REASONS = frozenset({"host-key-mismatch", "host-key-unknown", "auth-refused", "disk-full",
+                                "package-missing"})
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    """What one ansible-runner invocation did: its status, rc and the per-host task results."""
+
+    status: str  # successful | failed | timeout | canceled
+    rc: int
+    results: tuple[TaskResult, ...] = ()
+    stdout_tail: str = ""
+
+    def for_host(self, host: str) -> tuple[TaskResult, ...]:
+        return tuple(r for r in self.results if r.host == host)
+
+    def last(self, host: str, task: str | None = None) -> TaskResult | None:
+        found = [r for r in self.for_host(host) if task is None or r.task == task]
+        return found[-1] if found else None
+
+    def failure(self, host: str) -> TaskResult | None:
+        """The first failed or unreachable result of ``host`` that the play did not ignore."""
+        for r in self.for_host(host):
+            if r.status == "unreachable" and not r.ignored:
+                return r
+            if r.status == "failed" and not r.ignored:
+                return r
+        return None
+
+
+@dataclass
+class AnsibleRunner:
+    """Runs playbooks of ``playbooks/`` against one inventory file with cmspatch's settings."""
+
+    inventory: Path
+    playbooks_dir: Path = PLAYBOOKS_DIR
+    forks: int = 50
+    control_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cmsp-cp-")))
+
+    def __post_init__(self) -> None:
+        self.inventory = Path(self.inventory).resolve()
+        if not self.inventory.is_file():
+            raise UsageError(f"inventory not found: {self.inventory}", reason="inventory-missing")
+        os.chmod(self.control_dir, 0o700)
+
+    def envvars(self) -> dict[str, str]:
+        venv_bin = str(Path(sys.executable).parent)
+        return {
+            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s -o Compression=no",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir),
+            "ANSIBLE_SSH_CONTROL_PATH": "%(directory)s/%%C",
+            "ANSIBLE_SSH_USETTY": "False",
+            "ANSIBLE_FORKS": str(self.forks),
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "True",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_LOCALHOST_WARNING": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        }
+
+    def run_playbook(self, playbook: str, *, limit: str, extravars: Mapping[str, Any],
+                     timeout: float | None = None) -> PlaybookRun:
+        """Run ``playbooks/<playbook>`` limited to ``limit``; never raises for a failed host."""
+        path = self.playbooks_dir / playbook
+        if not path.is_file():
+            raise UsageError(f"playbook not found: {path}", reason="playbook-missing")
+        results: list[TaskResult] = []
+        lines: list[str] = []
+
+        def on_event(event: dict[str, Any]) -> bool:
+            result = task_result(event)
+            if result is not None:
+                results.append(result)
+            if event.get("stdout"):
+                lines.append(str(event["stdout"]))
+                del lines[:-20]
+            return False  # collected in memory: nothing written to the artifact directory
+
+        private = tempfile.mkdtemp(prefix="cmsp-runner-")
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=private,
+                project_dir=str(self.inventory.parent),  # relative key/known_hosts paths resolve here
+                playbook=str(path),
+                inventory=str(self.inventory),
+                limit=limit,
+                extravars=dict(extravars),
+                envvars=self.envvars(),
+                quiet=True,
+                event_handler=on_event,
+                cancel_callback=lambda: False,  # callable from any thread (no signal handler)
+                timeout=int(timeout) if timeout else None,
+                rotate_artifacts=1,
+            )
+            return PlaybookRun(status=str(runner.status), rc=int(runner.rc or 0), results=tuple(results),
+                               stdout_tail="\n".join(lines))
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+    def drop_connection(self, device: Device) -> None:
+        """Close the ControlPersist master of one monitor (if any), so nothing lingers."""
+        subprocess.run(
+            ["ssh", "-O", "exit", "-o", f"ControlPath={self.control_dir}/%C", "-p", str(device.port),
+             f"{device.user}@{device.address}"],
+            capture_output=True, check=False, timeout=10,
+        )
+
+    def close(self) -> None:
+        for sock in self.control_dir.glob("*"):
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "x"],
+                           capture_output=True, check=False, timeout=10)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
+
+
+def _raise_for(device: Device, failure: TaskResult, *, step: str) -> None:
+    """Turn a failed or unreachable task into our typed error (never returns)."""
+    if failure.status == "unreachable":
+        raise classify_unreachable(failure.message, host=device.name)
+    reason = failure.cmspatch_reason or f"{step}-failed"
+    message = f"{device.name}: {step} via Ansible failed: {failure.message or failure.stderr}".strip()
+    if reason in _PERMANENT_REASONS:
+        raise PermanentTransportError(message, reason=reason, host=device.name)
+    raise TransientTransportError(message, reason=reason, host=device.name)
+
+
+class AnsibleSession:
+    """One monitor, driven step by step through ansible-runner (implements ``ports.DeviceSession``)."""
+
+    def __init__(self, runner: AnsibleRunner, device: Device) -> None:
+        self.runner = runner
+        self.device = device
+
+    def run(self, command: str, *, timeout: float = 30.0) -> CommandResult:
+        outcome = self.runner.run_playbook(
+            "run.yml", limit=self.device.name, timeout=timeout + 60,
+            extravars={"cmspatch_hosts": self.device.name, "cmspatch_command": command,
+                       "cmspatch_timeout": max(1, int(timeout))},
+        )
+        result = outcome.last(self.device.name, "cmspatch:run")
+        if result is None:
+            raise TransientTransportError(
+                f"{self.device.name}: ansible gave no result ({outcome.status}, rc {outcome.rc}): "
+                f"{outcome.stdout_tail[-300:]}", reason="ansible-no-result", host=self.device.name)
+        if result.status == "unreachable":
+            raise classify_unreachable(result.message, host=self.device.name)
+        if result.rc is None:  # the task itself failed: timed out, or ansible refused the command
+            reason = "timeout" if "timed out" in result.message else "command-failed"
+            raise TransientTransportError(f"{self.device.name}: {result.message}", reason=reason,
+                                          host=self.device.name)
+        return CommandResult(command=command, exit_status=result.rc, stdout=result.stdout.encode(),
+                             stderr=result.stderr.encode())
+
+    def put(self, local: Path, remote: str, *, progress: ProgressCallback | None = None) -> None:
+        size = local.stat().st_size
+        digest = hashlib.sha256()
+        with local.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        outcome = self.runner.run_playbook(
+            "upload.yml", limit=self.device.name,
+            extravars={"cmspatch_hosts": self.device.name, "cmspatch_package": str(local.resolve()),
+                       "cmspatch_sha256": digest.hexdigest(), "cmspatch_remote_path": remote},
+        )
+        failure = outcome.failure(self.device.name)
+        if failure is not None:
+            _raise_for(self.device, failure, step="upload")
+        if outcome.last(self.device.name) is None:
+            raise TransientTransportError(f"{self.device.name}: upload gave no result ({outcome.status})",
+                                          reason="ansible-no-result", host=self.device.name)
+        if progress is not None:
+            progress(size, size)  # sftp runs as one step: the only progress Ansible can report
+
+    def reconnect(self, *, timeout: float) -> None:
+        outcome = self.runner.run_playbook(
+            "wait.yml", limit=self.device.name, timeout=timeout + 60,
+            extravars={"cmspatch_hosts": self.device.name, "cmspatch_reboot_timeout": max(1, int(timeout))},
+        )
+        failure = outcome.failure(self.device.name)
+        alive = outcome.last(self.device.name, "cmspatch:wait-shell")
+        if failure is not None and failure.status != "unreachable":
+            _raise_for(self.device, failure, step="reconnect")
+        if alive is None or alive.status != "ok":
+            detail = alive.message if alive is not None else outcome.status
+            if alive is not None and alive.status == "unreachable":
+                error = classify_unreachable(alive.message, host=self.device.name)
+                if isinstance(error, PermanentTransportError):
+                    raise error
+            raise TransientTransportError(f"{self.device.name} did not come back within {timeout:.0f} s: "
+                                          f"{detail}", reason="reboot-timeout", host=self.device.name)
+
+    def close(self) -> None:
+        self.runner.drop_connection(self.device)
+
+
+class AnsibleTransport:
+    """Opens ``AnsibleSession``s against one inventory file (implements ``ports.DeviceTransport``).
+
+    Thread-safe: each call is its own ansible-runner process; the engine may drive many monitors at
+    once. ``close()`` ends the ControlPersist masters and removes the private control directory.
+    """
+
+    name = "ansible"
+
+    def __init__(self, inventory: Path, *, playbooks_dir: Path = PLAYBOOKS_DIR, forks: int = 50) -> None:
+        self.runner = AnsibleRunner(Path(inventory), playbooks_dir=playbooks_dir, forks=forks)
+        self._lock = threading.Lock()
+
+    def open(self, device: Device) -> AnsibleSession:
+        return AnsibleSession(self.runner, device)
+
+    def close(self) -> None:
+        with self._lock:
+            self.runner.close()
