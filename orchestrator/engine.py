@@ -1,1 +1,819 @@
-"""Drives a campaign: asks the domain what is next, calls the ports, records every event (issue 4)."""
+"""Drives a campaign: asks the domain what is next, calls the ports, records every event.
+
+The engine owns sequencing and nothing else. Rules (waves, halting, clinical gating, where to resume)
+are ``domain.campaign``/``domain.waves``; talking to monitors is a ``DeviceTransport`` per delivery path;
+state is never held here as truth: every transition is appended to the journal *before* the action it
+announces, and the engine's own view is the same projection every other view uses (``domain.status``).
+That is what makes ``kill -9`` at any moment safe: a resumed run re-reads the journal and, where an
+action may or may not have happened (INSTALLING), looks at the monitor before acting again.
+
+Threads: one pool for the whole campaign (``max_workers``), a semaphore per site
+(``per_site_concurrency``), one service connection per monitor reused for every step of its flow.
+Retries: ``orchestrator.retry`` (transient transport errors only), each attempt journalled.
+
+Deliberately left out: scheduling by time of day (maintenance windows only defer), and any retry of a
+failed verification (a verification is evidence, not a flaky step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from orchestrator.adapters.manual import build_work_order
+from orchestrator.domain.campaign import (
+    CampaignPlan,
+    CampaignPolicy,
+    HaltDecision,
+    Step,
+    Tally,
+    all_done,
+    clinical_deferral,
+    counts_as_failure,
+    halt_decision,
+    parse_cms_status,
+    plan_device,
+    resume_step,
+    window_deferral,
+)
+from orchestrator.domain.devices import DeliveryPath, Device
+from orchestrator.domain.events import Event, EventKind, JournalRecord
+from orchestrator.domain.inventory import Inventory
+from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
+from orchestrator.domain.status import FleetStatus, project
+from orchestrator.domain.trust.verified import VerifiedPackage
+from orchestrator.domain.waves import plan_waves
+from orchestrator.errors import (
+    CmspatchError,
+    ExitCode,
+    PermanentTransportError,
+    TransientTransportError,
+    TransportError,
+    UsageError,
+)
+from orchestrator.ports import DeviceSession, DeviceTransport, Journal, NetworkObserver
+from orchestrator.retry import RetryPolicy, call_with_retry
+
+S = DeviceState
+Verifier = Callable[..., Any]  # orchestrator.verification.Verifier (imported lazily: optional module)
+
+
+class _Stop(Exception):
+    """Internal: stop driving this monitor now (interrupt); its journalled state stays as it is."""
+
+
+@dataclass(frozen=True)
+class CampaignOutcome:
+    campaign_id: str
+    exit_code: ExitCode
+    counts: dict[str, int]
+    halted: HaltDecision | None = None
+    message: str = ""
+    stopped_at_gate: int | None = None
+
+
+@dataclass
+class _Control:
+    """Operator decisions, shared between the caller's thread and the workers."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    approved: dict[int, str] = field(default_factory=dict)
+    paused: bool = False
+    aborted: tuple[str, str] | None = None  # (by, reason)
+    interrupted: str | None = None
+    stop_at_gate: bool = False
+    halted: HaltDecision | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self.aborted is not None or self.interrupted is not None or self.halted is not None
+
+
+def new_campaign_id() -> str:
+    return "c-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def local_time_of_day() -> Any:
+    return datetime.now().time()
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        inventory: Inventory,
+        package: VerifiedPackage,
+        journal: Journal,
+        transports: Mapping[DeliveryPath, DeviceTransport],
+        policy: CampaignPolicy,
+        operator: str,
+        observer: NetworkObserver | None = None,
+        verifier: Verifier | None = None,
+        campaign_id: str | None = None,
+        limit: str | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], Any] = local_time_of_day,
+    ) -> None:
+        self.inventory = inventory
+        self.package = package
+        self.journal = journal
+        self.transports = dict(transports)
+        self.policy = policy
+        self.operator = operator
+        self.observer = observer
+        self._verifier = verifier
+        self.retry = retry or RetryPolicy()
+        self._clock = clock
+        self.campaign_id = campaign_id or new_campaign_id()
+        self._emit_lock = threading.RLock()
+        self._subscribers: list[Callable[[JournalRecord], None]] = []
+        self._ctl = _Control()
+        self._tally_lock = threading.Lock()
+        self.status: FleetStatus = project(journal.records(self.campaign_id), self.campaign_id)
+        if self.status.campaign is not None:  # resuming: the journal's waves and devices are the truth
+            self.waves = tuple(tuple(w) for w in self.status.waves)
+            names = [n for w in self.waves for n in w]
+            self.devices = {n: inventory.device(n) for n in names}
+            self._ctl.approved.update(self.status.approved)
+        else:
+            selected = inventory.select(limit)
+            if not selected:
+                raise UsageError(f"no monitor matches --limit {limit!r}", reason="empty-selection")
+            self.devices = {d.name: d for d in selected}
+            self.waves = plan_waves(selected, policy.waves, policy.group_by)
+
+    # --- construction helpers -------------------------------------------------------------------
+
+    @classmethod
+    def resume(
+        cls,
+        *,
+        journal: Journal,
+        campaign_id: str | None,
+        inventory: Inventory,
+        package: VerifiedPackage,
+        transports: Mapping[DeliveryPath, DeviceTransport],
+        operator: str,
+        observer: NetworkObserver | None = None,
+        verifier: Verifier | None = None,
+        retry: RetryPolicy | None = None,
+        policy: CampaignPolicy | None = None,
+    ) -> Engine:
+        """Continue a campaign from its journal (default: the newest campaign in the journal)."""
+        ids = [c for c in journal.campaigns() if not c.startswith("survey")]
+        campaign = campaign_id or (ids[-1] if ids else None)
+        if campaign is None or campaign not in ids:
+            raise UsageError(
+                f"no campaign {campaign_id or ''} to resume in the journal".replace("  ", " "),
+                reason="unknown-campaign",
+            )
+        created = next((r for r in journal.records(campaign) if r.kind is EventKind.CAMPAIGN_CREATED), None)
+        if created is None:
+            raise UsageError(f"campaign {campaign} has no campaign-created record", reason="unknown-campaign")
+        if created.data.get("package_sha256") != package.sha256:
+            raise UsageError(
+                f"campaign {campaign} pushes package {created.data.get('package_sha256')}, "
+                f"not {package.sha256}: give the same package to resume",
+                reason="package-differs",
+            )
+        recorded = CampaignPolicy.from_dict(dict(created.data.get("policy", {})))
+        return cls(
+            inventory=inventory,
+            package=package,
+            journal=journal,
+            transports=transports,
+            policy=policy or recorded,
+            operator=operator,
+            observer=observer,
+            verifier=verifier,
+            campaign_id=campaign,
+            retry=retry,
+        )
+
+    # --- views and decisions (thread-safe) -----------------------------------------------------
+
+    def subscribe(self, callback: Callable[[JournalRecord], None]) -> None:
+        with self._emit_lock:
+            self._subscribers.append(callback)
+
+    def plan(self) -> CampaignPlan:
+        now = self._clock()
+        devices = tuple(
+            plan_device(
+                self.devices[name],
+                index,
+                self.policy,
+                self.package.applies_to(self.devices[name].model, self.devices[name].firmware),
+                now,
+            )
+            for index, wave in enumerate(self.waves)
+            for name in wave
+        )
+        return CampaignPlan(
+            campaign=self.campaign_id,
+            waves=self.waves,
+            devices=devices,
+            policy=self.policy,
+            target_version=self.package.target_version,
+            package_name=self.package.package_name,
+        )
+
+    def approve(self, wave: int, approver: str) -> None:
+        with self._ctl.cond:
+            self._ctl.approved[wave] = approver
+            self._ctl.cond.notify_all()
+
+    def pause(self, by: str) -> None:
+        with self._ctl.cond:
+            self._ctl.paused = True
+        self._emit(Event(self.campaign_id, EventKind.CAMPAIGN_PAUSED, {"by": by}))
+
+    def resume_run(self, by: str) -> None:
+        with self._ctl.cond:
+            self._ctl.paused = False
+            self._ctl.cond.notify_all()
+        self._emit(Event(self.campaign_id, EventKind.CAMPAIGN_RESUMED, {"by": by}))
+
+    def abort(self, by: str, reason: str) -> None:
+        with self._ctl.cond:
+            if self._ctl.aborted is not None:
+                return
+            self._ctl.aborted = (by, reason)
+            self._ctl.cond.notify_all()
+        self._emit(Event(self.campaign_id, EventKind.CAMPAIGN_ABORTED, {"by": by, "reason": reason}))
+
+    def interrupt(self, by: str = "operator") -> None:
+        """Ctrl-C: stop at the next step boundary; the journal stays resumable."""
+        with self._ctl.cond:
+            self._ctl.interrupted = by
+            self._ctl.cond.notify_all()
+
+    def stop_at_gate(self) -> None:
+        with self._ctl.cond:
+            self._ctl.stop_at_gate = True
+            self._ctl.cond.notify_all()
+
+    def confirm_manual(
+        self, device: str, technician: str, note: str = "", version: str | None = None
+    ) -> None:
+        """Record a technician's confirmation and verify the monitor (blocks for the observation window)."""
+        if device not in self.devices:
+            raise UsageError(f"{device} is not in campaign {self.campaign_id}", reason="unknown-device")
+        if self.status.devices[device].state is not S.AWAITING_TECHNICIAN:
+            raise UsageError(
+                f"{device} is {self.status.devices[device].state.value}, not awaiting a technician",
+                reason="not-awaiting-technician",
+            )
+        self._emit(
+            Event(
+                self.campaign_id,
+                EventKind.TECHNICIAN_CONFIRMED,
+                technician_payload(technician, note, version),
+                device,
+            )
+        )
+        self._drive(self.devices[device])
+
+    # --- journal --------------------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> JournalRecord:
+        with self._emit_lock:
+            record = self.journal.append(event)
+            self.status.apply(record)
+            for callback in self._subscribers:
+                with contextlib.suppress(Exception):  # a view's bug must not stop a campaign
+                    callback(record)
+            return record
+
+    def _event(self, kind: EventKind, data: dict[str, Any], device: str | None = None) -> JournalRecord:
+        return self._emit(Event(self.campaign_id, kind, data, device))
+
+    def _state(self, name: str) -> DeviceState:
+        return self.status.devices[name].state
+
+    def _move(self, name: str, to: DeviceState, reason: str = "", **extra: Any) -> None:
+        with self._emit_lock:
+            current = self._state(name)
+            check_transition(name, current, to)
+            data = {
+                "from": current.value,
+                "to": to.value,
+                "reason": reason,
+                "wave": self.status.wave_of(name),
+            }
+            data.update(extra)
+            self._event(EventKind.STATE_CHANGED, data, name)
+
+    def _fail(self, name: str, reason: str) -> None:
+        if self._state(name) is S.DEFERRED:
+            self._move(name, S.PENDING, "re-check")
+        self._move(name, S.FAILED, reason)
+
+    # --- the campaign ---------------------------------------------------------------------------
+
+    def _created_payload(self) -> dict[str, Any]:
+        pkg = self.package
+        return {
+            "package_name": pkg.package_name,
+            "package_sha256": pkg.sha256,
+            "manifest_sha256": pkg.manifest_sha256,
+            "target_version": pkg.target_version,
+            "signers": list(pkg.signer_keyids),
+            "waves": [list(w) for w in self.waves],
+            "policy": self.policy.to_dict(),
+            "operator": self.operator,
+            "inventory": self.inventory.path,
+            "devices": {
+                n: {
+                    "model": d.model,
+                    "serial": d.serial,
+                    "site": d.site,
+                    "ward": d.ward,
+                    "bed": d.bed,
+                    "asset_tag": d.asset_tag,
+                    "firmware": d.firmware,
+                    "delivery": d.delivery.value,
+                }
+                for n, d in self.devices.items()
+            },
+        }
+
+    def run(self, *, auto_approve: bool = False) -> CampaignOutcome:
+        lock = getattr(self.journal, "lock", None)
+        with lock(self.campaign_id) if lock is not None else contextlib.nullcontext():
+            if self.status.campaign is None:
+                self._event(EventKind.CAMPAIGN_CREATED, self._created_payload())
+            elif self.status.finished:
+                return self._outcome()
+            self._pick_up_external()
+            with ThreadPoolExecutor(
+                max_workers=self.policy.max_workers, thread_name_prefix="cmspatch"
+            ) as pool:
+                self._pool = pool
+                sems = {
+                    site: threading.Semaphore(self.policy.per_site_concurrency)
+                    for site in {d.site for d in self.devices.values()}
+                }
+                for index, wave in enumerate(self.waves):
+                    if self._ctl.stopping:
+                        break
+                    todo = [n for n in wave if not self.status.devices[n].terminal]
+                    if index in self.status.waves_finished and not todo:
+                        continue
+                    if not self._gate(index, auto_approve):
+                        return self._outcome(stopped_at_gate=index)
+                    if self._ctl.stopping:
+                        break
+                    self._run_wave(pool, index, wave, sems)
+                self._final_rechecks(pool, sems)
+            return self._finish()
+
+    def _gate(self, index: int, auto_approve: bool) -> bool:
+        """True to start wave ``index``; False when a headless run must stop here (resumable)."""
+        if index == 0 or not self.policy.require_approval or index in self._ctl.approved:
+            return True
+        if self.status.current_wave is not None and self.status.current_wave >= index:
+            return True  # started before an interruption: approval was given then
+        if auto_approve:
+            self._ctl.approved[index] = f"{self.operator} (--yes)"
+            self._event(EventKind.GATE_APPROVED, {"wave": index, "approver": self._ctl.approved[index]})
+            return True
+        if self.status.gate_waiting != index:
+            self._event(EventKind.GATE_WAITING, {"wave": index})
+        with self._ctl.cond:
+            while index not in self._ctl.approved and not self._ctl.stopping and not self._ctl.stop_at_gate:
+                self._ctl.cond.wait()
+            if index not in self._ctl.approved:
+                return not self._ctl.stop_at_gate
+            approver = self._ctl.approved[index]
+        self._event(EventKind.GATE_APPROVED, {"wave": index, "approver": approver})
+        return True
+
+    def _run_wave(
+        self,
+        pool: ThreadPoolExecutor,
+        index: int,
+        wave: tuple[str, ...],
+        sems: dict[str, threading.Semaphore],
+    ) -> None:
+        todo = [n for n in wave if not self.status.devices[n].terminal]
+        self._event(EventKind.WAVE_STARTED, {"wave": index, "devices": list(wave)})
+        self._wave_index = index
+        self._wave_tally = Tally()
+        self._drive_all(pool, todo, sems)
+        deferred = [
+            n
+            for n in self.devices
+            if self._state(n) is S.DEFERRED and self.status.devices[n].rechecks < self.policy.max_rechecks
+        ]
+        if deferred and not self._ctl.stopping:
+            self._drive_all(pool, deferred, sems)
+        counts = {s.value: sum(1 for n in wave if self._state(n) is s) for s in DeviceState}
+        self._event(
+            EventKind.WAVE_FINISHED, {"wave": index, "counts": {k: v for k, v in counts.items() if v}}
+        )
+
+    def _final_rechecks(self, pool: ThreadPoolExecutor, sems: dict[str, threading.Semaphore]) -> None:
+        while not self._ctl.stopping:
+            self._pick_up_external()
+            deferred = [
+                n
+                for n in self.devices
+                if self._state(n) is S.DEFERRED and self.status.devices[n].rechecks < self.policy.max_rechecks
+            ]
+            if not deferred:
+                return
+            with self._ctl.cond:
+                self._ctl.cond.wait_for(lambda: self._ctl.stopping, timeout=self.policy.recheck_interval)
+            if self._ctl.stopping:
+                return
+            self._drive_all(pool, deferred, sems)
+
+    def _drive_all(
+        self, pool: ThreadPoolExecutor, names: list[str], sems: dict[str, threading.Semaphore]
+    ) -> None:
+        # Round-robin over sites so one site's semaphore never starves the pool.
+        by_site: dict[str, list[str]] = {}
+        for name in names:
+            by_site.setdefault(self.devices[name].site, []).append(name)
+        order = [n for group in _interleave(list(by_site.values())) for n in group]
+        futures = [pool.submit(self._worker, self.devices[n], sems[self.devices[n].site]) for n in order]
+        wait(futures)
+        for future in futures:
+            exc = future.exception()
+            if exc is not None:
+                raise exc
+
+    def _worker(self, device: Device, sem: threading.Semaphore) -> None:
+        with sem:
+            with self._ctl.cond:
+                self._ctl.cond.wait_for(lambda: not self._ctl.paused or self._ctl.stopping)
+            if self._ctl.stopping:
+                return
+            self._drive(device)
+
+    def _after_outcome(self, name: str) -> None:
+        """Count a monitor's final outcome for the halting rules; halt if one fires."""
+        status = self.status.devices[name]
+        if status.state not in TERMINAL:
+            return
+        with self._tally_lock:
+            failed = 1 if counts_as_failure(self.policy, status.state, status.reason) else 0
+            wave = getattr(self, "_wave_tally", Tally())
+            self._wave_tally = Tally(wave.executed + 1, wave.failed + failed)
+            total = self._total_tally()
+            decision = halt_decision(self.policy, total, self._wave_tally, getattr(self, "_wave_index", 0))
+            if decision is None or self._ctl.halted is not None:
+                return
+            with self._ctl.cond:
+                self._ctl.halted = decision
+                self._ctl.cond.notify_all()
+        self._event(EventKind.CAMPAIGN_HALTED, decision.to_dict())
+
+    def _total_tally(self) -> Tally:
+        executed = failed = 0
+        for d in self.status.devices.values():
+            if d.state in TERMINAL and not (d.state is S.SKIPPED and d.reason.startswith("campaign-")):
+                executed += 1
+                failed += counts_as_failure(self.policy, d.state, d.reason)
+        return Tally(executed, failed)
+
+    def _finish(self) -> CampaignOutcome:
+        if self._ctl.interrupted is not None:
+            self._event(
+                EventKind.LOG,
+                {"level": "warning", "message": f"interrupted by {self._ctl.interrupted}; resumable"},
+            )
+            return self._outcome()
+        if self._ctl.halted is not None or self._ctl.aborted is not None:
+            why = "campaign-halted" if self._ctl.halted is not None else "campaign-aborted"
+            for name in self.devices:
+                if self._state(name) in (S.PENDING, S.DEFERRED):
+                    self._move(name, S.SKIPPED, why)
+        self._event(EventKind.CAMPAIGN_FINISHED, {"counts": self.status.counts()})
+        return self._outcome()
+
+    def _outcome(self, stopped_at_gate: int | None = None) -> CampaignOutcome:
+        counts = self.status.counts()
+        halted = self._ctl.halted
+        if self._ctl.interrupted is not None:
+            code, msg = ExitCode.INTERRUPTED, "interrupted; run again with --resume to finish"
+        elif stopped_at_gate is not None:
+            code, msg = ExitCode.AWAITING_APPROVAL, f"waiting for approval of wave {stopped_at_gate + 1}"
+        elif halted is not None or self.status.halted is not None:
+            code = ExitCode.HALTED
+            msg = f"halted: {halted.reason}" if halted else f"halted: {self.status.halted}"
+        elif self._ctl.aborted is not None or self.status.aborted is not None:
+            code, msg = ExitCode.HALTED, "aborted"
+        elif all_done(counts):
+            code, msg = ExitCode.OK, "every monitor patched"
+        else:
+            code, msg = ExitCode.INCOMPLETE, "some monitors failed, were deferred or await a technician"
+        return CampaignOutcome(self.campaign_id, code, counts, halted, msg, stopped_at_gate)
+
+    def _pick_up_external(self) -> None:
+        """Fold in records other processes appended (``cmspatch confirm``), then verify those units."""
+        with self._emit_lock:
+            for record in self.journal.records(self.campaign_id, since_seq=self.status.last_seq):
+                self.status.apply(record)
+        for name, st in self.status.devices.items():
+            if st.state is S.AWAITING_TECHNICIAN and st.technician and not self._ctl.stopping:
+                self._drive(self.devices[name])
+
+    # --- one monitor ----------------------------------------------------------------------------
+
+    def _check_stop(self) -> None:
+        if self._ctl.interrupted is not None:
+            raise _Stop()
+
+    def _record_attempt(self, name: str, step: str) -> Callable[[int, str, CmspatchError | None], None]:
+        def record(attempt: int, outcome: str, error: CmspatchError | None) -> None:
+            data: dict[str, Any] = {"step": step, "attempt": attempt, "outcome": outcome}
+            if error is not None:
+                data["error_reason"] = error.reason
+                data["error"] = error.message
+            self._event(EventKind.ATTEMPT, data, name)
+
+        return record
+
+    def _sleep(self, seconds: float) -> None:
+        with self._ctl.cond:
+            self._ctl.cond.wait_for(
+                lambda: self._ctl.interrupted is not None or self._ctl.aborted is not None, timeout=seconds
+            )
+
+    def _retry(self, name: str, step: str, fn: Callable[[int], Any], *, once: bool = False) -> Any:
+        policy = RetryPolicy(attempts=1) if once else self.retry
+        return call_with_retry(fn, policy=policy, record=self._record_attempt(name, step), sleep=self._sleep)
+
+    def _drive(self, device: Device) -> None:
+        name = device.name
+        try:
+            if device.delivery is DeliveryPath.MANUAL:
+                self._drive_manual(device)
+            else:
+                self._drive_network(device)
+        except _Stop:
+            self._event(
+                EventKind.LOG, {"level": "info", "message": "interrupted; state kept for resume"}, name
+            )
+        except CmspatchError as exc:  # any error of ours ends this monitor, never the campaign
+            if self._state(name) not in TERMINAL:
+                self._fail(name, exc.reason)
+        finally:
+            self._after_outcome(name)
+
+    def _drive_network(self, device: Device) -> None:
+        name = device.name
+        step = resume_step(self._state(name))
+        if step is Step.NONE:
+            return
+        transport = self.transports.get(device.delivery)
+        if transport is None:
+            raise UsageError(f"no transport for delivery path {device.delivery.value}", reason="no-transport")
+        if step is Step.START and (why := window_deferral(self.policy, device, self._clock())) is not None:
+            self._defer(name, why.value)
+            return
+        try:
+            session = self._retry(name, "connect", lambda attempt: transport.open(device))
+        except TransientTransportError as exc:
+            raise TransportError(exc.message, reason="unreachable") from exc
+        try:
+            _DeviceFlow(self, device, cast(DeviceSession, session)).run(step)
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    def _defer(self, name: str, reason: str) -> None:
+        self._move(name, S.DEFERRED, reason)
+
+    def _drive_manual(self, device: Device) -> None:
+        name = device.name
+        state = self._state(name)
+        if state in (S.PENDING, S.DEFERRED):
+            pkg = self.package
+            order = build_work_order(
+                device,
+                campaign=self.campaign_id,
+                package_name=pkg.package_name,
+                sha256=pkg.sha256,
+                size=pkg.size,
+                target_version=pkg.target_version,
+                issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            transport = self.transports.get(DeliveryPath.MANUAL)
+            issue = getattr(transport, "issue", None)
+            files = [str(p) for p in issue(order)] if issue is not None else []
+            self._event(EventKind.WORK_ORDER, {"order": order.to_dict(), "files": files}, name)
+            self._move(name, S.AWAITING_TECHNICIAN, "work-order-issued")
+        elif state is S.AWAITING_TECHNICIAN and self.status.devices[name].technician:
+            self._move(name, S.VERIFYING, "technician-confirmed")
+            self._verify(device, None)
+        elif state is S.VERIFYING:
+            self._verify(device, None)
+
+    def _verify(self, device: Device, session: DeviceSession | None, *, already: bool = False) -> None:
+        """Run the verification engineer's checks; patched only when every CVE verdict is fixed.
+
+        ``already``: the monitor runs the target version before we touched it; it is skipped as
+        "already-patched" only if the evidence agrees, otherwise it fails like any other."""
+        from orchestrator.verification import session_trigger, verification_events, verify_device
+
+        verifier = self._verifier or verify_device
+        trigger = session_trigger(session) if session is not None and self.policy.exercise_triggers else None
+        result = verifier(
+            session,
+            device,
+            expected_version=self.package.target_version,
+            observer=self.observer,
+            trigger=trigger,
+            window=self.policy.observation_window,
+        )
+        for event in verification_events(
+            self.campaign_id, result, device=device.name, triggered_by="cmspatch"
+        ):
+            self._emit(event)
+        if result.all_fixed:
+            if already:
+                self._move(device.name, S.SKIPPED, "already-patched")
+            else:
+                self._move(device.name, S.PATCHED, "verified")
+        else:
+            self._fail(
+                device.name,
+                "backdoor-still-present" if result.any_vulnerable else "verification-inconclusive",
+            )
+
+
+def technician_payload(technician: str, note: str, version: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"technician": technician, "note": note}
+    if version:
+        data["version"] = version
+    return data
+
+
+def _interleave(groups: list[list[str]]) -> list[list[str]]:
+    out: list[list[str]] = []
+    depth = max((len(g) for g in groups), default=0)
+    for i in range(depth):
+        out.append([g[i] for g in groups if i < len(g)])
+    return out
+
+
+class _DeviceFlow:
+    """The network path for one monitor over one session, from a given resume step."""
+
+    def __init__(self, engine: Engine, device: Device, session: DeviceSession) -> None:
+        self.e = engine
+        self.device = device
+        self.name = device.name
+        self.session = session
+        self.pkg = engine.package
+        self.policy = engine.policy
+        self.remote = f"{self.policy.upload_dir.rstrip('/')}/{self.pkg.package_name}"
+
+    def _run(self, step: str, command: str, timeout: float | None = None) -> Any:
+        """One command with retries; on a transient error the session is reopened before the next try."""
+
+        def attempt(n: int) -> Any:
+            if n > 1:
+                self.session.reconnect(timeout=self.policy.command_timeout)
+            return self.session.run(command, timeout=timeout or self.policy.command_timeout)
+
+        return self.e._retry(self.name, step, attempt)
+
+    def firmware(self, when: str) -> str:
+        result = self._run(f"read-firmware-{when}", "cat /etc/firmware_version")
+        version = result.text.strip().splitlines()[0].strip() if result.ok and result.text.strip() else ""
+        self.e._event(EventKind.FIRMWARE_READ, {"version": version, "when": when}, self.name)
+        return version
+
+    def run(self, step: Step) -> None:
+        if step is Step.START:
+            if not self.start():
+                return
+            step = Step.UPLOAD
+        self.e._check_stop()
+        if step is Step.UPLOAD:
+            self.upload()
+            step = Step.CHECK_INSTALLED
+        self.e._check_stop()
+        if step is Step.CHECK_INSTALLED:
+            self.install()
+            step = Step.REBOOT
+        self.e._check_stop()
+        if step is Step.REBOOT:
+            self.reboot()
+            step = Step.VERIFY
+        if step is Step.VERIFY:
+            self.verify()
+
+    def start(self) -> bool:
+        """Clinical check, firmware, applicability. False when the monitor must not go further now."""
+        result = self._run("clinical-check", "cms-status")
+        why = clinical_deferral(parse_cms_status(result.text) if result.ok else None)
+        if why is not None:
+            self.e._defer(self.name, why.value)
+            return False
+        before = self.firmware("before")
+        applies = self.pkg.applies_to(self.device.model, before)
+        if applies == "already-installed":
+            self.e._verify(self.device, self.session, already=True)
+            return False
+        if applies is not None:
+            self.e._fail(self.name, applies)
+            return False
+        return True
+
+    def upload(self) -> None:
+        for round_ in (1, 2):  # a hash mismatch deletes and re-uploads once, then fails
+            self.e._move(self.name, S.UPLOADING, "" if round_ == 1 else "hash-mismatch-reupload")
+            self.e._retry(self.name, "upload", self._put_attempt)
+            result = self._run("hash-check", f"sha256sum {self.remote}")
+            seen = result.text.split()[0] if result.ok and result.text.split() else ""
+            if seen == self.pkg.sha256:
+                self.e._move(self.name, S.UPLOADED, "", sha256=seen)
+                return
+            self.e._event(
+                EventKind.LOG,
+                {
+                    "level": "warning",
+                    "message": f"hash on the monitor {seen or '(none)'} differs from the "
+                    f"manifest's {self.pkg.sha256}",
+                },
+                self.name,
+            )
+            self._run("delete-upload", f"rm -f {self.remote}")
+        raise PermanentTransportError(
+            f"{self.name}: uploaded file's hash does not match the manifest",
+            reason="hash-mismatch",
+            host=self.name,
+        )
+
+    def _put_attempt(self, n: int) -> None:
+        if n > 1:
+            self.session.reconnect(timeout=self.policy.command_timeout)
+        self.session.put(self.pkg.package, self.remote)
+
+    def install(self) -> None:
+        if self.e._state(self.name) is S.INSTALLING:
+            # Resumed: the install may have run before the interruption. Look before installing again.
+            if self.firmware("check") == self.pkg.target_version:
+                self.e._event(
+                    EventKind.LOG,
+                    {"level": "info", "message": "install already applied before the interruption"},
+                    self.name,
+                )
+                self.e._move(self.name, S.REBOOTING, "")
+                return
+        else:
+            self.e._move(self.name, S.INSTALLING, "")
+        result = self._run("install", f"cms-install {self.remote}", timeout=self.policy.install_timeout)
+        if not result.ok:
+            message = result.stderr.decode("utf-8", "replace").strip() or f"exit {result.exit_status}"
+            reason = (
+                "disk-full" if result.exit_status == 6 or "space" in message.lower() else "installer-failed"
+            )
+            self.e._event(EventKind.LOG, {"level": "error", "message": f"cms-install: {message}"}, self.name)
+            raise PermanentTransportError(f"{self.name}: {message}", reason=reason, host=self.name)
+        self.e._move(self.name, S.REBOOTING, "")
+
+    def reboot(self) -> None:
+        def attempt(n: int) -> None:
+            with contextlib.suppress(TransientTransportError):  # the reboot drops the connection
+                self.session.run("reboot", timeout=10.0)
+
+        self.e._retry(self.name, "reboot", attempt, once=True)
+        wait_disconnect = getattr(self.session, "wait_disconnect", None)
+        if wait_disconnect is not None:
+            wait_disconnect(min(15.0, self.policy.reboot_timeout))
+        try:  # one attempt: the timeout *is* the patience; retrying would multiply it
+            self.e._retry(
+                self.name,
+                "reconnect",
+                lambda n: self.session.reconnect(timeout=self.policy.reboot_timeout),
+                once=True,
+            )
+        except TransientTransportError as exc:
+            raise PermanentTransportError(
+                f"{self.name}: did not come back after reboot", reason="reboot-timeout", host=self.name
+            ) from exc
+        self.e._move(self.name, S.VERIFYING, "")
+
+    def verify(self) -> None:
+        after = self.firmware("after")
+        if after != self.pkg.target_version:
+            before = self.e.status.devices[self.name].firmware_before
+            reason = "silent-rollback" if after == before or not after else "unexpected-version"
+            raise PermanentTransportError(
+                f"{self.name}: runs {after!r} after reboot, not {self.pkg.target_version!r}",
+                reason=reason,
+                host=self.name,
+            )
+        self.e._verify(self.device, self.session)

@@ -289,6 +289,18 @@ class SshSession:
             f"{self.device.name}: did not come back within {timeout:g} s ({why})",
             reason="reconnect-timeout", host=self.device.name)
 
+    def wait_disconnect(self, timeout: float) -> bool:
+        """After `reboot`: wait until the monitor drops this connection (True) or ``timeout`` passes.
+
+        Reconnecting before the drop would reach the old, still-running system and read its state."""
+        transport = self._transport
+        if transport is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while transport.is_active() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not transport.is_active()
+
     def close(self) -> None:
         self._drop_sftp()
         if self._transport is not None:

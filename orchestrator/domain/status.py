@@ -137,7 +137,7 @@ def _firmware(fleet: FleetStatus, record: JournalRecord) -> None:
         return
     if record.data.get("when") == "before":
         device.firmware_before = record.data.get("version")
-    else:
+    elif record.data.get("when") == "after":
         device.firmware_after = record.data.get("version")
 
 
