@@ -182,6 +182,11 @@ class Sinkhole:
             server.close()
         for transport in self._transports:
             transport.close()
+        # Connection handlers still waiting for data: end them while the loop can still run their cleanup.
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
