@@ -1,10 +1,185 @@
-"""Subcommands of this concern (placeholder until its issue lands; registers nothing yet)."""
+"""``cmspatch export``: compliance documents from the campaign journal, and ``export verify`` to check them.
+
+    cmspatch export --format csv|json|html|csaf|cyclonedx --out FILE [--journal FILE] [--campaign ID]
+                    [--sign KEY] [--columns MAP.yml] [--publisher NAME] [--publisher-namespace URI]
+    cmspatch export verify FILE --sig FILE.sig (--policy POLICY | --key PUB) [--json]
+
+The documents themselves are pure functions of the journal records (``orchestrator.exports``); this
+module does the I/O: read the journal (its chain is verified before anything is written), write the
+document atomically (temporary file + rename, so a reader never sees half a report), and with
+``--sign`` write ``FILE.sig`` next to it, also atomically. Exit codes: 0 written / valid signature,
+2 usage, 3 signature invalid (the reason code is printed), 7 journal chain broken.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
+from orchestrator.adapters.trust_files import atomic_write, load_signing_key, read_bounded
+from orchestrator.domain.trust.policy import parse_policy
+from orchestrator.domain.trust.signatures import load_public_key
+from orchestrator.errors import ExitCode, UsageError
+from orchestrator.exports.columns import ColumnMap, parse_columns
+from orchestrator.exports.csaf import render_csaf
+from orchestrator.exports.csv import render_csv
+from orchestrator.exports.cyclonedx import render_cyclonedx
+from orchestrator.exports.html import render_html
+from orchestrator.exports.json import render_json
+from orchestrator.exports.model import ExportModel, build_model
+from orchestrator.exports.signing import sign_export, verify_export
+
+FORMATS = ("csv", "json", "html", "csaf", "cyclonedx")
+MAX_EXPORT_BYTES = 1 << 30
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    return None
+    parser = sub.add_parser(
+        "export",
+        help="compliance exports from the journal (CSV, JSON, HTML, CSAF VEX, CycloneDX VEX)",
+        description="Write a compliance document for one campaign from the hash-chained journal. "
+        "`cmspatch export verify FILE --sig FILE.sig --key PUB` checks a signed export.",
+    )
+    parser.add_argument("--format", choices=FORMATS, help="document format")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="file to write (atomically)")
+    parser.add_argument(
+        "--journal",
+        default=os.environ.get("CMSPATCH_JOURNAL", DEFAULT_JOURNAL),
+        metavar="FILE",
+        help=f"SQLite journal (default {DEFAULT_JOURNAL}, or $CMSPATCH_JOURNAL)",
+    )
+    parser.add_argument("--campaign", metavar="ID", help="campaign id (default: the newest campaign)")
+    parser.add_argument("--sign", type=Path, metavar="KEY", help="private key: also write FILE.sig (DSSE)")
+    parser.add_argument(
+        "--columns",
+        type=Path,
+        metavar="MAP.yml",
+        help="CSV column mapping (see orchestrator/exports/columns.example.yml)",
+    )
+    parser.add_argument(
+        "--publisher",
+        metavar="NAME",
+        help="hospital named as author/publisher (default: the campaign's operator)",
+    )
+    parser.add_argument("--publisher-namespace", metavar="URI", help="CSAF publisher namespace URI")
+    parser.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    parser.set_defaults(func=run_export)
+    actions = parser.add_subparsers(dest="export_action", metavar="ACTION")
+    verify = actions.add_parser(
+        "verify",
+        help="check a signed export",
+        description="Exit 0 when the signature is valid, 3 otherwise (reason printed).",
+    )
+    verify.add_argument("file", type=Path, metavar="FILE", help="the exported file")
+    verify.add_argument("--sig", type=Path, metavar="FILE.sig", help="signature file (default FILE.sig)")
+    verify.add_argument("--policy", type=Path, metavar="POLICY", help="trust policy whose keys may sign")
+    verify.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PUB",
+        help="public key (PEM) that may sign; repeatable",
+    )
+    verify.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    verify.set_defaults(func=run_verify)
+
+
+def render(
+    model: ExportModel, fmt: str, *, columns: ColumnMap | None = None, namespace: str | None = None
+) -> bytes:
+    if fmt == "csv":
+        return render_csv(model, columns)
+    if fmt == "json":
+        return render_json(model)
+    if fmt == "html":
+        return render_html(model)
+    if fmt == "csaf":
+        return render_csaf(model, namespace=namespace)
+    return render_cyclonedx(model)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if not args.format or not args.out:
+        raise UsageError("export needs --format and --out (or: cmspatch export verify FILE --sig FILE.sig)")
+    if args.columns and args.format != "csv":
+        raise UsageError("--columns applies to --format csv only")
+    columns = (
+        parse_columns(
+            read_bounded(args.columns, 1 << 20, "columns").decode("utf-8", "replace"), str(args.columns)
+        )
+        if args.columns
+        else None
+    )
+    key = load_signing_key(args.sign) if args.sign else None  # refuse a bad key before any work
+    if not Path(args.journal).exists():
+        raise UsageError(f"{args.journal}: no such journal")
+    with SqliteJournal(args.journal, create=False) as journal:
+        records = list(journal.records())
+    model = build_model(records, args.campaign, publisher=args.publisher, generated_at=_now())
+    data = render(model, args.format, columns=columns, namespace=args.publisher_namespace)
+    atomic_write(args.out, data)
+    sig_path = Path(f"{args.out}.sig")
+    if key is not None:
+        atomic_write(
+            sig_path,
+            sign_export(
+                data,
+                key,
+                fmt=args.format,
+                campaign=model.campaign.id,
+                chain_head=model.chain_head,
+                name=args.out.name,
+            ),
+        )
+    summary = {
+        "out": str(args.out),
+        "format": args.format,
+        "bytes": len(data),
+        "campaign": model.campaign.id,
+        "chain_head": model.chain_head,
+        "monitors": len(model.devices),
+        "outcomes": {o.value: n for o, n in model.totals().items()},
+        "signature": str(sig_path) if key is not None else None,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
+        print(
+            f"wrote {args.out} ({args.format}, {len(data)} bytes): campaign {model.campaign.id}, "
+            f"{len(model.devices)} monitors ({counts}), chain head {model.chain_head}"
+        )
+        if key is not None:
+            print(f"signed: {sig_path} (key {key.keyid})")
+    return int(ExitCode.OK)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    if not args.policy and not args.key:
+        raise UsageError("export verify needs --policy POLICY or --key PUB")
+    sig_path = args.sig or Path(f"{args.file}.sig")
+    data = read_bounded(args.file, MAX_EXPORT_BYTES, "export")
+    sig = read_bounded(sig_path, 1 << 20, "signature")
+    keys = [load_public_key(read_bounded(p, 64 * 1024, "public key"), source=str(p)) for p in args.key]
+    policy = (
+        parse_policy(read_bounded(args.policy, 1 << 20, "policy"), str(args.policy)) if args.policy else None
+    )
+    result = verify_export(data, sig, keys=keys, policy=policy)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif result.valid:
+        print(f"{args.file}: valid: {result.message}")
+    else:
+        print(f"cmspatch: {args.file}: INVALID [{result.reason}]: {result.message}", file=sys.stderr)
+    return int(ExitCode.OK if result.valid else ExitCode.REFUSED)

@@ -1,0 +1,105 @@
+"""JSON with everything an auditor may ask for: campaign, waves, every monitor with its verdicts, the
+evidence of each check (what was looked at, when, outcome, SHA-256 of the raw material), a per-monitor
+event timeline (each entry with the journal record's seq and hash, so it can be found in the journal),
+and the chain head.
+
+Stable shape: ``format`` and ``format_version`` name it; keys are only ever added. Output is
+deterministic (sorted keys, the model's own generation time), so two exports of the same journal are
+byte-identical and a signature over one is a signature over the other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestrator.exports.model import DeviceRow, ExportModel, Outcome
+
+FORMAT = "cmspatch-compliance-export"
+FORMAT_VERSION = 1
+
+
+def _device(row: DeviceRow) -> dict[str, Any]:
+    return {
+        "device": row.name,
+        "asset_tag": row.asset_tag,
+        "serial": row.serial,
+        "site": row.site,
+        "ward": row.ward,
+        "bed": row.bed,
+        "model": row.model,
+        "delivery": row.delivery,
+        "wave": row.wave,
+        "state": row.state,
+        "reason": row.reason,
+        "outcome": row.outcome.value,
+        "firmware_before": row.firmware_before,
+        "firmware_after": row.firmware_after,
+        "attempts": row.attempts,
+        "verified_at": row.verified_at,
+        "approver": row.approver,
+        "technician": row.technician,
+        "verdicts": {
+            c.cve: {"verdict": c.verdict or "not-verified", "reason": c.reason, "at": c.at} for c in row.cves
+        },
+        "evidence": [e.to_dict() for e in row.evidence],
+        "timeline": [t.to_dict() for t in row.timeline],
+    }
+
+
+def _counts(counts: dict[Outcome, int]) -> dict[str, int]:
+    return {o.value: n for o, n in counts.items()}
+
+
+def export_document(model: ExportModel) -> dict[str, Any]:
+    c = model.campaign
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generated_at": model.generated_at,
+        "publisher": model.publisher,
+        "chain": {
+            "head": model.chain_head,
+            "records": model.chain_records,
+            "campaign_head": model.campaign_head,
+        },
+        "campaign": {
+            "id": c.id,
+            "created_at": c.created_at,
+            "operator": c.operator,
+            "status": c.status,
+            "ended_at": c.ended_at,
+            "end_reason": c.end_reason,
+            "package": {
+                "name": c.package_name,
+                "sha256": c.package_sha256,
+                "manifest_sha256": c.manifest_sha256,
+                "target_version": c.target_version,
+                "signers": list(c.signers),
+            },
+            "policy": c.policy,
+        },
+        "waves": [
+            {
+                "wave": w.index,
+                "devices": list(w.devices),
+                "started_at": w.started_at,
+                "finished_at": w.finished_at,
+                "approver": w.approver,
+                "approved_at": w.approved_at,
+            }
+            for w in model.waves
+        ],
+        "summary": {
+            "total": _counts(model.totals()),
+            "by_site": {k: _counts(v) for k, v in model.summary("site").items()},
+            "by_model": {k: _counts(v) for k, v in model.summary("model").items()},
+        },
+        "devices": [_device(row) for row in model.devices],
+    }
+
+
+def render_json(model: ExportModel) -> bytes:
+    return (json.dumps(export_document(model), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(
+        "utf-8"
+    )

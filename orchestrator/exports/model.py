@@ -1,0 +1,448 @@
+"""What every export says, computed once from the journal: the one model all formats render.
+
+An auditor asks which monitor was patched against what, by whom, with what proof. ``build_model`` folds
+the hash-chained journal records of one campaign into that answer: campaign metadata (package, signers,
+operator), waves with their approvers, one row per monitor (identity, firmware before/after, state,
+verdict per CVE, when it was verified, evidence, a timeline), and the chain head that pins the export to
+the journal it came from. Device state comes from ``domain.status.project`` so an export can never
+disagree with ``cmspatch status`` or the TUI; this module only adds what the projection leaves out.
+
+Whitelisting, not scrubbing: every value copied out of an event payload is named here, field by field.
+Free text an event may carry (log messages, error strings, technician notes, work orders, the inventory
+path, arbitrary policy keys) is never copied, and evidence ``details`` pass ``sanitize.details`` first.
+This is why no secret and no patient data can reach an export even if an adapter put one in an event.
+
+Deliberately left out: no I/O (the CLI reads the journal and writes files) and no clock (the generation
+time is the newest record's time unless the caller passes one, so the same journal gives the same bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from orchestrator.domain.events import EventKind, JournalRecord, chain_hash
+from orchestrator.domain.indicators import ALL_CVES
+from orchestrator.domain.lifecycle import DeviceState
+from orchestrator.domain.status import project
+from orchestrator.errors import ExportError, JournalError
+from orchestrator.exports.sanitize import details as sanitize_details
+from orchestrator.exports.sanitize import text as clean
+
+CVE_IDS: tuple[str, ...] = tuple(c.value for c in ALL_CVES)
+
+
+class Outcome(StrEnum):
+    """What the report counts a monitor as. Words, never colours, carry the meaning everywhere."""
+
+    PATCHED = "patched"  # state patched and all four CVEs verified fixed
+    DEFERRED = "deferred"  # not touched: patient connected, alarm, outside the maintenance window
+    FAILED = "failed"  # install or verification failed, or a CVE is still present after patching
+    INCONCLUSIVE = "inconclusive"  # patched, but at least one CVE could not be shown fixed
+    NOT_DONE = "not-done"  # pending, skipped (campaign halted/aborted) or still in progress
+
+
+OUTCOME_SYMBOL: dict[Outcome, str] = {
+    Outcome.PATCHED: "\u2714",  # heavy check mark
+    Outcome.DEFERRED: "\u2016",  # double vertical bar, a pause sign in most fonts
+    Outcome.FAILED: "\u2718",  # heavy ballot x
+    Outcome.INCONCLUSIVE: "?",
+    Outcome.NOT_DONE: "\u2026",  # ellipsis
+}
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    check: str
+    source: str
+    observed_at: str
+    outcome: str
+    summary: str
+    sha256: str
+    cves: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "source": self.source,
+            "observed_at": self.observed_at,
+            "outcome": self.outcome,
+            "summary": self.summary,
+            "sha256": self.sha256,
+            "cves": list(self.cves),
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    seq: int
+    at: str
+    kind: str
+    summary: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at, "kind": self.kind, "summary": self.summary, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class CveStatus:
+    cve: str
+    verdict: str  # "fixed" | "vulnerable" | "inconclusive" | "" (not verified)
+    reason: str = ""
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    name: str
+    asset_tag: str
+    serial: str
+    site: str
+    ward: str
+    bed: str
+    model: str
+    delivery: str
+    wave: int | None
+    state: str
+    reason: str
+    firmware_before: str
+    firmware_after: str
+    cves: tuple[CveStatus, ...]
+    verified_at: str
+    technician: str
+    approver: str
+    outcome: Outcome
+    attempts: int = 0
+    evidence: tuple[EvidenceItem, ...] = ()
+    timeline: tuple[TimelineEntry, ...] = ()
+
+    def verdict(self, cve: str) -> str:
+        return next((c.verdict for c in self.cves if c.cve == cve), "")
+
+
+@dataclass(frozen=True)
+class WaveInfo:
+    index: int
+    devices: tuple[str, ...]
+    started_at: str = ""
+    finished_at: str = ""
+    approver: str = ""
+    approved_at: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: str
+    created_at: str
+    operator: str
+    package_name: str
+    package_sha256: str
+    manifest_sha256: str
+    target_version: str
+    signers: tuple[str, ...]
+    policy: dict[str, Any]
+    status: str  # "finished" | "halted" | "aborted" | "in progress"
+    ended_at: str = ""
+    end_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ExportModel:
+    campaign: CampaignInfo
+    waves: tuple[WaveInfo, ...]
+    devices: tuple[DeviceRow, ...]
+    chain_head: str  # hash of the newest journal record read
+    chain_records: int
+    campaign_head: str  # hash of the campaign's newest record
+    generated_at: str
+    publisher: str
+
+    def summary(self, by: str) -> dict[str, dict[Outcome, int]]:
+        """Monitors per outcome, grouped by ``"site"`` or ``"model"`` (sorted by group name)."""
+        table: dict[str, dict[Outcome, int]] = {}
+        for row in sorted(self.devices, key=lambda r: getattr(r, by)):
+            counts = table.setdefault(getattr(row, by) or "(unknown)", {o: 0 for o in Outcome})
+            counts[row.outcome] += 1
+        return table
+
+    def totals(self) -> dict[Outcome, int]:
+        counts = {o: 0 for o in Outcome}
+        for row in self.devices:
+            counts[row.outcome] += 1
+        return counts
+
+
+def verify_chain(records: Sequence[JournalRecord]) -> None:
+    """Refuse to export from records whose hash chain does not verify: the head would prove nothing."""
+    previous: JournalRecord | None = None
+    for record in records:
+        if previous is not None and (record.prev_hash != previous.hash or record.seq != previous.seq + 1):
+            raise JournalError(
+                f"journal chain broken at record {record.seq}: it does not follow record {previous.seq}",
+                reason="chain-broken",
+            )
+        expected = chain_hash(
+            record.prev_hash,
+            record.seq,
+            record.campaign,
+            record.kind.value,
+            record.device,
+            record.at,
+            record.data,
+        )
+        if expected != record.hash:
+            raise JournalError(
+                f"journal chain broken at record {record.seq}: its hash does not match its "
+                "content (edited after it was written?)",
+                reason="chain-broken",
+            )
+        previous = record
+
+
+def classify(state: str, verdicts: dict[str, str]) -> Outcome:
+    if state == DeviceState.FAILED or "vulnerable" in verdicts.values():
+        return Outcome.FAILED
+    if state == DeviceState.DEFERRED:
+        return Outcome.DEFERRED
+    if state in (DeviceState.PATCHED, DeviceState.VERIFYING):
+        if all(verdicts.get(cve) == "fixed" for cve in CVE_IDS):
+            return Outcome.PATCHED if state == DeviceState.PATCHED else Outcome.NOT_DONE
+        return Outcome.INCONCLUSIVE
+    return Outcome.NOT_DONE
+
+
+def _s(value: object) -> str:
+    return clean(value) if value is not None else ""
+
+
+def _latest_campaign(records: Sequence[JournalRecord]) -> str:
+    created = [r.campaign for r in records if r.kind is EventKind.CAMPAIGN_CREATED]
+    if not created:
+        raise ExportError("the journal holds no campaign to export", reason="no-campaign")
+    return created[-1]
+
+
+def _timeline_summary(record: JournalRecord) -> str:
+    """One plain line per device event, built from whitelisted fields only."""
+    d = record.data
+    kind = record.kind
+    if kind is EventKind.STATE_CHANGED:
+        why = f" ({_s(d.get('reason'))})" if d.get("reason") else ""
+        return f"{_s(d.get('from'))} -> {_s(d.get('to'))}{why}"
+    if kind is EventKind.ATTEMPT:
+        code = f" [{_s(d.get('error_reason'))}]" if d.get("error_reason") else ""
+        return f"{_s(d.get('step'))} attempt {_s(d.get('attempt'))}: {_s(d.get('outcome'))}{code}"
+    if kind is EventKind.FIRMWARE_READ:
+        return f"firmware {_s(d.get('when'))}: {_s(d.get('version'))}"
+    if kind is EventKind.CHECK_RESULT:
+        ev = d.get("evidence") if isinstance(d.get("evidence"), dict) else {}
+        assert isinstance(ev, dict)
+        return f"check {_s(ev.get('check'))}: {_s(ev.get('outcome'))} - {_s(ev.get('summary'))}"
+    if kind is EventKind.VERDICT:
+        why = f" ({_s(d.get('reason'))})" if d.get("reason") else ""
+        return f"{_s(d.get('cve'))}: {_s(d.get('verdict'))}{why}"
+    if kind is EventKind.WORK_ORDER:
+        return "work order issued"  # the order itself may carry free text: left out
+    if kind is EventKind.TECHNICIAN_CONFIRMED:
+        return f"confirmed by technician {_s(d.get('technician'))}"  # the note is free text: left out
+    if kind is EventKind.TRIGGER_EXERCISED:
+        return f"trigger {_s(d.get('trigger'))} exercised by {_s(d.get('by'))}"
+    if kind is EventKind.SURVEY:
+        return "survey: affected" if d.get("affected") else "survey: not affected"
+    return kind.value
+
+
+def _evidence(raw: object, cves: Iterable[object] = ()) -> EvidenceItem | None:
+    if not isinstance(raw, dict):
+        return None
+    return EvidenceItem(
+        check=_s(raw.get("check")),
+        source=_s(raw.get("source")),
+        observed_at=_s(raw.get("observed_at")),
+        outcome=_s(raw.get("outcome")),
+        summary=_s(raw.get("summary")),
+        sha256=_s(raw.get("sha256")),
+        cves=tuple(_s(c) for c in cves),
+        details=sanitize_details(raw.get("details")),
+    )
+
+
+@dataclass
+class _Extra:
+    """Per-device facts the status projection does not keep."""
+
+    evidence: list[EvidenceItem] = field(default_factory=list)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    cves: dict[str, CveStatus] = field(default_factory=dict)
+    verified_at: str = ""
+
+    def add_evidence(self, item: EvidenceItem | None) -> None:
+        if item is None:
+            return
+        key = (item.check, item.sha256, item.observed_at)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.evidence.append(item)
+
+
+def _policy(raw: object) -> dict[str, Any]:
+    keep = (
+        "waves",
+        "group_by",
+        "per_site_concurrency",
+        "max_failures",
+        "max_failure_pct",
+        "require_approval",
+        "unreachable_is_failure",
+        "exercise_triggers",
+        "observation_window",
+    )
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key in keep:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if isinstance(value, bool | int | float) or value is None:
+            out[key] = value
+        elif isinstance(value, list | tuple):
+            out[key] = [_s(v) for v in value]
+        else:
+            out[key] = _s(value)
+    return out
+
+
+def build_model(
+    records: Iterable[JournalRecord],
+    campaign: str | None = None,
+    *,
+    publisher: str | None = None,
+    generated_at: str | None = None,
+) -> ExportModel:
+    """Fold the journal (all records, oldest first) into the model of one campaign's export."""
+    everything = list(records)
+    if not everything:
+        raise ExportError("the journal is empty: nothing to export", reason="no-campaign")
+    verify_chain(everything)
+    campaign_id = campaign or _latest_campaign(everything)
+    mine = [r for r in everything if r.campaign == campaign_id]
+    if not any(r.kind is EventKind.CAMPAIGN_CREATED for r in mine):
+        raise ExportError(f"campaign {campaign_id!r} is not in this journal", reason="unknown-campaign")
+    fleet = project(mine, campaign_id)
+    created = next(r for r in mine if r.kind is EventKind.CAMPAIGN_CREATED)
+
+    extras: dict[str, _Extra] = {}
+    waves: dict[int, dict[str, str]] = {}
+    status, ended_at, end_reason = "in progress", "", ""
+    for record in mine:
+        d = record.data
+        if record.device is not None:
+            extra = extras.setdefault(record.device, _Extra())
+            if record.kind is not EventKind.LOG:
+                extra.timeline.append(
+                    TimelineEntry(
+                        record.seq, record.at, record.kind.value, _timeline_summary(record), record.hash
+                    )
+                )
+            if record.kind is EventKind.CHECK_RESULT:
+                extra.add_evidence(_evidence(d.get("evidence"), d.get("cves") or ()))
+            elif record.kind is EventKind.VERDICT:
+                cve = _s(d.get("cve"))
+                extra.cves[cve] = CveStatus(cve, _s(d.get("verdict")), _s(d.get("reason")), record.at)
+                extra.verified_at = record.at
+                for raw in d.get("evidence") or ():
+                    extra.add_evidence(_evidence(raw, (cve,)))
+        kind = record.kind
+        if kind in (EventKind.WAVE_STARTED, EventKind.WAVE_FINISHED, EventKind.GATE_APPROVED):
+            try:
+                wave = waves.setdefault(int(d.get("wave", -1)), {})
+            except (TypeError, ValueError):
+                continue
+            if kind is EventKind.WAVE_STARTED:
+                wave.setdefault("started_at", record.at)
+            elif kind is EventKind.WAVE_FINISHED:
+                wave["finished_at"] = record.at
+            else:
+                wave["approver"], wave["approved_at"] = _s(d.get("approver")), record.at
+        elif kind is EventKind.CAMPAIGN_FINISHED:
+            status, ended_at = "finished", record.at
+        elif kind is EventKind.CAMPAIGN_HALTED:
+            status, ended_at, end_reason = "halted", record.at, _s(d.get("reason") or d.get("rule"))
+        elif kind is EventKind.CAMPAIGN_ABORTED:
+            status, ended_at = "aborted", record.at
+            end_reason = f"aborted by {_s(d.get('by'))}: {_s(d.get('reason'))}"
+
+    wave_list = tuple(
+        WaveInfo(index=i, devices=tuple(_s(n) for n in names), **waves.get(i, {}))
+        for i, names in enumerate(fleet.waves)
+    )
+    approver_of = {w.index: w.approver for w in wave_list}
+
+    rows: list[DeviceRow] = []
+    for name in sorted(
+        fleet.devices, key=lambda n: (fleet.devices[n].site, fleet.devices[n].ward, fleet.devices[n].bed, n)
+    ):
+        dev = fleet.devices[name]
+        extra = extras.get(name, _Extra())
+        cves = tuple(extra.cves.get(cve, CveStatus(cve, "")) for cve in CVE_IDS)
+        verdicts = {c.cve: c.verdict for c in cves}
+        state = dev.state.value
+        rows.append(
+            DeviceRow(
+                name=_s(name),
+                asset_tag=_s(dev.asset_tag),
+                serial=_s(dev.serial),
+                site=_s(dev.site),
+                ward=_s(dev.ward),
+                bed=_s(dev.bed),
+                model=_s(dev.model),
+                delivery=_s(dev.delivery),
+                wave=dev.wave,
+                state=state,
+                reason=_s(dev.reason),
+                firmware_before=_s(dev.firmware_before),
+                firmware_after=_s(dev.firmware_after),
+                cves=cves,
+                verified_at=extra.verified_at,
+                technician=_s(dev.technician),
+                approver=approver_of.get(dev.wave, "") if dev.wave is not None else "",
+                outcome=classify(state, verdicts),
+                attempts=dev.attempts,
+                evidence=tuple(extra.evidence),
+                timeline=tuple(extra.timeline),
+            )
+        )
+
+    c = created.data
+    info = CampaignInfo(
+        id=campaign_id,
+        created_at=created.at,
+        operator=_s(c.get("operator")),
+        package_name=_s(c.get("package_name")),
+        package_sha256=_s(c.get("package_sha256")),
+        manifest_sha256=_s(c.get("manifest_sha256")),
+        target_version=_s(c.get("target_version")),
+        signers=tuple(_s(s) for s in c.get("signers") or ()),
+        policy=_policy(c.get("policy")),
+        status=status,
+        ended_at=ended_at,
+        end_reason=end_reason,
+    )
+    hospital = publisher or _s(c.get("hospital")) or info.operator or "cmspatch user"
+    return ExportModel(
+        campaign=info,
+        waves=wave_list,
+        devices=tuple(rows),
+        chain_head=everything[-1].hash,
+        chain_records=len(everything),
+        campaign_head=mine[-1].hash,
+        generated_at=generated_at or everything[-1].at,
+        publisher=clean(hospital),
+    )

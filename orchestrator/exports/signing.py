@@ -1,0 +1,161 @@
+"""Detached signatures for exports: a DSSE envelope over a small statement about the exported file.
+
+An auditor receives ``report.csv`` and ``report.csv.sig`` and must be able to tell, offline, that the file
+is the one the hospital produced from journal chain head X for campaign Y, unaltered. The signature file
+is a DSSE envelope (the format ``domain.trust`` already uses for manifests; same PAE, same key types)
+whose payload is a JSON statement: the file's SHA-256 and size, the export format, the campaign id and
+the chain head. Signing the statement instead of the whole file keeps the file untouched (a CMMS imports
+it as is) and lets the verifier say *which* journal the export claims to come from.
+
+Key loading, signing and verification primitives are the trust engineer's (``domain.trust.signatures``);
+this module only defines the statement and the rules: a signature counts when its key is given
+(``--key``) or listed, unrevoked, in the trust policy (``--policy``); one counting signature suffices
+(an export is the hospital's own statement, not a package that needs two people).
+
+Verification result reasons (stable): ``valid``, ``signature-malformed``, ``no-signature``, ``unknown-key``,
+``key-revoked``, ``signature-invalid`` (the envelope was altered), ``export-tampered`` (the file was).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.domain.trust.envelope import Envelope, Signature, pae
+from orchestrator.domain.trust.policy import TrustPolicy
+from orchestrator.domain.trust.signatures import PublicKey, SigningKey
+
+PAYLOAD_TYPE = "application/vnd.cmspatch.export-statement+json"
+STATEMENT_TYPE = "cmspatch-export-statement/v1"
+MAX_SIGNATURE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ExportVerification:
+    valid: bool
+    reason: str
+    message: str
+    statement: dict[str, Any] | None = None
+    signers: tuple[str, ...] = ()  # key ids whose signature counted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "reason": self.reason,
+            "message": self.message,
+            "statement": self.statement,
+            "signers": list(self.signers),
+        }
+
+
+def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: str = "") -> dict[str, Any]:
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
+        "format": fmt,
+        "campaign": campaign,
+        "chain_head": chain_head,
+    }
+
+
+def sign_export(
+    data: bytes, key: SigningKey, *, fmt: str, campaign: str, chain_head: str, name: str = ""
+) -> bytes:
+    """The detached signature file's bytes (a DSSE envelope, JSON)."""
+    payload = json.dumps(
+        statement(data, fmt=fmt, campaign=campaign, chain_head=chain_head, name=name),
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    envelope = Envelope(PAYLOAD_TYPE, payload)
+    return envelope.with_signature(Signature(key.keyid, key.sign(envelope.signed_bytes()))).to_json_bytes()
+
+
+def _invalid(reason: str, message: str, stmt: dict[str, Any] | None = None) -> ExportVerification:
+    return ExportVerification(False, reason, message, stmt)
+
+
+def _parse(sig: bytes) -> Envelope | str:
+    if len(sig) > MAX_SIGNATURE_BYTES:
+        return "the signature file is too large to be an export signature"
+    try:
+        doc = json.loads(sig.decode("utf-8"))
+        if not isinstance(doc, dict) or doc.get("payloadType") != PAYLOAD_TYPE:
+            return f"not a cmspatch export signature (payloadType must be {PAYLOAD_TYPE})"
+        payload = base64.b64decode(str(doc["payload"]).encode("ascii"), validate=True)
+        raw = doc.get("signatures")
+        if not isinstance(raw, list):
+            return "signatures must be a list"
+        sigs = tuple(
+            Signature(str(s["keyid"]), base64.b64decode(str(s["sig"]).encode("ascii"), validate=True))
+            for s in raw
+        )
+    except (UnicodeError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+        return f"the signature file is not a valid DSSE envelope ({type(exc).__name__})"
+    return Envelope(PAYLOAD_TYPE, payload, sigs)
+
+
+def verify_export(
+    data: bytes, sig: bytes, *, keys: Sequence[PublicKey] = (), policy: TrustPolicy | None = None
+) -> ExportVerification:
+    """Check a detached export signature against the given keys and/or trust policy."""
+    envelope = _parse(sig)
+    if isinstance(envelope, str):
+        return _invalid("signature-malformed", envelope)
+    if not envelope.signatures:
+        return _invalid("no-signature", "the envelope carries no signature")
+    trusted: dict[str, PublicKey] = {k.keyid: k for k in keys}
+    revoked: set[str] = set()
+    if policy is not None:
+        trusted.update({k.keyid: k.key for k in policy.keys})
+        revoked = {r.keyid for r in policy.revoked}
+    message = pae(envelope.payload_type, envelope.payload)
+    counted: list[str] = []
+    problems: list[str] = []
+    for signature in envelope.signatures:
+        key = trusted.get(signature.keyid)
+        if signature.keyid in revoked:
+            problems.append("key-revoked")
+        elif key is None:
+            problems.append("unknown-key")
+        elif not key.verify(message, signature.sig):
+            problems.append("signature-invalid")
+        elif signature.keyid not in counted:
+            counted.append(signature.keyid)
+    if not counted:
+        reason = next(r for r in ("key-revoked", "signature-invalid", "unknown-key") if r in problems)
+        text = {
+            "key-revoked": "the export was signed by a revoked key",
+            "signature-invalid": "the signature does not verify: the signature file was altered",
+            "unknown-key": "the export is signed by a key that is neither given nor in the trust policy",
+        }
+        return _invalid(reason, text[reason])
+    try:
+        stmt = json.loads(envelope.payload.decode("utf-8"))
+        subject = stmt["subject"]
+        expected, size = str(subject["sha256"]), int(subject["size"])
+    except (UnicodeError, ValueError, KeyError, TypeError) as exc:
+        return _invalid("signature-malformed", f"the signed statement is unreadable ({type(exc).__name__})")
+    if stmt.get("_type") != STATEMENT_TYPE:
+        return _invalid("signature-malformed", f"the signed statement is not a {STATEMENT_TYPE}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected or len(data) != size:
+        return _invalid(
+            "export-tampered",
+            f"the file's SHA-256 is {actual}, the signature is over {expected}: "
+            "the export was altered after signing",
+            stmt,
+        )
+    return ExportVerification(
+        True,
+        "valid",
+        f"valid signature by {', '.join(counted)} over campaign "
+        f"{stmt.get('campaign')} at chain head {stmt.get('chain_head')}",
+        stmt,
+        tuple(counted),
+    )
