@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.adapters.inventory_file import load_inventory
+from orchestrator.cli.main import main
 
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventory.example.yml"
@@ -54,46 +55,40 @@ def test_check_of_a_missing_file_exits_2_without_traceback(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
-def test_check_of_the_example_summarises_sites_models_and_delivery_paths(tmp_path: Path) -> None:
-    result = run(str(BIN / "cmspatch"), "inventory", "check", "-i", str(EXAMPLE), "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """In-process, for speed: the subprocess tests above cover the real entry point."""
+    code = main(["inventory", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_of_the_example_summarises_sites_models_and_delivery_paths(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = cli(capsys, "check", "-i", str(EXAMPLE), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
     assert summary["devices"] == 12
     assert len(summary["sites"]) == 3 and len(summary["models"]) == 6
     assert summary["delivery"] == {"ansible": 2, "manual": 3, "ssh": 7}
 
 
-def test_list_prints_one_line_per_selected_device(tmp_path: Path) -> None:
-    result = run(
-        str(BIN / "cmspatch"),
-        "inventory",
-        "list",
-        "-i",
-        str(EXAMPLE),
-        "--limit",
-        "site_north:!north_icu",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
-        "north-cardio-bed11",
-        "north-cardio-bed12",
-    ]
+def test_list_prints_one_line_per_selected_device(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "list", "-i", str(EXAMPLE), "--limit", "site_north:!north_icu")
+    assert code == 0, err
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["north-cardio-bed11", "north-cardio-bed12"]
 
 
-def test_list_json_carries_no_free_form_vars(tmp_path: Path) -> None:
-    result = run(str(BIN / "cmspatch"), "inventory", "list", "-i", str(EXAMPLE), "--json", cwd=tmp_path)
-    records = json.loads(result.stdout)
+def test_list_json_carries_no_free_form_vars(capsys: pytest.CaptureFixture[str]) -> None:
+    records = json.loads(cli(capsys, "list", "-i", str(EXAMPLE), "--json")[1])
     assert len(records) == 12 and "vars" not in records[0]
     assert records[0]["host_key"].startswith("SHA256:")
 
 
-def test_a_limit_that_matches_nothing_exits_2(tmp_path: Path) -> None:
-    result = run(
-        str(BIN / "cmspatch"), "inventory", "list", "-i", str(EXAMPLE), "--limit", "north_icuu", cwd=tmp_path
-    )
-    assert result.returncode == 2
-    assert "limit-matches-nothing" in result.stderr
+def test_a_limit_that_matches_nothing_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "list", "-i", str(EXAMPLE), "--limit", "north_icuu")
+    assert (code, out) == (2, "")
+    assert "limit-matches-nothing" in err
 
 
 def ansible_hostvars(path: Path, cwd: Path) -> dict[str, dict[str, object]]:

@@ -53,7 +53,7 @@ STRUCTURES = st.recursive(
     ),
     max_leaves=30,
 )
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def parses_or_reports(text: str) -> None:
@@ -111,3 +111,54 @@ def test_a_recursive_alias_is_refused_not_followed() -> None:
         with pytest.raises(InventoryError) as caught:
             parse_inventory(text, "inv.yml", base_dir="/")
         assert "bad-structure" in {p.code for p in caught.value.problems}
+
+
+FINGERPRINT = "SHA256:SmPuBF7qMMRDB6S+4mSPJa6pTyWClJof6Wk3TuQ14CE"
+WORDS = st.text(
+    st.characters(whitelist_categories=("L", "N"), whitelist_characters=" -'/()."), min_size=1, max_size=12
+).filter(lambda s: s.strip() == s)
+
+
+@st.composite
+def fleets(draw: st.DrawFn) -> list[dict[str, str]]:
+    count = draw(st.integers(1, 12))
+    return [
+        {
+            "name": f"mon-{i}",
+            "site": draw(st.sampled_from(["North", "St Mary's", "Riverside"])),
+            "ward": draw(WORDS),
+            "model": draw(st.sampled_from(["CMS6000", "CMS6500", "CMS7000", "CMS8000", "CMS9000", "MN-120"])),
+            "serial": f"SN-{i}-" + draw(WORDS),
+            "bed": draw(WORDS),
+            "delivery": draw(st.sampled_from(["ssh", "ansible", "manual"])),
+        }
+        for i in range(count)
+    ]
+
+
+@settings(SETTINGS, max_examples=40)
+@given(fleets(), st.booleans())
+def test_a_generated_fleet_survives_dump_and_parse_with_group_vars_inherited(
+    fleet: list[dict[str, str]], ward_in_group: bool
+) -> None:
+    children: dict[str, dict[str, object]] = {}
+    for i, mon in enumerate(fleet):
+        site = children.setdefault(f"site_{mon['site'][:2]}", {"vars": {"site": mon["site"]}, "children": {}})
+        ward_vars = {"ward": mon["ward"]} if ward_in_group else {}
+        ward = site["children"].setdefault(f"ward_{i}", {"vars": ward_vars, "hosts": {}})  # type: ignore[union-attr]
+        host: dict[str, object] = {k: mon[k] for k in ("model", "serial", "bed", "delivery")}
+        if not ward_in_group:
+            host["ward"] = mon["ward"]
+        if mon["delivery"] != "manual":
+            host.update(ansible_host=f"127.77.0.{i + 1}", host_key=FINGERPRINT)
+        ward["hosts"][mon["name"]] = host
+    text = yaml.safe_dump(
+        {"all": {"vars": {"ansible_user": "service", "cmspatch_ssh_agent": True}, "children": children}},
+        allow_unicode=True,
+    )
+    inventory = parse_inventory(text, "inv.yml", base_dir="/srv")
+    got = [
+        {k: str(getattr(d, k)) for k in ("name", "site", "ward", "model", "serial", "bed", "delivery")}
+        for d in inventory.devices
+    ]
+    assert sorted(got, key=lambda d: int(d["name"][4:])) == fleet  # file order groups monitors by site
