@@ -1,0 +1,156 @@
+"""A monitor's root filesystem: BusyBox hard links, the device files, and the emulated /proc and /sys.
+
+Every monitor gets its own small tree (~40 KB of its own files): BusyBox and the device scripts are hard
+links to one copy per fleet (never to the host's /bin/busybox, so nothing done inside a monitor can touch
+the host's files), the firmware binaries are the monitor's own copies (an installer replaces them).
+Only applets that describe or act on the monitor itself are linked: no network clients (``nc``, ``wget``,
+``ping``: a monitor never opens a socket the emulator does not control), no ``reboot``/``ifconfig``/``df``
+applets (scripts stand in for them, see ``scripts``). /proc and /sys are plain files the emulator rewrites
+whenever the emulated state changes; they show the real indicator addresses (202.114.4.x), as a real
+monitor would, while the emulator's packets go to their loopback stand-ins.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.emulator.scripts import PROFILE, RCS, SCRIPTS
+
+APPLETS: tuple[str, ...] = (
+    "sh", "ash", "cat", "ls", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "chmod", "chown", "touch", "echo",
+    "printf", "test", "[", "[[", "head", "tail", "wc", "grep", "egrep", "fgrep", "sed", "awk", "cut", "sort",
+    "uniq", "tr", "tar", "gzip", "gunzip", "zcat", "sha256sum", "sha1sum", "sha512sum", "md5sum", "du",
+    "find", "xargs", "sleep", "usleep", "date", "uname", "id", "whoami", "env", "printenv", "true", "false",
+    "basename", "dirname", "readlink", "realpath", "stat", "mount", "route", "netstat", "ps", "kill", "dd",
+    "od", "hexdump", "strings", "cmp", "diff", "tee", "which", "expr", "seq", "mktemp", "sync", "uptime",
+    "vi", "less", "more", "clear", "reset", "stty", "tty", "yes", "timeout", "pwd", "base64", "cksum",
+    "sum", "split", "fold", "nohup", "tac", "rev", "comm", "truncate", "xxd", "cpio", "unzip", "logger",
+    "hostname", "free", "dmesg", "fsync", "nproc", "groups", "watch", "pidof",
+)
+BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin")  # read-only for SFTP clients too
+_TEMPLATE_MARK = ".cmspatch-emulator-template"
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    name: str
+    model: str
+    serial: str
+    address: str  # the monitor's loopback address, also its emulated eth0 address
+    hwaddr: str
+
+
+def prepare_template(common: Path, busybox: str | None = None) -> list[str]:
+    """Copy BusyBox and the scripts once per fleet; return the applets this BusyBox provides."""
+    busybox = busybox or shutil.which("busybox") or "/bin/busybox"
+    if not os.path.exists(busybox):
+        from orchestrator.errors import EmulatorError
+
+        raise EmulatorError("BusyBox not found: install Debian's busybox-static (make deps)",
+                            reason="busybox-missing")
+    common.mkdir(parents=True, exist_ok=True)
+    target = common / "busybox"
+    if not target.exists():
+        tmp = common / ".busybox.tmp"
+        tmp.write_bytes(_hide_applets(Path(busybox).read_bytes()))
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
+    for rel, text in SCRIPTS.items():
+        path = common / rel.replace("/", "_")
+        path.write_text(text)
+        os.chmod(path, 0o755)
+    (common / _TEMPLATE_MARK).write_text("")
+    available = set(os.popen(f"{target} --list").read().split())
+    return [a for a in APPLETS if a in available]
+
+
+def _hide_applets(binary: bytes) -> bytes:
+    """Rename the ``df`` applet in the fleet's copy of BusyBox so that ``df`` runs the monitor's script.
+
+    Debian's static BusyBox is built "standalone": its shell runs a known applet name in-process even
+    when a script of that name comes first in PATH, and ``df`` would then report the host's disks. The
+    applet table is sorted; "dg" keeps its place (after "devmem", before "diff"). Harmless if absent.
+    """
+    table = binary.find(b"\x00[\x00[[\x00")
+    at = binary.find(b"\x00df\x00", table) if table >= 0 else -1
+    if at < 0 or at - table > 4096:
+        return binary
+    return binary[:at] + b"\x00dg\x00" + binary[at + 4:]
+
+
+def create_rootfs(root: Path, common: Path, applets: Iterable[str], ident: DeviceIdentity, *,
+                  version: str, monitor_bin: bytes, update_bin: bytes, netconf: bytes,
+                  data_capacity: int, owner: tuple[int, int] | None) -> None:
+    """Build one monitor's root. ``owner`` (uid, gid) owns what the device's shell may change."""
+    if root.exists():
+        shutil.rmtree(root)
+    dirs = ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "opt/cms/bin", "data/upgrade", "var/log",
+            "var/lib/cms/faults", "var/backup", "run/cms/requests", "root", "tmp", "mnt", "dev",
+            "proc/net", "sys/class/net/eth0", "sys/class/net/lo"]
+    for d in dirs:
+        (root / d).mkdir(parents=True, exist_ok=True)
+    bb = common / "busybox"
+    for applet in ("busybox", *applets):
+        os.link(bb, root / "bin" / applet)
+    for rel in SCRIPTS:
+        os.link(common / rel.replace("/", "_"), root / rel)
+    files: dict[str, bytes] = {
+        "etc/firmware_version": (version + "\n").encode(),
+        "etc/device.conf": (f"MODEL={ident.model}\nSERIAL={ident.serial}\nHWADDR={ident.hwaddr}\n"
+                            f"IPADDR={ident.address}\n"
+                            f"BCAST={ident.address.rsplit('.', 1)[0]}.255\n").encode(),
+        "etc/network.conf": netconf,
+        "etc/hostname": (ident.name + "\n").encode(),
+        "etc/passwd": b"root:x:0:0:root:/root:/bin/sh\n"
+                      + (f"service:x:{owner[0]}:{owner[1]}:CMS service:/root:/bin/sh\n".encode()
+                         if owner else b""),
+        "etc/group": b"root:x:0:\n" + (f"service:x:{owner[1]}:\n".encode() if owner else b""),
+        "etc/profile": PROFILE.encode(),
+        "etc/init.d/rcS": RCS.encode(),
+        "opt/cms/bin/monitor": monitor_bin,
+        "opt/cms/bin/update": update_bin,
+        "var/log/cms-install.log": b"",
+        "var/lib/cms/data_capacity": f"{data_capacity}\n".encode(),
+        "var/lib/cms/status": b"patient=none\nalarm=none\n",
+        "proc/version": b"Linux version 2.6.27 (builder@cms) (gcc version 4.3.3) #1 PREEMPT\n",
+    }
+    for rel, data in files.items():
+        (root / rel).write_bytes(data)
+    for rel in ("opt/cms/bin/monitor", "opt/cms/bin/update", "etc/init.d/rcS"):
+        os.chmod(root / rel, 0o755)
+    os.chmod(root / "tmp", 0o1777)
+    _make_dev(root / "dev")
+    if owner is not None:
+        uid, gid = owner
+        for rel in ("etc", "etc/firmware_version", "etc/network.conf", "opt/cms/bin", "opt/cms/bin/monitor",
+                    "opt/cms/bin/update", "data", "data/upgrade", "var/log", "var/log/cms-install.log",
+                    "var/backup", "run/cms", "run/cms/requests", "root", "mnt"):
+            os.lchown(root / rel, uid, gid)
+
+
+def _make_dev(dev: Path) -> None:
+    for name, minor in (("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)):
+        try:
+            os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+            os.chmod(dev / name, 0o666)
+        except (PermissionError, FileExistsError):
+            # Unprivileged fallback: a plain file stands in (only /dev/null is commonly needed).
+            (dev / name).touch()
+            os.chmod(dev / name, 0o666)
+    try:
+        os.mknod(dev / "tty", 0o666 | stat.S_IFCHR, os.makedev(5, 0))
+        os.chmod(dev / "tty", 0o666)
+    except (PermissionError, FileExistsError):
+        pass
+
+
+def write_file(path: Path, data: str) -> None:
+    """Atomically replace an emulator-owned file (readers in the monitor never see half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(data)
+    os.replace(tmp, path)
