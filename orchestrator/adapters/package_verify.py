@@ -189,9 +189,9 @@ def _check_signed(run: _Run, moment: datetime) -> None:
             raise
     reason = run.threshold.reason()
     if reason is not None:
-        not_counted = [c for c in run.threshold.checks if not c.counted]
-        detail = "; ".join(f"{c.keyid[:16]}: {c.detail}" for c in not_counted) or "no signatures"
-        run.refuse(reason, f"{detail}; {'; '.join(run.threshold.missing)}")
+        not_counted = [f"{c.keyid[:16]}: {c.detail}" for c in run.threshold.checks if not c.counted]
+        counted = f"{len(run.threshold.counted)} signature(s) counted"
+        run.refuse(reason, "; ".join([*not_counted, counted, *run.threshold.missing]))
         return
     manifest = run.manifest
     assert manifest is not None  # parse_manifest raised otherwise

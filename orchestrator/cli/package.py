@@ -1,10 +1,173 @@
-"""Subcommands of this concern (placeholder until its issue lands; registers nothing yet)."""
+"""``cmspatch package``: record a package as received, sign its manifest, verify it before a push.
+
+    cmspatch package attest PKG --key biomed.key --version V --models CMS8000 ... --from-versions V ...
+                            --release N --cves CVE-... --expires 2027-01-31 --out PKG.manifest.json
+    cmspatch package sign PKG.manifest.json --key security.key [--package PKG]
+    cmspatch package verify PKG --manifest M --policy P [--model CMS8000] [--state FILE]
+                            [--accept-uninspectable] [--no-record] [--json]
+
+``verify`` prints who signed, which signatures counted and why others did not, what the threshold still
+lacks, the expiry, the hashes, the content scan and, when refused, the reason in plain words; it exits 3
+on refusal with the stable reason code on stderr. Exit codes are those of ``cmspatch --help``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from orchestrator.adapters.package_attest import attest_package, sign_manifest
+from orchestrator.adapters.package_verify import VerificationReport, verify_package
+from orchestrator.adapters.trust_files import default_state_path, load_signing_key
+from orchestrator.domain.indicators import MODELS
+from orchestrator.domain.trust.manifest import format_time
+from orchestrator.domain.trust.reasons import explain
+from orchestrator.errors import ExitCode, TrustError, UsageError
+
+_RELATIVE = re.compile(r"\+(\d{1,5})d")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    return None
+    package = sub.add_parser("package", help="attest, sign and verify upgrade packages")
+    actions = package.add_subparsers(dest="package_command", metavar="ACTION", required=True)
+
+    attest = actions.add_parser("attest", help="record a package's hash as received and sign its manifest")
+    attest.add_argument("package", type=Path)
+    attest.add_argument("--key", required=True, type=Path, help="your private key file")
+    attest.add_argument("--version", required=True, help="the firmware version the package installs")
+    attest.add_argument("--models", required=True, nargs="+", choices=MODELS, metavar="MODEL")
+    attest.add_argument("--from-versions", required=True, nargs="+", metavar="VERSION",
+                        help="installed versions it upgrades from (exact, or patterns like 'CMS7.820.*')")
+    attest.add_argument("--release", required=True, type=int, help="release counter, higher than any before")
+    attest.add_argument("--cves", nargs="*", default=[], metavar="CVE")
+    attest.add_argument("--expires", required=True, help="YYYY-MM-DD, an ISO-8601 time, or +DAYSd")
+    attest.add_argument("--note", default="")
+    attest.add_argument("--out", required=True, type=Path, help="manifest file to create")
+    attest.set_defaults(func=cmd_attest)
+
+    sign = actions.add_parser("sign", help="add your signature to a manifest")
+    sign.add_argument("manifest", type=Path)
+    sign.add_argument("--key", required=True, type=Path)
+    sign.add_argument("--package", type=Path, help="re-hash this package first and refuse if it differs")
+    sign.set_defaults(func=cmd_sign)
+
+    verify = actions.add_parser("verify", help="check a package against its manifest and the trust policy")
+    verify.add_argument("package", type=Path)
+    verify.add_argument("--manifest", required=True, type=Path)
+    verify.add_argument("--policy", required=True, type=Path)
+    verify.add_argument("--model", choices=MODELS)
+    verify.add_argument("--state", type=Path,
+                        help=f"anti-rollback state file (default {default_state_path()})")
+    verify.add_argument("--accept-uninspectable", action="store_true",
+                        help="accept a package whose format cannot be inspected for the backdoor")
+    verify.add_argument("--no-record", action="store_true", help="do not record the release as accepted")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=cmd_verify)
+
+
+def parse_expiry(text: str, now: datetime | None = None) -> datetime:
+    moment = now if now is not None else datetime.now(UTC)
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative:
+        return moment + timedelta(days=int(relative.group(1)))
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"--expires {text!r}: use YYYY-MM-DD, an ISO-8601 time or +DAYSd") from exc
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if value <= moment:
+        raise UsageError(f"--expires {text!r} is already in the past")
+    return value
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    if args.release < 1:
+        raise UsageError("--release must be 1 or more")
+    expires = parse_expiry(args.expires)
+    key = load_signing_key(args.key)
+    attested = attest_package(args.package, key, version=args.version, models=tuple(args.models),
+                              from_versions=tuple(args.from_versions), release=args.release,
+                              cves=tuple(args.cves), expires=expires, out=args.out, note=args.note)
+    artifact = attested.manifest.artifacts[0]
+    for warning in attested.warnings:
+        print(f"cmspatch: warning: {warning}", file=sys.stderr)
+    print(f"attested {artifact.name}: {artifact.size} bytes, sha256 {artifact.sha256}")
+    print(f"signed by {key.keyid}; manifest written to {args.out}")
+    return int(ExitCode.OK)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    key = load_signing_key(args.key)
+    envelope, changed = sign_manifest(args.manifest, key, package=args.package)
+    if changed:
+        print(f"signed {args.manifest} with {key.keyid} ({len(envelope.signatures)} signature(s))")
+    else:
+        print(f"{args.manifest} is already signed by {key.keyid}; a key counts once, nothing changed")
+    return int(ExitCode.OK)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = verify_package(args.package, args.manifest, args.policy, model=args.model, state=args.state,
+                            accept_uninspectable=args.accept_uninspectable, record=not args.no_record)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(render_report(report))
+    if not report.accepted:
+        raise TrustError(report.message, reason=report.reason or "refused")
+    return int(ExitCode.OK)
+
+
+def render_report(report: VerificationReport) -> str:
+    """The human report: words and symbols, no colour (so NO_COLOR and plain logs lose nothing)."""
+    lines = [f"package    {report.package}"]
+    lines.append(f"verdict    {'ACCEPTED' if report.accepted else f'REFUSED [{report.reason}]'}")
+    lines.append(f"why        {report.message}")
+    manifest = report.manifest
+    if manifest is not None:
+        trusted = "" if report.rule else "  (NOT trusted: signatures insufficient)"
+        lines.append(f"manifest   {manifest.package}, release {manifest.release}, installs "
+                     f"{manifest.target_version}{trusted}")
+        lines.append(f"models     {' '.join(manifest.models)}")
+        lines.append(f"upgrades   from {', '.join(manifest.from_versions)}")
+        lines.append(f"fixes      {' '.join(manifest.cves) or '-'}")
+        lines.append(f"expires    {format_time(manifest.expires)}")
+    if report.artifact is not None:
+        lines.append(f"sha256     recorded {report.artifact.sha256} ({report.artifact.size} bytes)")
+    if report.actual_size is not None:
+        actual = report.actual_sha256 or "(not computed: larger than declared, reading stopped)"
+        match = ""
+        if report.artifact is not None and report.actual_sha256 is not None:
+            match = "  = match" if report.actual_sha256 == report.artifact.sha256 else "  != MISMATCH"
+        lines.append(f"           actual   {actual} ({report.actual_size} bytes read){match}")
+    lines.append("signatures")
+    for check in report.signers:
+        mark = "+ counted    " if check.counted else "- not counted"
+        who = f"{check.role or 'unknown role'}{f' ({check.owner})' if check.owner else ''}"
+        lines.append(f"  {mark} {check.keyid[:16]}  {who}: {check.detail}")
+    if not report.signers:
+        lines.append("  (none)")
+    if report.rule:
+        lines.append(f"threshold  met by rule {report.rule!r}")
+    elif report.missing:
+        lines.append("threshold  NOT met: " + "; ".join(report.missing))
+    scan = report.scan
+    if scan is not None:
+        state = "clean" if scan.clean else "BACKDOOR/UNSAFE CONTENT"
+        lines.append(f"scan       {scan.format}, {scan.members} member(s), {scan.bytes_scanned} bytes "
+                     f"scanned: {state}{'' if scan.complete else ', INCOMPLETE'}")
+        lines.extend(f"  ! {f.kind} {f.text!r} in {f.member or 'the package'} at byte {f.offset}"
+                     for f in scan.findings)
+        lines.extend(f"  ! unsafe member {u.name!r}: {explain(u.reason)}" for u in scan.unsafe)
+        lines.extend(f"  ? {item}" for item in scan.uninspectable)
+    if report.problems:
+        lines.append("problems")
+        lines.extend(f"  - [{p.reason}] {explain(p.reason)}: {p.detail}" for p in report.problems)
+    if report.accepted:
+        lines.append(f"recorded   {'release recorded in ' + str(report.state) if report.recorded else 'no'}")
+    return "\n".join(lines)

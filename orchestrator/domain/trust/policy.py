@@ -129,7 +129,7 @@ def _keys(value: object, filename: str) -> tuple[TrustedKey, ...]:
         try:
             key = load_public_key(pem, source=f"{filename}: {where}.public_key")
         except TrustError as exc:  # a weak or unreadable key makes the whole policy unusable
-            raise _refuse(exc.message.removeprefix(f"{filename}: "), filename) from exc
+            raise TrustError(exc.message, reason=exc.reason) from exc
         declared = _string(raw, "id", where, filename, required=False)
         if declared and declared != key.keyid:
             raise _refuse(f"{where}.id {declared} is not the id of its public key ({key.keyid})", filename)
@@ -185,7 +185,8 @@ def _rules(value: object, filename: str) -> tuple[ThresholdRule, ...]:
 
 
 def parse_policy(text: str | bytes, filename: str = "policy") -> TrustPolicy:
-    """Read a trust policy; raises ``TrustError(reason="policy-invalid")`` and nothing else."""
+    """Read a trust policy; raises ``TrustError`` (policy-invalid, or key-invalid / key-too-weak for a
+    key that cannot be trusted) and nothing else."""
     if len(text) > MAX_POLICY_BYTES:
         raise _refuse(f"larger than {MAX_POLICY_BYTES} bytes; not a policy", filename)
     try:
