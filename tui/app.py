@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -42,7 +43,7 @@ ACTIONS = ("start", "approve", "pause", "resume", "abort", "confirm_manual")
 
 class CmspatchApp(App[int]):
     TITLE = "cmspatch"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses live elsewhere
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "show_tab('fleet')", "Fleet"),
         Binding("p", "show_tab('package')", "Package"),

@@ -109,15 +109,6 @@ class MonitorRow:
             state_label(self.state), *(verdict_label(self.verdicts.get(c, "")) for c in CVE_IDS),
         )
 
-    def sort_value(self, column: str) -> Any:
-        if column == "state":
-            return self.state
-        if column in CVE_IDS:
-            return self.verdicts.get(column, "")
-        if column == "bed":
-            return (len(self.bed), self.bed)
-        return str(getattr(self, column, ""))
-
     def matches(self, column: str, needle: str) -> bool:
         if column == "state":
             return needle in self.state or needle in state_label(self.state).lower()
@@ -460,11 +451,10 @@ COLUMN_ALIASES: dict[str, str] = {
 @dataclass(frozen=True)
 class FleetQuery:
     """What the Fleet screen shows: ``text`` holds words (searched in every column) and ``column:value``
-    terms (``state:failed site:north 0626:vuln``); all terms must match. Sorted by ``sort`` (a column
-    key), name breaking ties so the order is stable while rows change."""
+    terms (``state:failed site:north 0626:vuln``); all terms must match."""
 
     text: str = ""
-    sort: str = "site"
+    sort: str = "site"  # a column key; ties broken by site, ward, bed, serial
     reverse: bool = False
 
     def terms(self) -> list[tuple[str | None, str]]:
@@ -491,7 +481,5 @@ class FleetQuery:
         return True
 
     def select(self, rows: Iterable[MonitorRow]) -> list[MonitorRow]:
-        chosen = [r for r in rows if self.match(r)] if self.text.strip() else list(rows)
-        chosen.sort(key=lambda r: (r.sort_value(self.sort), r.site, r.ward, (len(r.bed), r.bed), r.name),
-                    reverse=self.reverse)
-        return chosen
+        """The matching rows (the table orders them itself, by the displayed cells)."""
+        return [r for r in rows if self.match(r)] if self.text.strip() else list(rows)

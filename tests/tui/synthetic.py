@@ -7,6 +7,7 @@ follow ``orchestrator.domain.events`` exactly, so they are what the engine write
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,11 +41,14 @@ class Recorder:
     def __init__(self, campaign: str = "c-demo") -> None:
         self.campaign = campaign
         self.seq = 0
+        self._lock = threading.Lock()  # the benchmark numbers records from two threads, like the journal
 
     def rec(self, kind: EventKind, data: dict[str, Any], device: str | None = None) -> JournalRecord:
-        self.seq += 1
-        at = f"2026-11-24T20:{(self.seq // 60) % 60:02d}:{self.seq % 60:02d}Z"
-        return JournalRecord(self.seq, self.campaign, kind, device, at, data, "0" * 64, f"{self.seq:064x}")
+        with self._lock:
+            self.seq += 1
+            seq = self.seq
+        at = f"2026-11-24T20:{(seq // 60) % 60:02d}:{seq % 60:02d}Z"
+        return JournalRecord(seq, self.campaign, kind, device, at, data, "0" * 64, f"{seq:064x}")
 
     def created(self, devices: list[Device], waves: list[list[str]], **policy: Any) -> JournalRecord:
         return self.rec(EventKind.CAMPAIGN_CREATED, {

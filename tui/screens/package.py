@@ -2,8 +2,7 @@
 the campaign cannot be started from this window.
 
 The report is drawn from ``VerificationReport.to_dict()`` (signers, what counted, expiry, hashes,
-content scan): the layout follows the dictionary, so a check the trust engineer adds shows up here
-without a TUI change.
+content scan); keys this screen does not know yet are still shown, generically, at the end.
 """
 
 from __future__ import annotations
@@ -16,11 +15,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
 from tui.session import ReportLike
-
-# Keys shown first, in this order; the rest follow as the report has them.
-FIRST_KEYS = ("accepted", "reason", "message", "package", "package_name", "sha256", "size", "manifest",
-              "manifest_sha256", "target_version", "models", "from_versions", "expires", "signers",
-              "signatures", "threshold", "content_scan", "scan")
 
 
 def _label(key: str) -> str:
@@ -61,12 +55,83 @@ def render_report(report: ReportLike | None, *, error: str | None = None, pendin
         text.append(f"Reason code: {report.reason}\n")
         text.append("The campaign cannot start with this package.\n\n")
     data = dict(report.to_dict())
-    keys = [k for k in FIRST_KEYS if k in data] + [k for k in data if k not in FIRST_KEYS]
-    for key in keys:
-        if key in ("accepted", "reason", "message"):
-            continue
-        _render(text, key, data[key], 0)
+    _sections(text, data)
     return text
+
+
+KNOWN = {"accepted", "reason", "message", "package", "manifest", "policy", "model", "signatures", "counted",
+         "threshold", "problems", "manifest_sha256", "declared", "artifact", "actual", "expires", "scan",
+         "state", "recorded"}
+
+
+def _sections(text: Text, data: dict[str, Any]) -> None:
+    """The report of ``package_verify.VerificationReport.to_dict()``, section by section."""
+    problems = data.get("problems") or []
+    if problems:
+        text.append("Problems\n", style="bold underline")
+        for p in problems:
+            text.append(f"  ✖ {p.get('explanation') or p.get('reason')}\n", style="bold")
+            text.append(f"      {p.get('detail', '')} [{p.get('reason')}]\n")
+        text.append("\n")
+    actual = data.get("actual") or {}
+    artifact = data.get("artifact") or {}
+    text.append("Package\n", style="bold underline")
+    text.append(f"  file      {data.get('package')}\n")
+    if actual.get("sha256"):
+        same = artifact.get("sha256") in (None, actual.get("sha256"))
+        mark = "✖ DIFFERS" if not same else ("✔ matches the manifest" if artifact.get("sha256") else "")
+        text.append(f"  sha256    {actual.get('sha256')}  {mark}\n")
+        text.append(f"  size      {actual.get('size')} bytes\n")
+    if artifact.get("sha256") and artifact.get("sha256") != actual.get("sha256"):
+        text.append(f"  declared  {artifact.get('sha256')} ({artifact.get('size')} bytes)\n")
+    declared = data.get("declared") or {}
+    text.append("Manifest\n", style="bold underline")
+    text.append(f"  file      {data.get('manifest')}  sha256 {data.get('manifest_sha256') or '-'}\n")
+    for key in ("package", "target_version", "models", "from_versions", "release", "cves"):
+        if key in declared:
+            _render(text, key, declared[key], 1)
+    expires = data.get("expires")
+    if expires:
+        text.append(f"  expires   {expires}\n")
+    text.append("Signatures (trust policy " + str(data.get("policy")) + ")\n", style="bold underline")
+    sigs = data.get("signatures") or []
+    if not sigs:
+        text.append("  none checked\n")
+    for sig in sigs:
+        mark = "✔ counted " if sig.get("counted") else f"✖ {sig.get('status')}"
+        who = f"{sig.get('role') or 'unknown role'}, {sig.get('owner') or 'unknown owner'}"
+        detail = f" - {sig.get('detail')}" if sig.get("detail") else ""
+        text.append(f"  {mark:<14} {sig.get('keyid')} ({who}){detail}\n")
+    threshold = data.get("threshold") or {}
+    if threshold.get("met_by"):
+        text.append(f"  ✔ threshold met by rule {threshold.get('met_by')}\n")
+    for missing in threshold.get("missing") or []:
+        text.append(f"  ✖ still missing: {missing}\n")
+    scan = data.get("scan")
+    text.append("Content scan (backdoor mount string, 202.114.4.x addresses, unsafe members)\n",
+                style="bold underline")
+    if not scan:
+        text.append("  not run (the checks before it refused the package)\n")
+    else:
+        clean = "✔ clean" if scan.get("clean") else "✖ NOT CLEAN"
+        complete = "complete" if scan.get("complete") else "INCOMPLETE"
+        text.append(f"  {clean}, {complete}: {scan.get('format')}, {scan.get('members')} members, "
+                    f"{scan.get('bytes_scanned')} bytes scanned\n")
+        for f in scan.get("findings") or []:
+            text.append(f"  ✖ {f.get('kind')} in {f.get('member')} at offset {f.get('offset')}: "
+                        f"{f.get('text')}\n")
+        for u in scan.get("unsafe_members") or []:
+            text.append(f"  ✖ unsafe member {u.get('name')}: {u.get('kind')} ({u.get('reason')})\n")
+        for u in scan.get("uninspectable") or []:
+            text.append(f"  ? could not look into {u}\n")
+        if scan.get("corrupt"):
+            text.append(f"  ✖ corrupt: {scan.get('corrupt')}\n")
+    if data.get("state"):
+        rec = "recorded" if data.get("recorded") else "not recorded"
+        text.append(f"Anti-rollback state {data.get('state')} ({rec})\n")
+    for key in data:
+        if key not in KNOWN:
+            _render(text, key, data[key], 0)
 
 
 def _render(text: Text, key: str, value: Any, depth: int) -> None:
