@@ -363,6 +363,9 @@ class EmulatedMonitor:
         write_file(self.root / "proc/net/route", procfs.route(view))
         write_file(self.root / "proc/net/tcp", procfs.tcp(view))
         write_file(self.root / "proc/net/udp", procfs.udp(view))
+        if not (self.root / "proc/net/tcp6").exists():
+            write_file(self.root / "proc/net/tcp6", procfs.TCP_HEADER)
+            write_file(self.root / "proc/net/udp6", procfs.UDP_HEADER)
         write_file(self.root / "sys/class/net/eth0/operstate", procfs.operstate(view))
 
     def _set_eth0(self, up: bool, *, reason: str) -> None:

@@ -8,6 +8,9 @@ own loopback address prefix, SSH port and ``IndicatorMap`` prefix (a sinkhole a 
   ``EmulatedFleet.start`` (mix, states, faults, reboot_seconds, ...). Each fleet has its own workdir.
 - ``module_fleet_factory``: the same, module-scoped (share one fleet between tests that don't interfere).
 - ``fleet``: a ready 3-monitor vulnerable fleet (function-scoped).
+- ``listener_factory(address, port, respond=None) -> Listener``: a loopback TCP listener that records
+  what each peer sent (``.received(peer=None) -> bytes``, ``.peers()``); ``respond(bytes_so_far)`` may
+  return a reply to send. Always closed at teardown.
 - ``wait_until(predicate, timeout=10.0, what="...")``: poll a condition, fail with ``what`` on timeout
   (also importable: ``from tests.integration.conftest import wait_until``).
 Defaults for tests: ``reboot_seconds=0.3``, ``telemetry_interval=0.2``.
@@ -15,9 +18,12 @@ Defaults for tests: ``reboot_seconds=0.3``, ``telemetry_interval=0.2``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,6 +108,90 @@ def module_fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
 @pytest.fixture
 def fleet(fleet_factory: Callable[..., EmulatedFleet]) -> EmulatedFleet:
     return fleet_factory(3)
+
+
+class Listener:
+    """A TCP listener on loopback that keeps every byte each peer sent (a minimal sinkhole)."""
+
+    def __init__(self, address: str, port: int,
+                 respond: Callable[[bytes], bytes | None] | None = None) -> None:
+        self.address, self.respond = address, respond
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((address, port))
+        self.port = self._sock.getsockname()[1]
+        self._sock.listen(64)
+        self._lock = threading.Lock()
+        self._data: dict[tuple[str, int], bytearray] = {}
+        self._closed_peers: set[tuple[str, int]] = set()
+        self._conns: list[socket.socket] = []
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, peer = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._data[peer] = bytearray()
+                self._conns.append(conn)
+            threading.Thread(target=self._read, args=(conn, peer), daemon=True).start()
+
+    def _read(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        with conn:
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    with self._lock:
+                        self._closed_peers.add(peer)
+                    return
+                with self._lock:
+                    self._data[peer] += chunk
+                    so_far = bytes(self._data[peer])
+                if self.respond is not None:
+                    reply = self.respond(so_far)
+                    if reply:
+                        with contextlib.suppress(OSError):
+                            conn.sendall(reply)
+
+    def peers(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return list(self._data)
+
+    def open_peers(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return [p for p in self._data if p not in self._closed_peers]
+
+    def received(self, peer_address: str | None = None) -> bytes:
+        with self._lock:
+            return b"".join(bytes(v) for p, v in self._data.items() if peer_address in (None, p[0]))
+
+    def close(self) -> None:
+        self._stop = True
+        self._sock.close()
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def listener_factory() -> Iterator[Callable[..., Listener]]:
+    listeners: list[Listener] = []
+
+    def make(address: str, port: int, respond: Callable[[bytes], bytes | None] | None = None) -> Listener:
+        listener = Listener(address, port, respond)
+        listeners.append(listener)
+        return listener
+
+    yield make
+    for listener in listeners:
+        listener.close()
 
 
 @pytest.fixture(name="wait_until")

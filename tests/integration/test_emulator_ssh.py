@@ -111,8 +111,8 @@ def test_interactive_pty_shell_runs_busybox_sh(shared: EmulatedFleet) -> None:
 
 def test_exec_with_forced_tty_works_like_ansible_raw(shared: EmulatedFleet) -> None:
     m = shared.monitors[0]
-    result = subprocess.run([*ssh_argv(shared, m, "-tt"), "stty size; cms-status"], capture_output=True, text=True,
-                            timeout=20, check=False)
+    result = subprocess.run([*ssh_argv(shared, m, "-tt"), "stty size; cms-status"], capture_output=True,
+                            text=True, timeout=20, check=False)
     assert result.returncode == 0, result.stderr
     assert "standard input: Not a tty" not in result.stdout  # stty found a terminal
     assert "patient=none" in result.stdout
