@@ -6,6 +6,8 @@ time by the engine through the same ``DeviceTransport`` port as the paramiko pat
 - ``run``       -> ``playbooks/run.yml`` (``raw``: a monitor has no Python)
 - ``put``       -> ``playbooks/upload.yml`` (delegated OpenSSH sftp with resume, sha256sum on the monitor)
 - ``reconnect`` -> ``playbooks/wait.yml`` (delegated ``wait_for`` on the port, then a ``raw`` retry loop)
+- ``open``      -> ends any old ControlPersist master, then one ``raw true``: errors surface at open,
+                   as with paramiko (host key, login, unreachable)
 
 Every call is one ansible-runner invocation in a private temporary data directory, removed when it
 returns: ansible-runner's artifacts (which include the environment and the extra vars) never outlive
@@ -237,7 +239,7 @@ class AnsibleSession:
                 if isinstance(error, PermanentTransportError):
                     raise error
             raise TransientTransportError(f"{self.device.name} did not come back within {timeout:.0f} s: "
-                                          f"{detail}", reason="reboot-timeout", host=self.device.name)
+                                          f"{detail}", reason="reconnect-timeout", host=self.device.name)
 
     def close(self) -> None:
         self.runner.drop_connection(self.device)
@@ -257,7 +259,13 @@ class AnsibleTransport:
         self._lock = threading.Lock()
 
     def open(self, device: Device) -> AnsibleSession:
-        return AnsibleSession(self.runner, device)
+        """A verified session: any old ControlPersist master to the monitor is ended first, so the
+        first command opens a fresh connection and checks the pinned host key (a master kept from
+        before a key change would otherwise carry on unchecked)."""
+        self.runner.drop_connection(device)
+        session = AnsibleSession(self.runner, device)
+        session.run("true", timeout=30.0)
+        return session
 
     def close(self) -> None:
         with self._lock:
