@@ -64,7 +64,9 @@ def _emulate(args: argparse.Namespace) -> int:
         port=args.port, reboot_seconds=args.reboot_seconds)
     try:
         first = fleet.monitors[0]
-        summary = {
+        states = _count(m.firmware_state for m in fleet.monitors)
+        models = _count(m.model for m in fleet.monitors)
+        summary: dict[str, object] = {
             "monitors": len(fleet.monitors),
             "port": fleet.port,
             "addresses": [first.address, fleet.monitors[-1].address],
@@ -72,16 +74,16 @@ def _emulate(args: argparse.Namespace) -> int:
             "known_hosts": str(fleet.known_hosts_path),
             "key": str(fleet.key_path),
             "indicator_prefix": fleet.indicator_map.loopback_prefix,
-            "states": _count(m.firmware_state for m in fleet.monitors),
-            "models": _count(m.model for m in fleet.monitors),
+            "states": states,
+            "models": models,
         }
         if args.json:
             print(json.dumps(summary), flush=True)
         else:
             last = fleet.monitors[-1].address
             print(f"emulating {summary['monitors']} monitors on {first.address} .. {last} port {fleet.port}")
-            print(f"  states:      {_fmt(summary['states'])}")
-            print(f"  models:      {_fmt(summary['models'])}")
+            print(f"  states:      {_fmt(states)}")
+            print(f"  models:      {_fmt(models)}")
             print(f"  inventory:   {fleet.inventory_path}")
             print(f"  known_hosts: {fleet.known_hosts_path}")
             print(f"  key:         {fleet.key_path}")
