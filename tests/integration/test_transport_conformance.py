@@ -66,7 +66,8 @@ def path(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def pick(path: str, fleet: EmulatedFleet, inventory: Inventory) -> Callable[[str], tuple[Device, EmulatedMonitor]]:
+def pick(path: str, fleet: EmulatedFleet,
+         inventory: Inventory) -> Callable[[str], tuple[Device, EmulatedMonitor]]:
     def choose(role: str) -> tuple[Device, EmulatedMonitor]:
         monitor = fleet.monitors[ROLE_INDEX[role] * 2 + PATHS.index(path)]
         return inventory.device(monitor.name), monitor
@@ -82,7 +83,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _put_retrying(transport: DeviceTransport, session: DeviceSession, local: Path, remote: str) -> DeviceSession:
+def _put_retrying(transport: DeviceTransport, session: DeviceSession, local: Path,
+                  remote: str) -> DeviceSession:
     """What the engine's retry policy does: a transient upload error -> fresh session, put again."""
     for _ in range(3):
         try:
@@ -159,7 +161,8 @@ def test_partial_upload_resumes_where_it_stopped(transport: DeviceTransport, pic
     finally:
         session.close()
     assert result.text.split()[0] == _sha256(package)
-    upload = [e for e in monitor.activity() if e["kind"] == "upload" and e["path"].endswith("partial.bin")][-1]
+    uploads = [e for e in monitor.activity() if e["kind"] == "upload" and e["path"].endswith("partial.bin")]
+    upload = uploads[-1]
     assert upload["bytes"] == PACKAGE_BYTES - kept  # only the missing part travelled
 
 
