@@ -166,14 +166,15 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     return firmware, listeners, eth0, patient
 
 
-def _wait(observer: NetworkObserver | None, source: str, seconds: float,
+def _wait(observer: NetworkObserver | None, source: str, since: str, seconds: float,
           stop_when: Callable[[Observation], bool]) -> None:
-    """Watch for ``seconds``; return early once the observer has seen what settles the question."""
+    """Watch for ``seconds``; return early once the observer has seen, since ``since``, what settles the
+    question (only a live sinkhole offers ``wait_for``; anything else is simply waited out)."""
     if seconds <= 0:
         return
     wait_for = getattr(observer, "wait_for", None)
     if callable(wait_for):
-        wait_for(lambda o: _from(o, source) and stop_when(o), seconds)
+        wait_for(lambda o: o.at >= since and _from(o, source) and stop_when(o), seconds)
     else:
         time.sleep(seconds)
 
@@ -189,26 +190,40 @@ def _target_port(obs: Observation) -> int:
         return 0
 
 
-def _nfs(obs: Observation) -> bool:
-    return checks.is_nfs_contact(_target_port(obs), obs.kind)
+def _mount_completed(obs: Observation) -> bool:
+    """The last step of the hidden mount (MNT "/pm"): waiting past it only delays a vulnerable verdict."""
+    return obs.kind == "rpc-mount" and "MNT" in obs.summary
 
 
 def verify_device(session: DeviceSession | None, device: Device, *, expected_version: str | None,
                   observer: NetworkObserver | None, trigger: Trigger | None, window: float,
                   indicator_map: IndicatorMap | None = None, expected_files: Mapping[str, str] | None = None,
-                  udp_probe_ports: Sequence[int] = checks.DEFAULT_UDP_PROBE_PORTS,
-                  prober: Prober | None = None) -> DeviceVerification:
-    """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc."""
+                  udp_probe_ports: Sequence[int] | None = checks.DEFAULT_UDP_PROBE_PORTS,
+                  prober: Prober | None = None, no_session_reason: str | None = None) -> DeviceVerification:
+    """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc.
+
+    ``udp_probe_ports=None`` skips the probe (CVE-2024-12248 then stays inconclusive);
+    ``no_session_reason`` says why ``session`` is None (shown in the evidence instead of "no service access").
+    """
     mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
-    r = _Run(session, device, mapped)
+    r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
     watch_from = now_iso()
     firmware, listeners, eth0, patient = _device_checks(r, expected_version, expected_files)
 
-    probe = prober or (lambda address, ports: probe_udp(address, ports))
-    ports = sorted(set(udp_probe_ports) | set(listeners))
-    r.add(checks.udp_probe(probe(device.address, ports), now_iso(), device.address))
+    if udp_probe_ports is None:
+        r.add(checks.not_run("udp-probe", now_iso(), "UDP probe switched off for this run"))
+    elif not device.address:
+        r.add(checks.not_run("udp-probe", now_iso(), "no network address (hands-on unit)"))
+    else:
+        probe = prober or (lambda address, ports: probe_udp(address, ports))
+        ports = sorted(set(udp_probe_ports) | set(listeners))
+        r.add(checks.udp_probe(probe(device.address, ports), now_iso(), device.address))
 
     source = device.address
+    no_watch = ("no network observer (sinkhole/pcap)" if observer is None
+                else None if source else "no network address to attribute traffic to (hands-on unit)")
+    if no_watch is not None:
+        observer = None
     exercised: list[str] = []
     trigger_windows: list[tuple[str, str]] = []
     if trigger is not None:
@@ -221,7 +236,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
                 r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(), f"trigger {name} failed: {exc}"))
                 continue
             exercised.append(name)
-            _wait(observer, source, share, _nfs)
+            _wait(observer, source, since, share, _mount_completed)
             if (out := r.run(f"nfs-mount-after-{name}")) is not None:
                 r.add(checks.nfs_mounts(f"nfs-mount-after-{name}", out[0], now_iso(), mapped))
             if (out := r.run(f"eth0-after-{name}")) is not None:
@@ -229,7 +244,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
             until = now_iso()
             trigger_windows.append((since, until))
             if observer is None:
-                r.add(checks.not_run(f"sinkhole-after-{name}", until, "no network observer (sinkhole/pcap)"))
+                r.add(checks.not_run(f"sinkhole-after-{name}", until, no_watch or ""))
             else:
                 seen = [o for o in observer.observations(since=since, source=source) if o.at <= until]
                 r.add(checks.network_window(f"sinkhole-after-{name}", seen, until, since=since, until=until,
@@ -238,12 +253,13 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
         for name in checks.TRIGGERS:
             r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(),
                                  "trigger not exercised (read-only run; use --exercise-triggers)"))
-        _wait(observer, source, window, lambda o: True)
+        if observer is not None:  # nothing to watch otherwise: don't hold the caller for nothing
+            _wait(observer, source, watch_from, window, lambda o: True)
 
     until = now_iso()
     if observer is None:
         for check in ("sinkhole-window", "sinkhole-nfs"):
-            r.add(checks.not_run(check, until, "no network observer (sinkhole/pcap)"))
+            r.add(checks.not_run(check, until, no_watch or ""))
     else:
         seen = observer.observations(since=watch_from, source=source)
         r.add(checks.network_window("sinkhole-window", seen, until, since=watch_from, until=until,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -214,8 +215,18 @@ class Sinkhole:
 
     def wait_for(self, predicate: Callable[[Observation], bool], timeout: float) -> bool:
         """Block until an observation satisfies ``predicate`` (True) or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        checked = 0  # each waiter scans only what arrived since it last looked
         with self._cond:
-            return self._cond.wait_for(lambda: any(predicate(o) for o in self._observations), timeout)
+            while True:
+                fresh = self._observations[checked:]
+                checked = len(self._observations)
+                if any(predicate(o) for o in fresh):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
 
     # --- protocols ---------------------------------------------------------------------------------
     def _tcp_handler(self, indicator: str, port: int) -> _Handler:

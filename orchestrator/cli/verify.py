@@ -1,10 +1,252 @@
-"""Subcommands of this concern (placeholder until its issue lands; registers nothing yet)."""
+"""``cmspatch survey``, ``cmspatch verify`` and ``cmspatch pcap``: is the backdoor there, fleet-wide?
+
+- ``survey`` is read-only: it reads files and hashes on each monitor (no upload, no install, nothing
+  written) and listens with the sinkhole. It does NOT press the hidden-mount triggers unless
+  ``--exercise-triggers`` is given, because the triggers are the backdoor's own behaviour. It says which
+  monitors are affected by model, by firmware version (CISA's list) and by what was observed.
+- ``verify`` runs the same checks on demand after patching; with ``--exercise-triggers`` it can prove
+  the two hidden-mount CVEs fixed (without, they stay inconclusive by rule).
+- ``pcap FILE`` reads a mirror-port capture and flags any contact with 202.114.4.0/24.
+
+All three are thin: the work is ``orchestrator.verification`` and ``orchestrator.adapters.pcap``. With
+``--journal`` the results are appended as ``survey``/``verify`` campaigns (``check-result``, ``verdict``,
+``survey`` events), the same records the engine writes. Unreachable monitors are inconclusive.
+Exit codes: 0 every selected monitor verified fixed (pcap: capture clean), 1 some monitor affected,
+vulnerable or inconclusive (pcap: indicators found), 2 usage / unreadable input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from orchestrator.adapters.ssh import SshTransport
+from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS
+from orchestrator.domain.devices import DeliveryPath, Device
+from orchestrator.domain.events import Event, EventKind
+from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.verdict_rules import SurveyStatus, survey_status
+from orchestrator.errors import CmspatchError, ExitCode, UsageError
+from orchestrator.ports import DeviceSession, NetworkObserver
+from orchestrator.verification import DeviceVerification, session_trigger, verification_events, verify_device
+
+DEFAULT_WINDOW = 3.0
+SYMBOL = {"vulnerable": "!!", "affected": "! ", "fixed": "ok", "unknown": "? "}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    return None
+    survey = sub.add_parser("survey", help="read-only fleet survey: which monitors carry the backdoor")
+    _common(survey)
+    survey.set_defaults(func=cmd_survey, mode="survey")
+
+    verify = sub.add_parser("verify", help="prove per CVE, with evidence, that the backdoor is gone")
+    _common(verify)
+    verify.add_argument("--expected-version", help="the firmware version the fix installs")
+    verify.set_defaults(func=cmd_survey, mode="verify")
+
+    pcap = sub.add_parser("pcap", help="read a mirror-port capture and flag contact with 202.114.4.0/24")
+    pcap.add_argument("file", type=Path)
+    pcap.add_argument("--sinkhole-prefix", metavar="PREFIX",
+                      help="also flag this loopback stand-in /24 (emulation), e.g. 127.114.4")
+    pcap.add_argument("--json", action="store_true")
+    pcap.set_defaults(func=cmd_pcap)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--inventory", required=True, type=Path)
+    p.add_argument("--limit", help="Ansible-style host pattern")
+    p.add_argument("--journal", type=Path, help="append the results to this journal (SQLite)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    p.add_argument("--window", type=float, default=DEFAULT_WINDOW, metavar="SECONDS",
+                   help=f"how long to watch the network per monitor (default {DEFAULT_WINDOW})")
+    p.add_argument("--exercise-triggers", action="store_true",
+                   help="press the hidden-mount triggers (menu update, boot key) during the window")
+    p.add_argument("--sinkhole-prefix", default="127.114.4", metavar="PREFIX",
+                   help="loopback /24 standing in for 202.114.4.0/24 (default 127.114.4)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--bench-sinkhole", action="store_true",
+                       help="listen on 202.114.4.119/.120 themselves (isolated bench switch only)")
+    where.add_argument("--pcap", type=Path, help="use a capture as network evidence instead of a sinkhole")
+    where.add_argument("--no-sinkhole", action="store_true", help="no network evidence")
+    p.add_argument("--no-udp-probe", action="store_true", help="do not probe monitors over UDP")
+    p.add_argument("--workers", type=int, default=16, help="monitors checked in parallel (default 16)")
+
+
+@dataclass(frozen=True)
+class Row:
+    device: Device
+    result: DeviceVerification
+    status: SurveyStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.device
+        return {"device": d.name, "model": d.model, "serial": d.serial, "site": d.site, "ward": d.ward,
+                "bed": d.bed, "asset_tag": d.asset_tag, "status": self.status.status,
+                "affected": self.status.affected, "reasons": list(self.status.reasons),
+                **self.result.to_dict()}
+
+
+@contextmanager
+def _observer(args: argparse.Namespace) -> Iterator[NetworkObserver | None]:
+    if args.no_sinkhole:
+        yield None
+        return
+    if args.pcap is not None:
+        from orchestrator.adapters.pcap import CaptureObserver, read_capture
+
+        mapping = IndicatorMap(args.sinkhole_prefix)
+        yield CaptureObserver(read_capture(args.pcap, indicator_map=mapping), indicator_map=mapping)
+        return
+    from orchestrator.adapters.sinkhole import Sinkhole
+
+    hole = Sinkhole.on_bench() if args.bench_sinkhole else Sinkhole(IndicatorMap(args.sinkhole_prefix))
+    with hole:
+        yield hole
+
+
+def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserver | None,
+               transport: SshTransport) -> Row:
+    session: DeviceSession | None = None
+    why: str | None = None
+    if device.delivery is DeliveryPath.MANUAL or not device.address:
+        why = "no service access (hands-on unit)"
+    else:
+        try:
+            session = transport.open(device)
+        except CmspatchError as exc:
+            why = f"monitor unreachable ({exc.reason}: {exc.message})"
+    try:
+        trigger = session_trigger(session) if session is not None and args.exercise_triggers else None
+        result = verify_device(
+            session, device, expected_version=getattr(args, "expected_version", None), observer=observer,
+            trigger=trigger, window=max(args.window, 0.0),
+            indicator_map=None if args.bench_sinkhole else IndicatorMap(args.sinkhole_prefix),
+            udp_probe_ports=None if args.no_udp_probe else DEFAULT_UDP_PROBE_PORTS, no_session_reason=why)
+    finally:
+        if session is not None:
+            session.close()
+    firmware = result.firmware or device.firmware
+    status = survey_status(device.model, firmware, result.verdicts, KNOWN_AFFECTED_VERSIONS)
+    return Row(device, result, status)
+
+
+def cmd_survey(args: argparse.Namespace) -> int:
+    from orchestrator.adapters.inventory_file import load_inventory
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    inventory = load_inventory(args.inventory)
+    devices = inventory.select(args.limit)
+    if not devices:
+        raise UsageError(f"--limit {args.limit!r} selects no monitor")
+    campaign = f"{args.mode}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+    print(f"cmspatch {args.mode}: {len(devices)} monitor(s), window {args.window:g} s, triggers "
+          f"{'exercised' if args.exercise_triggers else 'not exercised'}", file=sys.stderr)
+    transport = SshTransport(known_hosts=inventory.known_hosts)
+    with ExitStack() as stack:
+        observer = stack.enter_context(_observer(args))
+        with ThreadPoolExecutor(max_workers=min(args.workers, len(devices))) as pool:
+            rows = list(pool.map(lambda d: _check_one(d, args, observer, transport), devices))
+    if args.journal is not None:
+        _record(args.journal, campaign, rows, args.mode)
+    summary = _summary(rows)
+    if args.json:
+        json.dump({"campaign": campaign, "mode": args.mode, "summary": summary,
+                   "devices": [r.to_dict() for r in rows]}, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        _print_human(rows, summary)
+    if args.journal is not None:
+        print(f"recorded as campaign {campaign} in {args.journal}", file=sys.stderr)
+    return int(ExitCode.OK if all(r.result.all_fixed for r in rows) else ExitCode.INCOMPLETE)
+
+
+def _record(path: Path, campaign: str, rows: list[Row], mode: str) -> None:
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+
+    with SqliteJournal(path) as journal:
+        for row in rows:
+            for event in verification_events(campaign, row.result, device=row.device.name,
+                                             triggered_by=f"cmspatch {mode}"):
+                journal.append(event)
+            journal.append(Event(campaign, EventKind.SURVEY, {
+                "affected": row.status.affected, "reasons": list(row.status.reasons),
+                "status": row.status.status, "model": row.device.model,
+                "firmware": row.result.firmware or row.device.firmware, "reachable": row.result.reachable,
+            }, device=row.device.name))
+
+
+def _summary(rows: list[Row]) -> dict[str, Any]:
+    by_model: dict[str, Counter[str]] = {}
+    by_firmware: dict[str, Counter[str]] = {}
+    for r in rows:
+        by_model.setdefault(r.device.model, Counter())[r.status.status] += 1
+        firmware = r.result.firmware or r.device.firmware or "unknown"
+        by_firmware.setdefault(firmware, Counter())[r.status.status] += 1
+    verdicts: dict[str, Counter[str]] = {}
+    for r in rows:
+        for v in r.result.verdicts:
+            verdicts.setdefault(v.cve.value, Counter())[v.verdict.value] += 1
+    return {
+        "monitors": len(rows),
+        "status": dict(Counter(r.status.status for r in rows)),
+        "affected": sum(1 for r in rows if r.status.affected),
+        "unreachable": sum(1 for r in rows if not r.result.reachable),
+        "by_model": {k: dict(v) for k, v in sorted(by_model.items())},
+        "by_firmware": {k: dict(v) for k, v in sorted(by_firmware.items())},
+        "verdicts": {k: dict(v) for k, v in sorted(verdicts.items())},
+    }
+
+
+def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
+    """Words and symbols, never colour alone (NO_COLOR and plain logs lose nothing)."""
+    out = sys.stdout
+    for r in rows:
+        verdicts = " ".join(f"{v.cve.value[4:]}={v.verdict.value}" for v in r.result.verdicts)
+        firmware = r.result.firmware or r.device.firmware or "unknown"
+        out.write(f"[{SYMBOL.get(r.status.status, '  ')}] {r.status.status:<10} {r.device.name:<24} "
+                  f"{r.device.model:<8} {firmware:<34} {verdicts}\n")
+        for v in r.result.verdicts:
+            if v.verdict.value != "fixed":
+                out.write(f"        {v.cve.value} {v.verdict.value}: {v.reason[:300]}\n")
+    out.write(f"\n{summary['monitors']} monitor(s): "
+              + ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
+              + f"; {summary['affected']} affected; {summary['unreachable']} unreachable\n")
+    for title, key in (("by model", "by_model"), ("by firmware", "by_firmware")):
+        out.write(f"{title}:\n")
+        for name, counts in summary[key].items():
+            out.write(f"  {name:<36} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n")
+
+
+def cmd_pcap(args: argparse.Namespace) -> int:
+    from orchestrator.adapters.pcap import read_capture
+
+    mapping = IndicatorMap(args.sinkhole_prefix) if args.sinkhole_prefix else None
+    report = read_capture(args.file, indicator_map=mapping)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        verdict = "CLEAN: no contact with 202.114.4.0/24" if report.clean else (
+            f"FLAGGED: {report.indicator_packets} packet(s) to/from 202.114.4.0/24")
+        print(f"{report.path} (sha256 {report.sha256}): {report.packets} packets; {verdict}")
+        for f in report.flows:
+            print(f"  {f.device:<22} -> {f.indicator:<20} {f.protocol} {f.port_class:<8} {f.packets} packets")
+        kinds = Counter(o.kind for o in report.observations if o.kind != "connect")
+        if kinds:
+            print("  decoded: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
+        if report.patient_data_seen:
+            fields = sorted({f for o in report.observations for f in o.field_names})
+            print(f"  PATIENT DATA seen in clear (fields: {', '.join(fields)}); content not shown or stored")
+        for note in report.notes:
+            print(f"  note: {note}", file=sys.stderr)
+    return int(ExitCode.OK if report.clean else ExitCode.INCOMPLETE)

@@ -328,7 +328,8 @@ def eth0_after(trigger: str, before: str, out: bytes, at: str) -> Evidence:
 
 
 def patient_status(out: bytes, at: str) -> tuple[Evidence, bool | None]:
-    values = dict(line.split("=", 1) for line in out.decode("utf-8", "replace").split() if "=" in line)
+    lines = out.decode("utf-8", "replace").splitlines()
+    values = dict(line.strip().split("=", 1) for line in lines if "=" in line)
     patient = values.get("patient")
     connected = None if patient is None else patient == "connected"
     summary = {True: "a patient is connected", False: "no patient connected", None: "patient state unknown"}
