@@ -56,15 +56,18 @@ class HashingReader:
 
     def __init__(self, handle: BinaryIO, limit: int | None) -> None:
         self._handle = handle
-        self._limit = limit
+        self.limit = limit
         self.count = 0
         self.digest = hashlib.sha256()
+        self.finished = False
 
     def read(self, size: int = -1, /) -> bytes:
+        if self.finished:
+            return b""
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(CHUNK), b""))
-        if self._limit is not None:
-            size = min(size, self._limit - self.count)
+        if self.limit is not None:
+            size = min(size, self.limit - self.count)
             if size <= 0:
                 return b""
         data = self._handle.read(size)
@@ -73,8 +76,10 @@ class HashingReader:
         return data
 
     def drain(self) -> None:
+        """Hash the rest (up to the limit); afterwards the reader hands out nothing more."""
         while self.read(CHUNK):
             pass
+        self.finished = True
 
 
 class _Peekable:
@@ -278,7 +283,9 @@ def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
     try:
         if kind == "zip":
             # zip keeps its directory at the end: hash the whole file first, then walk the same handle.
-            HashingReader.drain(reader)
+            reader.drain()
+            if reader.limit is not None and reader.count >= reader.limit:
+                return walk.result(kind)  # oversized: the caller refuses it unscanned
             handle.seek(0)
             walk.zip(handle, "", 0)
         else:
