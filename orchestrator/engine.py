@@ -128,7 +128,12 @@ class Engine:
         self.operator = operator
         self.observer = observer
         self._verifier = verifier
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(
+            attempts=policy.retry_attempts,
+            initial=policy.retry_initial,
+            maximum=policy.retry_max,
+            jitter=min(1.0, policy.retry_initial),
+        )
         self._clock = clock
         self.campaign_id = campaign_id or new_campaign_id()
         self._emit_lock = threading.RLock()

@@ -41,7 +41,7 @@ def call_with_retry(fn: Callable[[int], T], *, policy: RetryPolicy, record: Reco
     The last error is re-raised as is (tenacity's RetryError never escapes)."""
     retrying = Retrying(
         stop=stop_after_attempt(max(1, policy.attempts)),
-        wait=wait_exponential_jitter(initial=policy.initial, max=policy.maximum, jitter=policy.jitter),
+        wait=wait_exponential_jitter(multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter),
         retry=retry_if_exception_type(TransientTransportError),
         reraise=True,
         sleep=sleep or time.sleep,

@@ -21,6 +21,7 @@ import base64
 import contextlib
 import errno
 import hashlib
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -252,16 +253,31 @@ class SshSession:
                 if progress:
                     progress(total, total)
                 return
-            mode = "ab" if offset else "wb"
+            # r+ and an explicit seek rather than append mode: the offset written at is then ours.
+            mode = "r+b" if offset else "wb"
             with local.open("rb") as src, sftp.open(remote, mode) as dst:
                 dst.set_pipelined(True)
+                dst.seek(offset)
                 src.seek(offset)
                 sent = offset
-                while chunk := src.read(CHUNK):
+                chunk = src.read(CHUNK)
+                while chunk:
+                    following = src.read(CHUNK)
+                    if not following:
+                        # paramiko drops the status of pipelined writes it never waits for (close()
+                        # does not), so a "no space" reply would be lost: the last chunk goes
+                        # unpipelined, which makes paramiko read every outstanding reply first.
+                        dst.set_pipelined(False)
                     dst.write(chunk)
                     sent += len(chunk)
                     if progress:
                         progress(sent, total)
+                    chunk = following
+                dst.flush()
+            size = sftp.stat(remote).st_size
+            if size != total:
+                raise TransientTransportError(f"{self.device.name}: upload ended at {size} of {total} bytes",
+                                              reason="upload-incomplete", host=self.device.name)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._drop_sftp()
             raise _wrap(exc, self.device, "upload") from exc
@@ -326,3 +342,31 @@ def iter_enroll(transport: SshTransport, devices: tuple[Device, ...],
             yield device, seen, key, "MISMATCH with the inventory's host_key: not recorded"
         else:
             yield device, seen, key, "ok"
+
+
+def record_known_hosts(path: str | Path, found: list[tuple[Device, paramiko.PKey]]) -> tuple[int, list[str]]:
+    """Append enrolled keys to known_hosts (temp file + rename). A different key already recorded for
+    a host is never replaced: returned as a conflict for a person to investigate."""
+    target = Path(path)
+    existing = paramiko.HostKeys()
+    if target.exists():
+        existing.load(str(target))
+    text = target.read_text(encoding="utf-8") if target.exists() else ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    added, conflicts = 0, []
+    for device, key in found:
+        name = _known_hosts_name(device.address, device.port)
+        entry = existing.lookup(name)
+        if entry is not None and key.get_name() in entry:
+            if entry[key.get_name()].asbytes() != key.asbytes():
+                conflicts.append(device.name)
+            continue
+        text += f"{name} {key.get_name()} {key.get_base64()}\n"
+        existing.add(name, key.get_name(), key)
+        added += 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return added, conflicts

@@ -1,10 +1,535 @@
-"""Subcommands of this concern (placeholder until its issue lands; registers nothing yet)."""
+"""Headless campaign commands: plan, run, status, audit verify, enroll, confirm.
+
+A thin front end over ``orchestrator.engine``: it builds the engine's inputs (inventory, verified
+package, transports, journal, policy), shows its events, and maps the outcome to an exit code.
+Human progress goes to stderr; ``--json`` prints one journal record per line on stdout.
+
+The journal defaults to ``./cmspatch-journal.db`` (or ``$CMSPATCH_JOURNAL``). Ctrl-C stops cleanly:
+monitors finish their current step, the journal stays consistent, and ``run --resume`` finishes later.
+Exit codes: 0 all patched, 1 some failed/deferred/awaiting a technician, 2 usage, 3 package refused,
+4 halted or aborted, 5 stopped at a wave gate (no --yes), 6 campaign locked, 7 journal chain broken,
+130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
+from orchestrator.domain.campaign import CampaignPolicy
+from orchestrator.domain.devices import DeliveryPath
+from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.lifecycle import DeviceState
+from orchestrator.domain.status import FleetStatus, project
+from orchestrator.domain.waves import parse_waves
+from orchestrator.errors import ExitCode, UsageError
+
+
+def journal_path(args: argparse.Namespace) -> Path:
+    return Path(args.journal or os.environ.get("CMSPATCH_JOURNAL") or DEFAULT_JOURNAL)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    return None
+    plan = sub.add_parser("plan", help="show the waves and what a run would do (changes nothing)")
+    _campaign_args(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=cmd_plan)
+
+    run = sub.add_parser("run", help="push the package to the fleet in waves, verified and journalled")
+    _campaign_args(run)
+    run.add_argument("--yes", action="store_true", help="approve every wave gate (headless)")
+    run.add_argument("--json", action="store_true", help="journal records as JSON lines on stdout")
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="CAMPAIGN",
+        help="finish an interrupted campaign (default: the newest in the journal)",
+    )
+    run.add_argument("--operator", default=None, help="who runs the campaign (default: login name)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="fleet status of a campaign, from the journal")
+    _journal_arg(status)
+    status.add_argument("--campaign", help="campaign id (default: the newest)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    audit = sub.add_parser("audit", help="check the journal")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute the hash chain (exit 7 when broken)")
+    _journal_arg(verify)
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    enroll = sub.add_parser("enroll", help="record monitors' SSH host keys into known_hosts (explicit)")
+    enroll.add_argument("-i", "--inventory", required=True, type=Path)
+    enroll.add_argument("--limit", help="Ansible-style host pattern")
+    enroll.add_argument("--known-hosts", type=Path, help="default: the inventory's cmspatch_known_hosts")
+    enroll.add_argument("--yes", action="store_true", help="record without asking (fingerprints are shown)")
+    enroll.set_defaults(func=cmd_enroll)
+
+    confirm = sub.add_parser("confirm", help="record that a technician installed the package by hand")
+    confirm.add_argument("device")
+    confirm.add_argument("--technician", required=True)
+    confirm.add_argument("--version", help="firmware version the monitor shows afterwards")
+    confirm.add_argument("--note", default="")
+    confirm.add_argument("--campaign", help="campaign id (default: the newest)")
+    _journal_arg(confirm)
+    confirm.set_defaults(func=cmd_confirm)
+
+
+def _journal_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--journal", help=f"journal file (default ./{DEFAULT_JOURNAL} or $CMSPATCH_JOURNAL)")
+
+
+def _campaign_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--inventory", required=True, type=Path)
+    p.add_argument("--package", required=True, type=Path)
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--policy", required=True, type=Path, help="trust policy")
+    p.add_argument("--state", type=Path, help="anti-rollback state file (see `cmspatch package verify`)")
+    p.add_argument("--waves", help="Ansible serial style, e.g. 1,5,20%%,100%% (the default)")
+    p.add_argument("--limit", help="Ansible-style host pattern")
+    p.add_argument("--group-by", choices=("site", "ward"))
+    p.add_argument("--concurrency", type=int, help="monitors at once per site (default 10)")
+    p.add_argument("--max-failures", type=int)
+    p.add_argument("--max-failure-pct", type=float)
+    p.add_argument("--min-executed", type=int, help="monitors executed before --max-failure-pct applies")
+    p.add_argument("--unreachable-not-failure", action="store_true")
+    p.add_argument(
+        "--campaign-config",
+        type=Path,
+        help="YAML mapping of campaign policy fields (maintenance_windows, timeouts, ...)",
+    )
+    p.add_argument("--reboot-timeout", type=float)
+    p.add_argument("--observation-window", type=float)
+    p.add_argument("--no-triggers", action="store_true", help="do not exercise the hidden-mount triggers")
+    p.add_argument("--no-sinkhole", action="store_true", help="no network observation (verdicts weaker)")
+    p.add_argument("--indicator-prefix", default="127.114.4", help="loopback /24 standing in for 202.114.4")
+    p.add_argument("--work-orders", type=Path, help="directory for hands-on work orders (text + JSON)")
+    _journal_arg(p)
+
+
+def build_policy(args: argparse.Namespace) -> CampaignPolicy:
+    data: dict[str, Any] = {}
+    if args.campaign_config:
+        try:
+            loaded = yaml.safe_load(args.campaign_config.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"{args.campaign_config}: {exc}", reason="bad-campaign-config") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{args.campaign_config}: expected a mapping", reason="bad-campaign-config")
+        unknown = sorted(set(loaded) - set(CampaignPolicy.__dataclass_fields__))
+        if unknown:
+            raise UsageError(
+                f"{args.campaign_config}: unknown field(s) {', '.join(unknown)}", reason="bad-campaign-config"
+            )
+        data.update(loaded)
+    flags = {
+        "waves": parse_waves(args.waves) if args.waves else None,
+        "group_by": args.group_by,
+        "per_site_concurrency": args.concurrency,
+        "max_failures": args.max_failures,
+        "max_failure_pct": args.max_failure_pct,
+        "min_executed_for_pct": args.min_executed,
+        "reboot_timeout": args.reboot_timeout,
+        "observation_window": args.observation_window,
+    }
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if args.unreachable_not_failure:
+        data["unreachable_is_failure"] = False
+    if args.no_triggers:
+        data["exercise_triggers"] = False
+    try:
+        return CampaignPolicy.from_dict(data)
+    except TypeError as exc:
+        raise UsageError(f"campaign policy: {exc}", reason="bad-campaign-config") from exc
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    from orchestrator.adapters.inventory_file import load_inventory
+    from orchestrator.adapters.package_verify import verify_package
+
+    inventory = load_inventory(args.inventory)
+    report = verify_package(args.package, args.manifest, args.policy, state=args.state)
+    return inventory, report.require()
+
+
+def _transports(inventory: Any, args: argparse.Namespace) -> dict[DeliveryPath, Any]:
+    from orchestrator.adapters.manual import ManualTransport
+    from orchestrator.adapters.ssh import SshTransport
+
+    transports: dict[DeliveryPath, Any] = {
+        DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts),
+        DeliveryPath.MANUAL: ManualTransport(args.work_orders),
+    }
+    if any(d.delivery is DeliveryPath.ANSIBLE for d in inventory.devices):
+        try:
+            from orchestrator.adapters import ansible
+
+            factory = getattr(ansible, "AnsibleTransport", None)
+            if factory is not None:
+                transports[DeliveryPath.ANSIBLE] = factory(inventory)
+        except ImportError:
+            pass
+    return transports
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from orchestrator.engine import Engine
+
+    inventory, package = _inputs(args)
+    with SqliteJournal(":memory:") as scratch:  # plan writes nothing anywhere
+        engine = Engine(
+            inventory=inventory,
+            package=package,
+            journal=scratch,
+            transports={},
+            policy=build_policy(args),
+            operator="plan",
+            limit=args.limit,
+        )
+        plan = engine.plan()
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+        return int(ExitCode.OK)
+    actions = {d.name: d for d in plan.devices}
+    print(
+        f"package {plan.package_name} -> {plan.target_version}; {len(plan.devices)} monitors "
+        f"in {len(plan.waves)} waves"
+    )
+    for index, wave in enumerate(plan.waves):
+        gate = "" if index == 0 or not plan.policy.require_approval else "  (gate: approval first)"
+        print(f"wave {index + 1}: {len(wave)} monitor(s){gate}")
+        for name in wave:
+            d = actions[name]
+            print(f"  {name:<28} {d.delivery:<8} {d.action}{': ' + d.reason if d.reason else ''}")
+    summary = ", ".join(f"{len(v)} {k}" for k, v in sorted(plan.by_action().items()))
+    print(f"summary: {summary}; patient/alarm status is checked on each monitor right before it is touched")
+    return int(ExitCode.OK)
+
+
+class _Progress:
+    """Journal records -> human lines on stderr, or JSON lines on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def __call__(self, record: JournalRecord) -> None:
+        if self.as_json:
+            print(json.dumps(record.to_dict(), sort_keys=True), flush=True)
+            return
+        line = describe(record)
+        if line:
+            print(line, file=sys.stderr, flush=True)
+
+
+def describe(record: JournalRecord) -> str | None:
+    d, who = record.data, record.device or ""
+    kind = record.kind
+    if kind is EventKind.STATE_CHANGED:
+        to = d.get("to", "")
+        if to in (
+            DeviceState.UPLOADING,
+            DeviceState.INSTALLING,
+            DeviceState.REBOOTING,
+            DeviceState.VERIFYING,
+            DeviceState.UPLOADED,
+        ):
+            return None
+        mark = {"patched": "OK  ", "failed": "FAIL", "deferred": "WAIT", "skipped": "SKIP"}.get(to, "..  ")
+        return f"{mark} {who}: {to}{' (' + d['reason'] + ')' if d.get('reason') else ''}"
+    if kind is EventKind.ATTEMPT and d.get("outcome") == "retry":
+        why = d.get("error_reason")
+        return f"..   {who}: {d.get('step')} attempt {d.get('attempt')} failed ({why}), retrying"
+    simple = {
+        EventKind.CAMPAIGN_CREATED: lambda: (
+            f"campaign {record.campaign}: {len(d.get('devices', {}))} monitors, "
+            f"{len(d.get('waves', []))} waves"
+        ),
+        EventKind.WAVE_STARTED: lambda: (
+            f"wave {int(d['wave']) + 1} started: {len(d.get('devices', []))} monitor(s)"
+        ),
+        EventKind.WAVE_FINISHED: lambda: f"wave {int(d['wave']) + 1} finished: {d.get('counts')}",
+        EventKind.GATE_WAITING: lambda: f"gate: wave {int(d['wave']) + 1} waits for approval",
+        EventKind.GATE_APPROVED: lambda: f"gate: wave {int(d['wave']) + 1} approved by {d.get('approver')}",
+        EventKind.CAMPAIGN_HALTED: lambda: (
+            f"HALTED: {d.get('reason')} [{d.get('rule')}: {d.get('failed')} failed of {d.get('executed')}]"
+        ),
+        EventKind.CAMPAIGN_ABORTED: lambda: f"ABORTED by {d.get('by')}: {d.get('reason')}",
+        EventKind.WORK_ORDER: lambda: f"WORK {who}: work order issued (hands-on)",
+        EventKind.CAMPAIGN_FINISHED: lambda: f"campaign finished: {_nonzero(d.get('counts', {}))}",
+    }
+    make = simple.get(kind)
+    return make() if make else None
+
+
+def _nonzero(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing to do"
+
+
+@contextmanager
+def _sigint_interrupts(engine: Any) -> Iterator[None]:
+    """First Ctrl-C: stop cleanly at the next step boundary. A second one interrupts hard."""
+    if sys.platform == "win32" or not _main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        print(
+            "cmspatch: stopping after the current step (Ctrl-C again to force)", file=sys.stderr, flush=True
+        )
+        engine.interrupt("operator (Ctrl-C)")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.engine import Engine
+
+    inventory, package = _inputs(args)
+    operator = args.operator or getpass.getuser()
+    transports = _transports(inventory, args)
+    with ExitStack() as stack:
+        journal = stack.enter_context(SqliteJournal(journal_path(args)))
+        observer = None
+        if not args.no_sinkhole:
+            from orchestrator.adapters.sinkhole import Sinkhole
+
+            observer = stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
+        if args.resume is not None:
+            engine = Engine.resume(
+                journal=journal,
+                campaign_id=args.resume or None,
+                inventory=inventory,
+                package=package,
+                transports=transports,
+                operator=operator,
+                observer=observer,
+            )
+        else:
+            engine = Engine(
+                inventory=inventory,
+                package=package,
+                journal=journal,
+                transports=transports,
+                policy=build_policy(args),
+                operator=operator,
+                observer=observer,
+                limit=args.limit,
+            )
+        engine.subscribe(_Progress(args.json))
+        if not args.yes:
+            engine.stop_at_gate()
+        with _sigint_interrupts(engine):
+            outcome = engine.run(auto_approve=args.yes)
+    print(
+        f"cmspatch: campaign {outcome.campaign_id}: {outcome.message} ({_nonzero(outcome.counts)})",
+        file=sys.stderr,
+    )
+    if outcome.exit_code is ExitCode.AWAITING_APPROVAL:
+        print(
+            f"cmspatch: approve and continue with: cmspatch run --resume {outcome.campaign_id} --yes ...",
+            file=sys.stderr,
+        )
+    return int(outcome.exit_code)
+
+
+def _campaign_of(journal: SqliteJournal, wanted: str | None) -> str:
+    ids = [c for c in journal.campaigns() if not c.startswith("survey")]
+    if wanted:
+        if wanted not in ids:
+            raise UsageError(f"no campaign {wanted} in {journal.path}", reason="unknown-campaign")
+        return wanted
+    if not ids:
+        raise UsageError(f"no campaign in {journal.path}", reason="unknown-campaign")
+    return ids[-1]
+
+
+def _open_existing(args: argparse.Namespace) -> SqliteJournal:
+    path = journal_path(args)
+    if not path.exists():
+        raise UsageError(f"journal {path} does not exist", reason="journal-missing")
+    return SqliteJournal(path)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open_existing(args) as journal:
+        campaign = _campaign_of(journal, args.campaign)
+        fleet = project(journal.records(campaign), campaign)
+    if args.json:
+        print(json.dumps(status_dict(fleet), indent=2, sort_keys=True))
+    else:
+        print(render_status(fleet))
+    return int(ExitCode.OK)
+
+
+def status_dict(fleet: FleetStatus) -> dict[str, Any]:
+    return {
+        "campaign": fleet.campaign,
+        "finished": fleet.finished,
+        "halted": fleet.halted,
+        "aborted": fleet.aborted,
+        "gate_waiting": fleet.gate_waiting,
+        "counts": fleet.counts(),
+        "waves": fleet.waves,
+        "devices": {
+            n: {
+                "state": d.state.value,
+                "reason": d.reason,
+                "wave": d.wave,
+                "site": d.site,
+                "ward": d.ward,
+                "bed": d.bed,
+                "model": d.model,
+                "serial": d.serial,
+                "firmware_before": d.firmware_before,
+                "firmware_after": d.firmware_after,
+                "attempts": d.attempts,
+                "verdicts": {k: v.value for k, v in d.verdicts.items()},
+            }
+            for n, d in fleet.devices.items()
+        },
+    }
+
+
+def render_status(fleet: FleetStatus) -> str:
+    phase = (
+        "finished"
+        if fleet.finished
+        else f"waiting at gate of wave {fleet.gate_waiting + 1}"
+        if fleet.gate_waiting is not None
+        else "in progress or interrupted"
+    )
+    lines = [
+        f"campaign {fleet.campaign}: {phase}"
+        + (f"; HALTED ({fleet.halted.get('reason')})" if fleet.halted else ""),
+        f"counts: {_nonzero(fleet.counts())}",
+        "",
+    ]
+    lines.append(f"{'monitor':<28} {'wave':>4}  {'state':<20} {'reason':<28} firmware")
+    for name, d in fleet.devices.items():
+        wave = "" if d.wave is None else str(d.wave + 1)
+        lines.append(
+            f"{name:<28} {wave:>4}  {d.state.value:<20} {d.reason:<28} "
+            f"{d.firmware_after or d.firmware_before or ''}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    with _open_existing(args) as journal:
+        report = journal.verify()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "records": report.records,
+                    "head": report.head,
+                    "broken_at": report.broken_at,
+                    "problem": report.problem,
+                },
+                sort_keys=True,
+            )
+        )
+    elif report.ok:
+        print(f"journal chain intact: {report.records} records, head {report.head}")
+    else:
+        print(f"journal chain BROKEN at seq {report.broken_at}: {report.problem}", file=sys.stderr)
+    return int(ExitCode.OK if report.ok else ExitCode.JOURNAL)
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from orchestrator.domain.events import Event
+    from orchestrator.engine import technician_payload
+
+    with _open_existing(args) as journal:
+        campaign = _campaign_of(journal, args.campaign)
+        fleet = project(journal.records(campaign), campaign)
+        device = fleet.devices.get(args.device)
+        if device is None:
+            raise UsageError(f"{args.device} is not in campaign {campaign}", reason="unknown-device")
+        if device.state is not DeviceState.AWAITING_TECHNICIAN:
+            raise UsageError(
+                f"{args.device} is {device.state.value}, not awaiting a technician",
+                reason="not-awaiting-technician",
+            )
+        journal.append(
+            Event(
+                campaign,
+                EventKind.TECHNICIAN_CONFIRMED,
+                technician_payload(args.technician, args.note, args.version),
+                args.device,
+            )
+        )
+    print(
+        f"recorded: {args.device} installed by {args.technician}; verification runs with "
+        f"`cmspatch run --resume {campaign} ...`",
+        file=sys.stderr,
+    )
+    return int(ExitCode.OK)
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from orchestrator.adapters.inventory_file import load_inventory
+    from orchestrator.adapters.ssh import SshTransport, iter_enroll, record_known_hosts
+
+    inventory = load_inventory(args.inventory)
+    target = args.known_hosts or (Path(inventory.known_hosts) if inventory.known_hosts else None)
+    if target is None:
+        raise UsageError(
+            "no known_hosts file: give --known-hosts or set cmspatch_known_hosts", reason="no-known-hosts"
+        )
+    transport = SshTransport(known_hosts=str(target))
+    found = []
+    for device, fp, key, note in iter_enroll(transport, inventory.select(args.limit)):
+        print(f"{device.name:<28} {device.address}:{device.port:<6} {fp or '-':<52} {note}")
+        if key is not None and note == "ok":
+            found.append((device, key))
+    if not found:
+        print("nothing to record", file=sys.stderr)
+        return int(ExitCode.INCOMPLETE)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                "cmspatch: check the fingerprints above, then re-run with --yes to record them",
+                file=sys.stderr,
+            )
+            return int(ExitCode.INCOMPLETE)
+        answer = input(f"record {len(found)} host key(s) into {target}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return int(ExitCode.INCOMPLETE)
+    added, conflicts = record_known_hosts(target, found)
+    for name in conflicts:
+        print(
+            f"cmspatch: {name}: known_hosts already holds a DIFFERENT key; not replaced (remove it "
+            "by hand after checking why it changed)",
+            file=sys.stderr,
+        )
+    print(f"recorded {added} host key(s) into {target}", file=sys.stderr)
+    return int(ExitCode.INCOMPLETE if conflicts else ExitCode.OK)

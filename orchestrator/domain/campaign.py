@@ -55,6 +55,9 @@ class CampaignPolicy:
     command_timeout: float = 60.0
     install_timeout: float = 300.0
     upload_dir: str = "/data/upgrade"
+    retry_attempts: int = 4  # transient transport errors only (orchestrator.retry)
+    retry_initial: float = 1.0  # seconds before the second attempt, doubling up to retry_max
+    retry_max: float = 30.0
 
     def __post_init__(self) -> None:
         parse_waves(self.waves)
