@@ -29,11 +29,8 @@ PACKAGE_BYTES = 3 * 1024 * 1024 + 123  # not a multiple of any chunk size
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedFleet]:
-    workdir = tmp_path_factory.mktemp("conformance-fleet")
-    # Own address block: other suites (and other engineers' fleets) use 127.77.x.
-    with EmulatedFleet.start(workdir, monitors=8, address_prefix="127.81", reboot_seconds=0.5) as started:
-        yield started
+def fleet(module_fleet_factory: Callable[..., EmulatedFleet]) -> EmulatedFleet:
+    return module_fleet_factory(8, reboot_seconds=0.5)
 
 
 @pytest.fixture(scope="module")
