@@ -216,6 +216,7 @@ class MonitorSFTPServer(asyncssh.SFTPServer):
         super().__init__(chan, chroot=str(monitor.root).encode())
         self._monitor = monitor
         self._uploads: dict[int, dict[str, Any]] = {}
+        self._dropped = False
 
     def map_path(self, path: bytes) -> bytes:
         local = super().map_path(path)
@@ -258,6 +259,8 @@ class MonitorSFTPServer(asyncssh.SFTPServer):
         upload = self._uploads.get(id(file_obj))
         if upload is None:
             return await _maybe_await(super().write(file_obj, offset, data))
+        if self._dropped:  # pipelined writes still queued behind the one that dropped the link
+            raise asyncssh.SFTPConnectionLost("connection dropped")
         end = offset + len(data)
         drop_at = self._monitor.upload_drop_offset()
         if drop_at is not None and end > drop_at:
@@ -265,6 +268,7 @@ class MonitorSFTPServer(asyncssh.SFTPServer):
             if keep:
                 await _maybe_await(super().write(file_obj, offset, data[:keep]))
             upload["bytes"] += keep
+            self._dropped = True
             self._monitor.upload_dropped(upload["path"], drop_at)
             self.connection.abort()
             raise asyncssh.SFTPConnectionLost("connection dropped")
