@@ -25,7 +25,7 @@ from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
 from orchestrator.adapters.trust_files import atomic_write, load_signing_key, read_bounded
 from orchestrator.domain.trust.policy import parse_policy
 from orchestrator.domain.trust.signatures import load_public_key
-from orchestrator.errors import ExitCode, UsageError
+from orchestrator.errors import ExitCode, ExportError, UsageError
 from orchestrator.exports.columns import ColumnMap, parse_columns
 from orchestrator.exports.csaf import render_csaf
 from orchestrator.exports.csv import render_csv
@@ -109,24 +109,28 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _columns(path: Path) -> ColumnMap:
+    try:
+        return parse_columns(read_bounded(path, 1 << 20, "columns").decode("utf-8", "replace"), str(path))
+    except ExportError as exc:  # a bad mapping file is bad input, exit 2 like any other
+        raise UsageError(exc.message, reason=exc.reason) from exc
+
+
 def run_export(args: argparse.Namespace) -> int:
     if not args.format or not args.out:
         raise UsageError("export needs --format and --out (or: cmspatch export verify FILE --sig FILE.sig)")
     if args.columns and args.format != "csv":
         raise UsageError("--columns applies to --format csv only")
-    columns = (
-        parse_columns(
-            read_bounded(args.columns, 1 << 20, "columns").decode("utf-8", "replace"), str(args.columns)
-        )
-        if args.columns
-        else None
-    )
+    columns = _columns(args.columns) if args.columns else None
     key = load_signing_key(args.sign) if args.sign else None  # refuse a bad key before any work
     if not Path(args.journal).exists():
         raise UsageError(f"{args.journal}: no such journal")
     with SqliteJournal(args.journal, create=False) as journal:
         records = list(journal.records())
-    model = build_model(records, args.campaign, publisher=args.publisher, generated_at=_now())
+    try:
+        model = build_model(records, args.campaign, publisher=args.publisher, generated_at=_now())
+    except ExportError as exc:  # no such campaign: the command line asked for something absent
+        raise UsageError(exc.message, reason=exc.reason) from exc
     data = render(model, args.format, columns=columns, namespace=args.publisher_namespace)
     atomic_write(args.out, data)
     sig_path = Path(f"{args.out}.sig")
@@ -162,6 +166,12 @@ def run_export(args: argparse.Namespace) -> int:
         )
         if key is not None:
             print(f"signed: {sig_path} (key {key.keyid})")
+    if key is None and sig_path.exists():
+        print(
+            f"cmspatch: warning: {sig_path} is from an earlier export and no longer matches {args.out}; "
+            "re-run with --sign or remove it",
+            file=sys.stderr,
+        )
     return int(ExitCode.OK)
 
 

@@ -17,6 +17,7 @@ should not need it.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from orchestrator.exports.model import CVE_IDS, OUTCOME_SYMBOL, DeviceRow, ExportModel, Outcome
@@ -59,6 +60,11 @@ section.device { border: 1px solid #bbb; padding: .3rem .8rem; margin: .8rem 0; 
 
 def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
+
+
+def _t(value: str) -> str:
+    """An ISO-8601 UTC time as people read it (the JSON export keeps the exact value)."""
+    return _e(re.sub(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z$", r"\1 \2Z", value))
 
 
 def _summary_table(title: str, table: dict[str, dict[Outcome, int]], label: str) -> str:
@@ -108,7 +114,7 @@ def _waves(model: ExportModel) -> str:
                 tally[by_name[name].outcome] += 1
         result = ", ".join(f"{n} {OUTCOME_LABEL[o]}" for o, n in tally.items() if n)
         approval = (
-            f"{_e(w.approver)} at {_e(w.approved_at)}"
+            f"{_e(w.approver)} at {_t(w.approved_at)}"
             if w.approver
             else "no gate (first wave)"
             if w.index == 0
@@ -116,7 +122,7 @@ def _waves(model: ExportModel) -> str:
         )
         rows.append(
             f'<tr><td class="n">{w.index + 1}</td><td class="n">{len(w.devices)}</td><td>{approval}</td>'
-            f"<td>{_e(w.started_at) or 'not started'}</td><td>{_e(w.finished_at) or 'not finished'}</td>"
+            f"<td>{_t(w.started_at) or 'not started'}</td><td>{_t(w.finished_at) or 'not finished'}</td>"
             f"<td>{_e(result)}</td></tr>"
         )
     return (
@@ -127,20 +133,20 @@ def _waves(model: ExportModel) -> str:
 
 def _device(model: ExportModel, d: DeviceRow) -> str:
     verdicts = "".join(
-        f"<tr><td>{_e(c.cve)}</td>{_verdict_cell(c.verdict)}<td>{_e(c.reason)}</td><td>{_e(c.at)}</td></tr>"
+        f"<tr><td>{_e(c.cve)}</td>{_verdict_cell(c.verdict)}<td>{_e(c.reason)}</td><td>{_t(c.at)}</td></tr>"
         for c in d.cves
     )
     evidence = (
         "".join(
             f"<tr><td>{_e(ev.check)}</td><td>{_e(ev.source)}</td><td>{_e(ev.outcome)}</td><td>{_e(ev.summary)}</td>"
-            f'<td>{_e(", ".join(ev.cves))}</td><td>{_e(ev.observed_at)}</td>'
+            f"<td>{_e(', '.join(ev.cves))}</td><td>{_t(ev.observed_at)}</td>"
             f'<td class="mono">{_e(ev.sha256)}</td></tr>'
             for ev in d.evidence
         )
         or '<tr><td colspan="7">no evidence recorded</td></tr>'
     )
     timeline = "".join(
-        f'<tr><td class="n">{t.seq}</td><td>{_e(t.at)}</td><td>{_e(t.kind)}</td><td>{_e(t.summary)}</td></tr>'
+        f'<tr><td class="n">{t.seq}</td><td>{_t(t.at)}</td><td>{_e(t.kind)}</td><td>{_e(t.summary)}</td></tr>'
         for t in d.timeline
     )
     return f"""<section class="device" id="dev-{_e(d.name)}">
@@ -152,7 +158,7 @@ serial <span class="mono">{_e(d.serial)}</span></h3>
 <dt>Firmware</dt><dd class="mono">{_e(d.firmware_before) or "unknown"} &rarr;
  {_e(d.firmware_after) or "not read"}</dd>
 <dt>Delivery</dt><dd>{_e(d.delivery)}{", technician " + _e(d.technician) if d.technician else ""}</dd>
-<dt>Verified at</dt><dd>{_e(d.verified_at) or "not verified"}</dd></dl>
+<dt>Verified at</dt><dd>{_t(d.verified_at) or "not verified"}</dd></dl>
 <table><thead><tr><th>CVE</th><th>Verdict</th><th>Why</th><th>At (UTC)</th></tr></thead>
 <tbody>{verdicts}</tbody></table>
 <table class="small"><thead><tr><th>Check</th><th>Source</th><th>Outcome</th><th>Observed</th><th>CVEs</th>
@@ -182,9 +188,9 @@ Status: <strong>{_e(c.status)}</strong>{(" (" + _e(c.end_reason) + ")") if c.end
 <dt>Manifest SHA-256</dt><dd class="mono">{_e(c.manifest_sha256)}</dd>
 <dt>Manifest signers (key ids)</dt><dd class="mono">{signers}</dd>
 <dt>Operator</dt><dd>{_e(c.operator)}</dd>
-<dt>Started / ended (UTC)</dt><dd>{_e(c.created_at)} / {_e(c.ended_at) or "not ended"}</dd>
+<dt>Started / ended (UTC)</dt><dd>{_t(c.created_at)} / {_t(c.ended_at) or "not ended"}</dd>
 <dt>Journal chain head</dt><dd class="mono">{_e(model.chain_head)} ({model.chain_records} records)</dd>
-<dt>Report generated (UTC)</dt><dd>{_e(model.generated_at)}</dd>
+<dt>Report generated (UTC)</dt><dd>{_t(model.generated_at)}</dd>
 </dl>
 <h2>Summary</h2>
 <p class="small">Patched = installed and all four CVEs verified fixed.
