@@ -64,7 +64,7 @@ def _e(value: object) -> str:
 
 def _t(value: str) -> str:
     """An ISO-8601 UTC time as people read it (the JSON export keeps the exact value)."""
-    return _e(re.sub(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z$", r"\1 \2Z", value))
+    return _e(re.sub(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|\+00:00)$", r"\1 \2Z", value))
 
 
 def _summary_table(title: str, table: dict[str, dict[Outcome, int]], label: str) -> str:

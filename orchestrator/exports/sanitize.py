@@ -3,9 +3,10 @@
 ``model.py`` already copies only named fields; this module is the defence behind it. Evidence
 ``details`` are open-ended (each check puts what it measured there), so they are filtered by key: names
 that hint at secrets or at a person (password, token, key material, patient, name, birth ...) are
-dropped, and so is any value that looks like key material. Only scalars and short lists of scalars pass:
-a nested structure is summarised as its size, never dumped. ``field_names`` survives on purpose: the
-domain rule is that the names of the leaked patient fields may be shown, never their values.
+dropped, and so is any value that looks like key material. Only scalars, short lists of scalars and one
+level of scalar mappings (a path -> SHA-256 table) pass; anything deeper is summarised as its size,
+never dumped. ``field_names`` survives on purpose: the domain rule is that the names of the leaked
+patient fields may be shown, never their values.
 
 Deliberately left out: recognising personal data inside arbitrary text (impossible to do reliably);
 the rule instead is that no free-text field from an event is exported at all.
@@ -47,6 +48,14 @@ def _scalar(value: object) -> str | int | float | bool | None:
     return text(value)
 
 
+def _mapping(value: dict[Any, Any]) -> dict[str, Any] | str:
+    """One level of nesting (e.g. path -> SHA-256) is kept when it holds scalars; deeper is summarised."""
+    if len(value) > MAX_LIST or any(isinstance(v, dict | list | tuple) for v in value.values()):
+        return f"({len(value)} entries)"
+    items = sorted(value.items(), key=lambda kv: str(kv[0]))
+    return {text(k): _scalar(v) for k, v in items if _allowed(str(k))}
+
+
 def details(raw: object) -> dict[str, Any]:
     """Evidence details reduced to what an auditor may read: allowed keys, scalar values."""
     if not isinstance(raw, dict):
@@ -61,7 +70,7 @@ def details(raw: object) -> dict[str, Any]:
             items = [_scalar(v) for v in value[:MAX_LIST] if not isinstance(v, dict | list | tuple)]
             out[name] = items
         elif isinstance(value, dict):
-            out[name] = f"({len(value)} entries)"
+            out[name] = _mapping(value)
         else:
             out[name] = _scalar(value)
     return out

@@ -25,3 +25,18 @@ def test_patient_field_names_survive_but_values_do_not() -> None:
 def test_key_material_in_any_text_is_replaced() -> None:
     assert text("see -----BEGIN PRIVATE KEY-----\nMIIE") == "[key material removed]"
     assert text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA") == "[key material removed]"
+
+
+def test_a_table_of_binary_hashes_is_kept_but_deeper_nesting_is_not() -> None:
+    kept = details(
+        {
+            "sha256": {"/opt/cms/bin/monitor": "ab" * 32},
+            "deep": {"x": {"name": "Jane"}},
+            "nested": {"name": "Jane", "port": 515},
+        }
+    )
+    assert kept == {
+        "sha256": {"/opt/cms/bin/monitor": "ab" * 32},
+        "deep": "(1 entries)",
+        "nested": {"port": 515},
+    }
