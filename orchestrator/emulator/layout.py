@@ -151,7 +151,8 @@ def render_inventory(hosts: list[tuple[MonitorPlan, int, str, str]], *, key_path
         "children": sites,
     }}
     header = "# Emulated CMS monitor fleet, written by `cmspatch fleet emulate` (orchestrator.emulator).\n"
-    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=200)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 5x faster for 500 hosts
+    return header + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=200)
 
 
 def known_hosts_line(address: str, port: int, public_key: str) -> str:

@@ -34,6 +34,16 @@ APPLETS: tuple[str, ...] = (
 )
 BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin")  # read-only for SFTP clients too
 _TEMPLATE_MARK = ".cmspatch-emulator-template"
+# In creation order (parents first).
+_DIRS = ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "etc/init.d", "opt", "opt/cms", "opt/cms/bin",
+         "data", "data/upgrade", "var", "var/log", "var/lib", "var/lib/cms", "var/lib/cms/faults",
+         "var/backup", "run", "run/cms", "run/cms/requests", "root", "tmp", "mnt", "dev", "proc", "proc/net",
+         "sys", "sys/class", "sys/class/net", "sys/class/net/eth0", "sys/class/net/lo")
+# What the device's shell may change (owned by the monitor's uid); everything else stays root's.
+_OWNED_DIRS = ("etc", "opt/cms/bin", "data", "data/upgrade", "var/log", "var/backup", "run/cms",
+               "run/cms/requests", "root", "mnt")
+_OWNED = ("etc/firmware_version", "etc/network.conf", "opt/cms/bin/monitor", "opt/cms/bin/update",
+          "var/log/cms-install.log")
 
 
 @dataclass(frozen=True)
@@ -89,16 +99,17 @@ def create_rootfs(root: Path, common: Path, applets: Iterable[str], ident: Devic
     """Build one monitor's root. ``owner`` (uid, gid) owns what the device's shell may change."""
     if root.exists():
         shutil.rmtree(root)
-    dirs = ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "opt/cms/bin", "data/upgrade", "var/log",
-            "var/lib/cms/faults", "var/backup", "run/cms/requests", "root", "tmp", "mnt", "dev",
-            "proc/net", "sys/class/net/eth0", "sys/class/net/lo"]
-    for d in dirs:
-        (root / d).mkdir(parents=True, exist_ok=True)
-    bb = common / "busybox"
+    # Plain os calls on str paths: on an overlay filesystem each syscall costs ~0.2 ms, and 500 monitors
+    # are built in start-up time, so no pathlib churn and no existence checks.
+    r = str(root)
+    os.makedirs(r)
+    for d in _DIRS:
+        os.mkdir(f"{r}/{d}")
+    bb = str(common / "busybox")
     for applet in ("busybox", *applets):
-        os.link(bb, root / "bin" / applet)
+        os.link(bb, f"{r}/bin/{applet}")
     for rel in SCRIPTS:
-        os.link(common / rel.replace("/", "_"), root / rel)
+        os.link(str(common / rel.replace("/", "_")), f"{r}/{rel}")
     files: dict[str, bytes] = {
         "etc/firmware_version": (version + "\n").encode(),
         "etc/device.conf": (f"MODEL={ident.model}\nSERIAL={ident.serial}\nHWADDR={ident.hwaddr}\n"
@@ -119,18 +130,21 @@ def create_rootfs(root: Path, common: Path, applets: Iterable[str], ident: Devic
         "var/lib/cms/status": b"patient=none\nalarm=none\n",
         "proc/version": b"Linux version 2.6.27 (builder@cms) (gcc version 4.3.3) #1 PREEMPT\n",
     }
+    executable = ("opt/cms/bin/monitor", "opt/cms/bin/update", "etc/init.d/rcS")
     for rel, data in files.items():
-        (root / rel).write_bytes(data)
-    for rel in ("opt/cms/bin/monitor", "opt/cms/bin/update", "etc/init.d/rcS"):
-        os.chmod(root / rel, 0o755)
-    os.chmod(root / "tmp", 0o1777)
+        mode = 0o755 if rel in executable else 0o644
+        fd = os.open(f"{r}/{rel}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            os.write(fd, data)
+            if owner is not None and rel in _OWNED:
+                os.fchown(fd, *owner)
+        finally:
+            os.close(fd)
+    os.chmod(f"{r}/tmp", 0o1777)
     _make_dev(root / "dev")
     if owner is not None:
-        uid, gid = owner
-        for rel in ("etc", "etc/firmware_version", "etc/network.conf", "opt/cms/bin", "opt/cms/bin/monitor",
-                    "opt/cms/bin/update", "data", "data/upgrade", "var/log", "var/log/cms-install.log",
-                    "var/backup", "run/cms", "run/cms/requests", "root", "mnt"):
-            os.lchown(root / rel, uid, gid)
+        for rel in _OWNED_DIRS:
+            os.lchown(f"{r}/{rel}", *owner)
 
 
 def _make_dev(dev: Path) -> None:
