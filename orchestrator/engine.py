@@ -354,8 +354,8 @@ class Engine:
         with lock(self.campaign_id) if lock is not None else contextlib.nullcontext():
             if self.status.campaign is None:
                 self._event(EventKind.CAMPAIGN_CREATED, self._created_payload())
-            elif self.status.finished:
-                return self._outcome()
+            elif self.status.halted is not None or self.status.aborted is not None:
+                return self._outcome()  # a halted campaign is over; start a new one after investigating
             self._pick_up_external()
             with ThreadPoolExecutor(
                 max_workers=self.policy.max_workers, thread_name_prefix="cmspatch"
@@ -368,7 +368,7 @@ class Engine:
                 for index, wave in enumerate(self.waves):
                     if self._ctl.stopping:
                         break
-                    todo = [n for n in wave if not self.status.devices[n].terminal]
+                    todo = [n for n in wave if self._needs_work(n)]
                     if index in self.status.waves_finished and not todo:
                         continue
                     if not self._gate(index, auto_approve):
@@ -378,6 +378,13 @@ class Engine:
                     self._run_wave(pool, index, wave, sems)
                 self._final_rechecks(pool, sems)
             return self._finish()
+
+    def _needs_work(self, name: str) -> bool:
+        """Not terminal, and not a hands-on unit still waiting for its technician."""
+        status = self.status.devices[name]
+        if status.terminal:
+            return False
+        return not (status.state is S.AWAITING_TECHNICIAN and not status.technician)
 
     def _gate(self, index: int, auto_approve: bool) -> bool:
         """True to start wave ``index``; False when a headless run must stop here (resumable)."""
@@ -407,7 +414,7 @@ class Engine:
         wave: tuple[str, ...],
         sems: dict[str, threading.Semaphore],
     ) -> None:
-        todo = [n for n in wave if not self.status.devices[n].terminal]
+        todo = [n for n in wave if self._needs_work(n)]
         self._event(EventKind.WAVE_STARTED, {"wave": index, "devices": list(wave)})
         self._wave_index = index
         self._wave_tally = Tally()
