@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import threading
 import time
 from collections import deque
@@ -61,6 +62,7 @@ class EmulatedMonitor:
         self._reboot_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.live_processes = 0
+        self.process_groups: set[int] = set()  # device shells running now (killed by a reboot)
         self.online = False
         self._hung = False
         self.build: Build | None = None
@@ -245,6 +247,9 @@ class EmulatedMonitor:
         for conn in list(self._connections):
             conn.abort()
         self._connections.clear()
+        for pgid in list(self.process_groups):  # a reboot ends every process on the device
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
         if self._udp is not None:
             self._udp.close()
             self._udp = None

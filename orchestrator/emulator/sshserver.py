@@ -187,6 +187,7 @@ async def handle_process(monitor: EmulatedMonitor, process: asyncssh.SSHServerPr
                     stdin.close()
 
             feeder = asyncio.ensure_future(_feed_stdin(process, proc.pid, write_pipe, close_pipe, None))
+        monitor.process_groups.add(proc.pid)
         status = await proc.wait()
         _, pending = await asyncio.wait(pumps, timeout=_DRAIN_SECONDS)
         for task in (*pending, feeder):
@@ -198,6 +199,8 @@ async def handle_process(monitor: EmulatedMonitor, process: asyncssh.SSHServerPr
                 process.exit(status)
         monitor.record("command-exit", command=command if command is not None else "<shell>", status=status)
     finally:
+        if proc is not None:
+            monitor.process_groups.discard(proc.pid)
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -138,3 +138,23 @@ def test_reboot_drops_sessions_refuses_connections_and_comes_back(fleet_factory:
     with connect(fleet, m) as client:
         assert run(client, "echo back")[1].strip() == "back"
     watcher.close()
+
+
+def test_reboot_ends_the_processes_running_on_the_monitor(fleet_factory: Factory) -> None:
+    fleet = fleet_factory(1)
+    m = fleet.monitors[0]
+    before = boots(m)
+    client = connect(fleet, m)
+    _, out, _ = client.exec_command("echo $$; exec sleep 300")
+    pid = int(out.readline())
+    m.reboot()
+    wait_until(lambda: boots(m) > before, what="the monitor to come back")
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid), what="the sleep to die")
+    client.close()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0]
+    except (OSError, IndexError):
+        return "zombie"
