@@ -4,7 +4,8 @@ A hospital's maintenance system (CMMS) imports a CSV with its own header names a
 columns. The mapping file lists our column ids in the order wanted, each with the header to write::
 
     # columns.yml (see orchestrator/exports/columns.example.yml)
-    delimiter: ";"              # optional: "," (default) ";" or "\\t"
+    delimiter: ";"              # optional: "," (default) ";" "|" or "\\t"
+    encoding: utf-8-sig         # optional: utf-8 (default) or utf-8-sig (a BOM, for Excel)
     columns:
       asset_tag: "Asset No."
       serial: "Serial Number"
@@ -52,12 +53,14 @@ DEFAULT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 COLUMN_IDS: frozenset[str] = frozenset(cid for cid, _ in DEFAULT_COLUMNS)
 DELIMITERS: frozenset[str] = frozenset({",", ";", "\t", "|"})
+ENCODINGS: frozenset[str] = frozenset({"utf-8", "utf-8-sig"})
 
 
 @dataclass(frozen=True)
 class ColumnMap:
     columns: tuple[tuple[str, str], ...] = DEFAULT_COLUMNS  # (id, header)
     delimiter: str = ","
+    encoding: str = "utf-8"
 
 
 def _refuse(filename: str, line: int, message: str) -> ExportError:
@@ -76,7 +79,7 @@ def parse_columns(text: str, filename: str = "columns.yml") -> ColumnMap:
         raise _refuse(filename, 0, f"not valid YAML: {exc}") from exc
     if not isinstance(root, yaml.MappingNode):
         raise _refuse(filename, 1, "must be a mapping with a 'columns' key")
-    delimiter = ","
+    delimiter, encoding = ",", "utf-8"
     columns: list[tuple[str, str]] | None = None
     for key_node, value_node in root.value:
         key, line = str(key_node.value), key_node.start_mark.line + 1
@@ -84,15 +87,19 @@ def parse_columns(text: str, filename: str = "columns.yml") -> ColumnMap:
             delimiter = str(value_node.value).replace("\\t", "\t")
             if not isinstance(value_node, yaml.ScalarNode) or delimiter not in DELIMITERS:
                 raise _refuse(filename, line, "delimiter must be one of , ; | or \\t")
+        elif key == "encoding":
+            encoding = str(value_node.value).lower()
+            if not isinstance(value_node, yaml.ScalarNode) or encoding not in ENCODINGS:
+                raise _refuse(filename, line, "encoding must be utf-8 or utf-8-sig")
         elif key == "columns":
             columns = _columns(value_node, filename)
         else:
             raise _refuse(
-                filename, line, f"unknown key {key!r} (expected 'columns' and optional 'delimiter')"
+                filename, line, f"unknown key {key!r} (expected columns, delimiter, encoding)"
             )
     if not columns:
         raise _refuse(filename, 0, "no columns listed under 'columns'")
-    return ColumnMap(columns=tuple(columns), delimiter=delimiter)
+    return ColumnMap(columns=tuple(columns), delimiter=delimiter, encoding=encoding)
 
 
 def _columns(node: yaml.Node, filename: str) -> list[tuple[str, str]]:

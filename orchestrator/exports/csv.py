@@ -67,4 +67,4 @@ def render_csv(model: ExportModel, columns: ColumnMap | None = None) -> bytes:
     for row in model.devices:
         values = _values(model, row)
         writer.writerow([guard(values[cid]) for cid, _ in mapping.columns])
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode(mapping.encoding)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from orchestrator.domain.events import EventKind, JournalRecord, chain_hash
+from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.status import project
@@ -179,6 +179,12 @@ class ExportModel:
 
 def verify_chain(records: Sequence[JournalRecord]) -> None:
     """Refuse to export from records whose hash chain does not verify: the head would prove nothing."""
+    if records and (records[0].seq != 1 or records[0].prev_hash != GENESIS_HASH):
+        raise JournalError(
+            f"the records start at {records[0].seq}, not at the journal's first record: a chain "
+            "head proves something only over the whole journal",
+            reason="chain-broken",
+        )
     previous: JournalRecord | None = None
     for record in records:
         if previous is not None and (record.prev_hash != previous.hash or record.seq != previous.seq + 1):

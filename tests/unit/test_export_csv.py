@@ -93,3 +93,10 @@ def test_formula_injection_from_the_inventory_never_reaches_the_csv() -> None:
     cells = [value for row in rows for value in row.values()]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
     assert "'=cmd|'/c calc'!A0" in cells and "'@SUM(1+1)" in cells
+
+
+def test_the_column_map_can_ask_for_a_bom_for_excel() -> None:
+    mapping = parse_columns("encoding: utf-8-sig\ncolumns:\n  site: Sede\n")
+    assert render_csv(build_model(build_campaign()), mapping).startswith(b"\xef\xbb\xbfSede\r\n")
+    with pytest.raises(ExportError, match="encoding"):
+        parse_columns("encoding: latin-1\ncolumns:\n  site: Sede\n")

@@ -83,3 +83,9 @@ def test_an_empty_journal_is_a_clear_error() -> None:
 
 def test_the_same_journal_gives_the_same_model() -> None:
     assert build_model(build_campaign()) == build_model(build_campaign())
+
+
+def test_records_that_do_not_start_at_the_journal_genesis_are_refused() -> None:
+    records = build_campaign()
+    with pytest.raises(JournalError, match="first record"):
+        build_model(records[3:])
