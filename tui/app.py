@@ -333,10 +333,11 @@ class CmspatchApp(App[int]):
         self.push_screen(TechnicianModal(device, self.session.operator),
                          lambda answer: self._confirm_manual(device, answer))
 
-    def _confirm_manual(self, device: str, answer: tuple[str, str] | None) -> None:
+    def _confirm_manual(self, device: str, answer: tuple[str, str, str] | None) -> None:
         if answer is not None:
-            self._call(lambda: self.session.confirm_manual(device, answer[0], answer[1]),
-                       f"{device}: confirmed by {answer[0]}")
+            technician, note, version = answer
+            self._call(lambda: self.session.confirm_manual(device, technician, note, version or None),
+                       f"{device}: confirmed by {technician}; verified")
 
     def _decide(self, answer: str | None, what: str, wave: int | None = None) -> None:
         if answer is None:
@@ -352,13 +353,23 @@ class CmspatchApp(App[int]):
             self._call(lambda: s.abort(answer), "abort requested")
 
     def _call(self, fn: Any, done: str) -> None:
+        """Send a decision to the engine from a thread: some block (a journal write, or a hands-on
+        confirmation that runs the verification window)."""
+        self._decision(fn, done)
+
+    @work(thread=True, group="decisions", exit_on_error=False)
+    def _decision(self, fn: Any, done: str) -> None:
         try:
             fn()
         except CmspatchError as exc:
-            self.notify(f"{exc.message}", title="Refused", severity="error")
+            self.call_from_thread(self.notify, f"{exc.message}", title="Refused", severity="error")
             return
-        self.notify(done)
-        self.refresh_bindings()
+        except Exception as exc:  # a bug: say so, keep the window usable
+            self.call_from_thread(self.notify, f"internal error: {type(exc).__name__}: {exc}",
+                                  title="Refused", severity="error")
+            return
+        self.call_from_thread(self.notify, done)
+        self.call_from_thread(self.refresh_bindings)
 
     # -- events -----------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#fleet-table, #deferred-table")

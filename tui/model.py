@@ -204,6 +204,7 @@ class FleetModel:
         self.seen: set[int] = set()
         self.last_seq = 0
         self.applied = 0
+        self._also_touched: set[str] = set()
 
     # -- seeding -------------------------------------------------------------------------------
     def load_inventory(self, devices: Iterable[Device]) -> None:
@@ -229,6 +230,9 @@ class FleetModel:
             if line:
                 log.append(line)
                 self.log.append(line)
+        if self._also_touched:
+            devices |= self._also_touched
+            self._also_touched = set()
         return Changes(frozenset(devices), campaign, tuple(log), len(records))
 
     def apply(self, record: JournalRecord) -> Changes:
@@ -277,6 +281,7 @@ class FleetModel:
                 for name in wave.devices:
                     self._row(name).wave = wave.index
             self.phase = Phase.RUNNING
+            self._also_touched.update(self.rows)  # every row's state and wave changed at once
             return None, True, f"{when} campaign {r.campaign} created by {self.operator}: " \
                 f"{len(self.waves)} wave(s), package {self.package.get('package_name')}"
         if kind == EventKind.WAVE_STARTED:

@@ -46,7 +46,9 @@ class EngineLike(Protocol):
 
     def abort(self, by: str, reason: str) -> None: ...
 
-    def confirm_manual(self, device: str, technician: str, note: str = "") -> None: ...
+    def confirm_manual(self, device: str, technician: str, note: str = "",
+                       version: str | None = None) -> None:
+        ...
 
 
 class ReportLike(Protocol):
@@ -169,16 +171,18 @@ class Session:
     def abort(self, reason: str) -> None:
         self._engine("abort").abort(self.operator, reason)
 
-    def confirm_manual(self, device: str, technician: str, note: str = "") -> None:
-        self._engine("confirm a hands-on unit").confirm_manual(device, technician, note)
+    def confirm_manual(self, device: str, technician: str, note: str = "",
+                       version: str | None = None) -> None:
+        """Blocks while the engine verifies the unit (its observation window): call from a worker."""
+        self._engine("confirm a hands-on unit").confirm_manual(device, technician, note, version)
 
     def stop(self) -> None:
-        """Leaving the window: ask the engine to stop at its next safe point (the journal stays
-        consistent and the campaign resumable). Not a decision, so allowed when read-only."""
+        """Leaving the window: the engine stops at its next step boundary (``Engine.interrupt``), the
+        journal stays consistent and the campaign resumable. Not a decision, so allowed read-only."""
         engine = self.engine
-        stop = getattr(engine, "stop_at_gate", None)
-        if callable(stop):
-            stop()
+        interrupt = getattr(engine, "interrupt", None)
+        if callable(interrupt):
+            interrupt(f"{self.operator} (closed the TUI)")
 
     def _refuse_if_read_only(self, what: str) -> None:
         if self.read_only:

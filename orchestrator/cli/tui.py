@@ -1,10 +1,203 @@
-"""Subcommands of this concern (placeholder until its issue lands; registers nothing yet)."""
+"""``cmspatch tui`` and ``cmspatch demo``: the terminal UI on a fleet, a journal, or the emulated demo.
+
+    cmspatch tui -i INVENTORY --package P --manifest M --policy POL [--journal FILE] [--read-only]
+    cmspatch tui --journal FILE --campaign ID [-i ... --package ... to resume it here] [--read-only]
+    cmspatch demo [--headless] [--monitors 50] [--workdir DIR] [--refused] [--read-only]
+
+This module only wires inputs to the TUI's ``Session`` (or, headless, to the engine and the campaign
+CLI's progress printer): the campaign flags, policy building, transports and progress lines are the
+campaign CLI's own (``orchestrator.cli.campaign``), reused rather than copied. Textual is imported
+inside the handlers only, so the headless CLI never loads it (``test_architecture``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
+
+from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.errors import ExitCode, UsageError
+
+PACKAGE_ARGS = ("inventory", "package", "manifest", "policy")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    return None
+    from orchestrator.cli import campaign
+
+    tui = sub.add_parser("tui", help="terminal UI: verify, run, watch and resume campaigns")
+    campaign._campaign_args(tui)
+    for action in tui._actions:  # the package inputs are optional here: a journal alone can be watched
+        if action.dest in PACKAGE_ARGS:
+            action.required = False
+    tui.add_argument("--campaign", help="open this campaign from the journal (watch; resume with r)")
+    tui.add_argument("--read-only", action="store_true", help="watch only: every decision is refused")
+    tui.add_argument("--operator", help="who decides (default: login name); recorded in the journal")
+    tui.set_defaults(func=cmd_tui)
+
+    demo = sub.add_parser("demo", help="the TUI on an emulated 50-monitor fleet (nothing leaves loopback)")
+    demo.add_argument("--headless", action="store_true",
+                      help="run the demo campaign without the UI, approving every wave (--yes)")
+    demo.add_argument("--monitors", type=int, default=50)
+    demo.add_argument("--workdir", type=Path, help="keep the fleet, journal and packages here")
+    demo.add_argument("--refused", action="store_true",
+                      help="open with the January-2025 package, which the trust checks refuse")
+    demo.add_argument("--read-only", action="store_true")
+    demo.add_argument("--fast", action="store_true", help="short reboots and observation windows")
+    demo.add_argument("--json", action="store_true", help="headless: journal records as JSON lines")
+    demo.set_defaults(func=cmd_demo)
+
+
+# --- cmspatch tui -----------------------------------------------------------------------------------
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from orchestrator.cli import campaign
+    from tui.session import Session, SessionConfig
+
+    given = [name for name in PACKAGE_ARGS if getattr(args, name) is not None]
+    if given and len(given) != len(PACKAGE_ARGS):
+        missing = ", ".join(f"--{n}" for n in PACKAGE_ARGS if n not in given)
+        raise UsageError(f"to verify and push a package give -i, --package, --manifest and --policy "
+                         f"(missing: {missing})", reason="missing-inputs")
+    if not given and not args.campaign:
+        raise UsageError("give the package inputs (-i, --package, --manifest, --policy), or "
+                         "--journal and --campaign to watch a campaign", reason="missing-inputs")
+    operator = args.operator or getpass.getuser()
+    with ExitStack() as stack:
+        journal_file = campaign.journal_path(args)
+        if args.campaign and not journal_file.exists():
+            raise UsageError(f"journal {journal_file} does not exist", reason="journal-missing")
+        journal = stack.enter_context(SqliteJournal(journal_file))
+        if args.campaign and args.campaign not in journal.campaigns():
+            raise UsageError(f"no campaign {args.campaign} in {journal_file}", reason="unknown-campaign")
+        config = SessionConfig(operator=operator, read_only=args.read_only, campaign_id=args.campaign,
+                               title=f"cmspatch · {journal_file.name}")
+        if args.campaign:
+            config.read_journal = lambda since: journal.records(args.campaign, since_seq=since)
+        if given:
+            _package_session(args, config, journal, stack, operator)
+        session = Session(config)
+        code = _run_app(session)
+        _say_after(session, args.campaign, journal_file)
+    return code
+
+
+def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack: ExitStack,
+                     operator: str) -> None:
+    from orchestrator.adapters.inventory_file import load_inventory
+    from orchestrator.adapters.package_verify import verify_package
+    from orchestrator.cli import campaign
+    from orchestrator.engine import Engine
+
+    inventory = load_inventory(args.inventory)
+    config.devices = inventory.select(args.limit) if args.limit else inventory.devices
+    config.verify = lambda: verify_package(args.package, args.manifest, args.policy, state=args.state,
+                                           record=not args.read_only)
+    policy = campaign.build_policy(args)
+
+    def observer() -> Any:  # started with the engine: a watcher must not hold the sinkhole's ports
+        if args.no_sinkhole:
+            return None
+        from orchestrator.adapters.sinkhole import Sinkhole
+
+        return stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
+
+    def new_engine(package: Any) -> Any:
+        return Engine(inventory=inventory, package=package, journal=journal,
+                      transports=campaign._transports(inventory, args), policy=policy, operator=operator,
+                      observer=observer(), limit=args.limit)
+
+    def resume_engine(package: Any) -> Any:
+        return Engine.resume(journal=journal, campaign_id=args.campaign, inventory=inventory, package=package,
+                             transports=campaign._transports(inventory, args), operator=operator,
+                             observer=observer())
+
+    config.new_engine = new_engine
+    config.resume_engine = resume_engine
+
+
+def _run_app(session: Any) -> int:
+    from tui.app import CmspatchApp
+
+    app = CmspatchApp(session)
+    result = app.run()
+    if session.engine is not None:
+        app.engine_done.wait(timeout=120)  # an interrupted engine stops at its next step boundary
+    return int(result or 0)
+
+
+def _say_after(session: Any, campaign_id: str | None, journal_file: Path) -> None:
+    outcome = session.outcome
+    engine = session.engine
+    if engine is None:
+        return
+    cid = engine.campaign_id or campaign_id
+    if outcome is not None:
+        print(f"cmspatch: campaign {cid}: {outcome.message}", file=sys.stderr)
+    if outcome is None or outcome.exit_code in (ExitCode.INTERRUPTED, ExitCode.AWAITING_APPROVAL):
+        print(f"cmspatch: resume with: cmspatch tui --journal {journal_file} --campaign {cid} "
+              "-i ... --package ... --manifest ... --policy ...", file=sys.stderr)
+
+
+# --- cmspatch demo ------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestrator.demo import pick_prefix, start_demo
+
+    if not 1 <= args.monitors <= 2000:
+        raise UsageError("--monitors must be 1..2000", reason="bad-monitors")
+
+    def say(message: str) -> None:
+        print(f"cmspatch demo: {message}", file=sys.stderr, flush=True)
+
+    demo = start_demo(args.workdir, monitors=args.monitors, address_prefix=pick_prefix(), fast=args.fast,
+                      reboot_seconds=0.5 if args.fast else 1.0, progress=say)
+    with demo:
+        say(f"fleet up; journal {demo.journal_path}; inventory {demo.inventory_path}")
+        if args.headless:
+            return _demo_headless(demo, args)
+        return _demo_tui(demo, args)
+
+
+def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from orchestrator.cli import campaign
+
+    report = demo.verify(refused=args.refused)
+    print(f"cmspatch demo: package {report.message}", file=sys.stderr)
+    package = report.require()
+    with SqliteJournal(demo.journal_path) as journal:
+        engine = demo.engine(package, journal, operator=getpass.getuser())
+        engine.subscribe(campaign._Progress(args.json))
+        with campaign._sigint_interrupts(engine):
+            outcome = engine.run(auto_approve=True)
+    print(f"cmspatch demo: campaign {outcome.campaign_id}: {outcome.message} "
+          f"({campaign._nonzero(outcome.counts)})", file=sys.stderr)
+    for name in demo.manual_units if args.workdir else ():
+        print(f"cmspatch demo: hands-on unit {name} waits for a technician: cmspatch confirm {name} "
+              f"--technician NAME --journal {demo.journal_path}", file=sys.stderr)
+    return int(outcome.exit_code)
+
+
+def _demo_tui(demo: Any, args: argparse.Namespace) -> int:
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from tui.session import Session, SessionConfig
+
+    operator = getpass.getuser()
+    with SqliteJournal(demo.journal_path) as journal:
+        config = SessionConfig(
+            operator=operator, devices=demo.inventory().devices, read_only=args.read_only,
+            verify=lambda: demo.verify(refused=args.refused),
+            new_engine=lambda package: demo.engine(package, journal, operator=operator),
+            title=f"cmspatch demo · {args.monitors} emulated monitors")
+        session = Session(config)
+        code = _run_app(session)
+        if session.engine is not None:
+            cid = session.engine.campaign_id
+            print(f"cmspatch demo: campaign {cid} left in {demo.journal_path} (removed with the demo "
+                  "unless --workdir was given)", file=sys.stderr)
+    return code

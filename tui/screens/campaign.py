@@ -70,7 +70,7 @@ class CampaignView(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#deferred-table", DataTable)
         table.add_column("Monitor", width=22, key="name")
-        table.add_column("Site / ward / bed", width=32, key="where")
+        table.add_column("Site / ward / bed", width=44, key="where")
         table.add_column("Why deferred", width=60, key="reason")
 
     def show(self, *, can: dict[str, bool], read_only: bool) -> None:

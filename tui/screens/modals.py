@@ -1,7 +1,7 @@
 """Confirmation modals: nothing destructive happens on a single key.
 
 ``ConfirmModal`` returns the typed reason (or "" when none is asked) on confirm and ``None`` on cancel;
-``TechnicianModal`` returns ``(technician, note)``. Escape always cancels.
+``TechnicianModal`` returns ``(technician, note, version shown)``. Escape always cancels.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ MODAL_CSS = """
 {name} Horizontal {{ height: 3; align-horizontal: right; }}
 {name} Button {{ margin-left: 2; }}
 {name} Input {{ margin: 1 0; }}
+{name} Label {{ width: 100%; margin-bottom: 1; }}
 """
 
 
@@ -66,7 +67,7 @@ class ConfirmModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class TechnicianModal(ModalScreen[tuple[str, str] | None]):
+class TechnicianModal(ModalScreen[tuple[str, str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = MODAL_CSS.format(name="TechnicianModal")
 
@@ -80,6 +81,7 @@ class TechnicianModal(ModalScreen[tuple[str, str] | None]):
             yield Label(f"Confirm the hands-on update of {self.device}")
             yield Label("Only confirm once the technician reports the work order done at the bedside.")
             yield Input(value=self.default_technician, placeholder="technician", id="tech-name")
+            yield Input(placeholder="firmware version the monitor shows now (optional)", id="tech-version")
             yield Input(placeholder="note (optional)", id="tech-note")
             with Horizontal():
                 yield Button("Cancel", id="tech-no")
@@ -91,7 +93,8 @@ class TechnicianModal(ModalScreen[tuple[str, str] | None]):
         if not name:
             self.notify("Who did the work? The journal records the technician.", severity="warning")
             return
-        self.dismiss((name, self.query_one("#tech-note", Input).value.strip()))
+        self.dismiss((name, self.query_one("#tech-note", Input).value.strip(),
+                      self.query_one("#tech-version", Input).value.strip()))
 
     @on(Button.Pressed, "#tech-no")
     def action_cancel(self) -> None:

@@ -15,6 +15,10 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 from orchestrator.domain.events import EventKind, JournalRecord
 from tui.model import CVE_IDS, FleetModel, MonitorRow, state_label, verdict_label
 
+# work-order fields already in the monitor's summary line (and the printable copy of the whole order)
+ORDER_SHOWN_ELSEWHERE = frozenset({"campaign", "device", "site", "ward", "bed", "serial", "asset_tag",
+                                   "model",
+                                   "text"})
 TRIGGER_PROMPTS = {
     "menu-update": "start a firmware update from the monitor's menu (exercises CVE-2025-0626)",
     "boot-key": "reboot the monitor and press C during boot (exercises CVE-2025-1204)",
@@ -112,6 +116,8 @@ def render_work_order(row: MonitorRow) -> Text | None:
     for r in orders[-1:]:
         order = r.data.get("order") or {}
         for key, value in order.items():
+            if key in ORDER_SHOWN_ELSEWHERE:
+                continue
             if isinstance(value, list | tuple):
                 t.append(f"  {key.replace('_', ' ')}:\n")
                 for item in value:
@@ -119,8 +125,9 @@ def render_work_order(row: MonitorRow) -> Text | None:
             else:
                 t.append(f"  {key.replace('_', ' ')}: {value}\n")
     wanted = [str(x) for x in ((orders[-1].data.get("order") or {}).get("triggers") or [])] if orders else []
+    t.append("  During the observation window after the update:\n")
     done = {str(r.data.get("trigger")) for r in triggers}
-    for trig in wanted or (list(TRIGGER_PROMPTS) if row.state == "verifying" else []):
+    for trig in wanted or list(TRIGGER_PROMPTS):
         mark = "✔" if trig in done else "☐"
         t.append(f"  {mark} Ask the technician to {TRIGGER_PROMPTS.get(trig, trig)}\n")
     for r in triggers:

@@ -101,7 +101,7 @@ def _sections(text: Text, data: dict[str, Any]) -> None:
         mark = "✔ counted " if sig.get("counted") else f"✖ {sig.get('status')}"
         who = f"{sig.get('role') or 'unknown role'}, {sig.get('owner') or 'unknown owner'}"
         detail = f" - {sig.get('detail')}" if sig.get("detail") else ""
-        text.append(f"  {mark:<14} {sig.get('keyid')} ({who}){detail}\n")
+        text.append(f"  {mark:<14} {str(sig.get('keyid'))[:16]} ({who}){detail}\n")
     threshold = data.get("threshold") or {}
     if threshold.get("met_by"):
         text.append(f"  ✔ threshold met by rule {threshold.get('met_by')}\n")

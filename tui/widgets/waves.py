@@ -24,7 +24,7 @@ class WaveRow(Horizontal):
     DEFAULT_CSS = """
     WaveRow { height: 1; }
     WaveRow > .wave-name { width: 10; }
-    WaveRow > .wave-status { width: 22; }
+    WaveRow > .wave-status { width: 30; }
     WaveRow > ProgressBar { width: 1fr; }
     """
 
