@@ -211,14 +211,22 @@ def verify_chain(records: Sequence[JournalRecord]) -> None:
 
 
 def classify(state: str, verdicts: dict[str, str]) -> Outcome:
-    if state == DeviceState.FAILED or "vulnerable" in verdicts.values():
+    """The outcome a report counts. Verdicts decide before states: the engine fails a monitor whose
+    verification was inconclusive (``verification-inconclusive``), but an auditor must see it as
+    inconclusive, not as a failed install; a monitor skipped as already patched counts as patched
+    only because its verdicts say so."""
+    values = set(verdicts.values())
+    if "vulnerable" in values:
         return Outcome.FAILED
     if state == DeviceState.DEFERRED:
         return Outcome.DEFERRED
-    if state in (DeviceState.PATCHED, DeviceState.VERIFYING):
-        if all(verdicts.get(cve) == "fixed" for cve in CVE_IDS):
-            return Outcome.PATCHED if state == DeviceState.PATCHED else Outcome.NOT_DONE
+    verified = state in (DeviceState.PATCHED, DeviceState.SKIPPED, DeviceState.FAILED, DeviceState.VERIFYING)
+    if verified and all(verdicts.get(cve) == "fixed" for cve in CVE_IDS):
+        return Outcome.PATCHED if state in (DeviceState.PATCHED, DeviceState.SKIPPED) else Outcome.NOT_DONE
+    if verified and "inconclusive" in values:
         return Outcome.INCONCLUSIVE
+    if state in (DeviceState.FAILED, DeviceState.PATCHED):
+        return Outcome.FAILED if state == DeviceState.FAILED else Outcome.INCONCLUSIVE
     return Outcome.NOT_DONE
 
 

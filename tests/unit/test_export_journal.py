@@ -274,15 +274,15 @@ def build_campaign(
     b.state("north-ward-bed03", "uploading", "failed", 1, "installer-failed")
     _patch(b, "south-icu-bed01", 1)
     _verify(b, "south-icu-bed01", 1)
-    b.state("south-icu-bed01", "verifying", "patched", 1, "inconclusive: CVE-2025-0683")
-    b.add(EventKind.WAVE_FINISHED, {"wave": 1, "counts": {"deferred": 1, "failed": 1, "patched": 1}})
+    b.state("south-icu-bed01", "verifying", "failed", 1, "verification-inconclusive")
+    b.add(EventKind.WAVE_FINISHED, {"wave": 1, "counts": {"deferred": 1, "failed": 2}})
     b.add(EventKind.GATE_WAITING, {"wave": 2})
     b.add(EventKind.GATE_APPROVED, {"wave": 2, "approver": "l.verdi"})
     # wave 2
     b.add(EventKind.WAVE_STARTED, {"wave": 2, "devices": WAVES[2]})
     _patch(b, "south-icu-bed02", 2)
     _verify(b, "south-icu-bed02", 2, firmware="CMS7.820.120.01/0.93(0.95)")
-    b.state("south-icu-bed02", "verifying", "failed", 2, "still vulnerable: CVE-2025-0626, CVE-2025-1204")
+    b.state("south-icu-bed02", "verifying", "failed", 2, "backdoor-still-present")
     b.state("south-ward-bed05", "pending", "awaiting-technician", 2)
     b.add(
         EventKind.WORK_ORDER,

@@ -35,6 +35,18 @@ def test_patched_state_without_all_four_fixed_verdicts_is_not_counted_patched() 
     )
 
 
+def test_an_inconclusive_verification_the_engine_failed_is_counted_inconclusive() -> None:
+    verdicts = dict.fromkeys(("CVE-2024-12248", "CVE-2025-0626", "CVE-2025-1204"), "fixed")
+    assert classify("failed", {**verdicts, "CVE-2025-0683": "inconclusive"}) is Outcome.INCONCLUSIVE
+    assert classify("failed", {}) is Outcome.FAILED
+
+
+def test_a_monitor_skipped_as_already_patched_counts_patched_only_with_four_fixed_verdicts() -> None:
+    four = dict.fromkeys(("CVE-2024-12248", "CVE-2025-0626", "CVE-2025-0683", "CVE-2025-1204"), "fixed")
+    assert classify("skipped", four) is Outcome.PATCHED
+    assert classify("skipped", {}) is Outcome.NOT_DONE
+
+
 def test_a_vulnerable_verdict_counts_as_failed_whatever_the_state() -> None:
     assert classify("patched", {"CVE-2025-0626": "vulnerable"}) is Outcome.FAILED
 
