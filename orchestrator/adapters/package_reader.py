@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -205,7 +205,7 @@ class _Walk:
     def tar(self, source: _Peekable, label: str, depth: int) -> None:
         if depth > 0:
             self.nested.append(label)
-        with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=source, mode="r|", bufsize=262144) as archive:  # type: ignore[call-overload]
             for member in archive:
                 self.member(member.name, _tar_kind(member), label)
                 if member.isreg():
@@ -213,6 +213,23 @@ class _Walk:
                     if content is not None:
                         self.stream(content, _join(label, member.name), depth + 1)
         self.raw(source, _join(label, "(after the end of the archive)"))
+
+    def tar_index(self, handle: BinaryIO, raw_findings: list[Finding]) -> None:
+        """Member rules and nested archives of a plain tar whose raw bytes were already scanned."""
+        spans: list[tuple[int, int, str]] = []
+        with tarfile.open(fileobj=handle, mode="r:") as archive:
+            for member in archive:
+                self.member(member.name, _tar_kind(member), "")
+                if not member.isreg():
+                    continue
+                spans.append((member.offset_data, member.offset_data + member.size, member.name))
+                content = archive.extractfile(member)
+                if content is not None and sniff(content.read(512)) in ("gz", "bz2", "xz", "zip", "tar"):
+                    content.seek(0)
+                    self.stream(content, member.name, 1)
+        for finding in raw_findings:  # name each finding after the member that holds it
+            start, name = next(((s, n) for s, e, n in spans if s <= finding.offset < e), (0, "(tar header)"))
+            self.findings.append(replace(finding, member=name, offset=finding.offset - start))
 
     def zip(self, handle: BinaryIO, label: str, depth: int) -> None:
         with zipfile.ZipFile(handle) as archive:
@@ -288,6 +305,20 @@ def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
                 return walk.result(kind)  # oversized: the caller refuses it unscanned
             handle.seek(0)
             walk.zip(handle, "", 0)
+        elif kind == "tar":
+            # A plain tar holds each member's bytes verbatim and contiguously, so scanning the raw bytes in
+            # the hash pass scans every member -- without tarfile's stream-mode copies, which cost more than
+            # the hash. The headers are then read (seeking, same handle) for member rules and nested archives.
+            raw = StreamScanner("")
+            for chunk in iter(lambda: peekable.read(CHUNK), b""):
+                raw.feed(chunk)
+            found = raw.close()
+            walk.scanned += raw.scanned
+            reader.drain()
+            if reader.limit is not None and reader.count >= reader.limit:
+                return walk.result(kind)
+            handle.seek(0)
+            walk.tar_index(handle, found)
         else:
             fmt = walk.stream(peekable, "", 0)
     except _CORRUPT as exc:

@@ -68,7 +68,7 @@ def test_lookbehind_is_honoured_across_a_boundary() -> None:
 
 
 PIECES = [b"202.114.4.", b"119", b"1", b".", b":/pm /mnt", b"mount -o nolock -t nfs ", b" ", b"\x00", b"7",
-          b"202.114.4.12", b"x" * 40]
+          b"202.114.4.12", b"x" * 40, b"y" * 150]
 pieces = st.lists(st.sampled_from(PIECES), max_size=30)
 
 
@@ -77,6 +77,13 @@ pieces = st.lists(st.sampled_from(PIECES), max_size=30)
 def test_any_chunking_gives_the_same_findings_as_the_regexes(parts: list[bytes], cuts: list[int]) -> None:
     data = b"".join(parts)
     assert chunked(data, cuts) == reference(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pieces, st.integers(1, 400))
+def test_fixed_size_chunks_give_the_same_findings_as_the_regexes(parts: list[bytes], size: int) -> None:
+    data = b"".join(parts)
+    assert chunked(data, list(range(size, len(data), size))) == reference(data)
 
 
 def test_findings_are_capped() -> None:

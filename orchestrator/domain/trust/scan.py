@@ -57,36 +57,46 @@ class StreamScanner:
         self._decided = 0  # absolute offset: every hit starting before it has been decided
 
     def feed(self, chunk: bytes) -> None:
-        if not chunk:
+        n = len(chunk)
+        if n == 0:
             return
-        buf = self._tail + chunk if self._tail else chunk
-        base = self.scanned - len(self._tail)
-        self.scanned += len(chunk)
-        self._search(buf, base, final=False)
+        at = self.scanned  # absolute offset of chunk[0]
+        self.scanned += n
+        if n < 2 * NEED_AFTER:  # small pieces: join them to the tail, it costs nothing
+            buf, base = self._tail + chunk, at - len(self._tail)
+            decided_to = max(self._decided, base + len(buf) - NEED_AFTER + 1)
+            self._search(buf, base, self._decided - base, decided_to - base)
+        else:
+            # Large chunks are never copied: first the junction (the old tail plus the chunk's first bytes)
+            # for hits starting in the tail or at chunk[0], whose look-behind byte is the tail's last...
+            junction, base = self._tail + chunk[:NEED_AFTER], at - len(self._tail)
+            self._search(junction, base, self._decided - base, len(self._tail) + 1)
+            # ...then the chunk itself for hits from chunk[1] on that have NEED_AFTER bytes after them.
+            decided_to = at + n - NEED_AFTER + 1
+            self._search(chunk, at, 1, n - NEED_AFTER + 1)
+            buf, base = chunk, at
+        self._decided = decided_to
+        self._tail = buf[max(0, decided_to - base - LOOKBEHIND):]
 
     def close(self) -> list[Finding]:
-        self._search(self._tail, self.scanned - len(self._tail), final=True)
+        base = self.scanned - len(self._tail)
+        self._search(self._tail, base, self._decided - base, len(self._tail))
         self._tail = b""
         return self.findings
 
-    def _search(self, buf: bytes, base: int, *, final: bool) -> None:
+    def _search(self, buf: bytes, base: int, lo: int, hi: int) -> None:
+        """Decide every hit starting in buf[lo:hi]; buf holds NEED_AFTER bytes after each, or the end."""
         n = len(buf)
-        start = self._decided - base
-        stop = n if final else n - NEED_AFTER + 1  # hits starting before `stop` can be decided now
-        if stop > start and len(self.findings) < self._max:
-            for literal, kind, pattern in _RULES:
-                i = buf.find(literal, start, min(n, stop + len(literal) - 1))
-                while i != -1 and len(self.findings) < self._max:
-                    # match() sees buf[i - 1] for the look-behind; endpos never cuts a match short.
-                    m = pattern.match(buf, i, min(n, i + NEED_AFTER))
-                    if m is not None:
-                        self.findings.append(Finding(kind, self.member, base + i,
-                                                     m.group(0).decode("ascii", "replace")))
-                    i = buf.find(literal, i + 1, min(n, stop + len(literal) - 1))
-        if not final:
-            self._decided = base + max(start, stop)
-            keep_from = max(0, self._decided - base - LOOKBEHIND)
-            self._tail = buf[keep_from:]
+        for literal, kind, pattern in _RULES:
+            end = min(n, hi + len(literal) - 1)
+            i = buf.find(literal, lo, end) if hi > lo else -1
+            while i != -1 and len(self.findings) < self._max:
+                # match() sees buf[i - 1] for the look-behind; endpos never cuts a match short.
+                m = pattern.match(buf, i, min(n, i + NEED_AFTER))
+                if m is not None:
+                    text = m.group(0).decode("ascii", "replace")
+                    self.findings.append(Finding(kind, self.member, base + i, text))
+                i = buf.find(literal, i + 1, end)
 
 
 def scan_bytes(data: bytes, member: str = "") -> list[Finding]:
