@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,15 @@ class AnsibleRunner:
         finally:
             shutil.rmtree(private, ignore_errors=True)
 
+    def master_alive(self, device: Device) -> bool:
+        """Whether the ControlPersist master to ``device`` still holds its connection."""
+        result = subprocess.run(
+            ["ssh", "-O", "check", "-o", f"ControlPath={self.control_dir}/%C", "-p", str(device.port),
+             f"{device.user}@{device.address}"],
+            capture_output=True, check=False, timeout=10,
+        )
+        return result.returncode == 0
+
     def drop_connection(self, device: Device) -> None:
         """Close the ControlPersist master of one monitor (if any), so nothing lingers."""
         subprocess.run(
@@ -240,6 +250,19 @@ class AnsibleSession:
                     raise error
             raise TransientTransportError(f"{self.device.name} did not come back within {timeout:.0f} s: "
                                           f"{detail}", reason="reconnect-timeout", host=self.device.name)
+
+    def wait_disconnect(self, timeout: float) -> bool:
+        """After ``reboot``: wait until the monitor drops the session's connection (True) or ``timeout``.
+
+        The ControlPersist master is the session's connection: when the monitor goes down, the
+        master exits. Waiting for that keeps ``reconnect`` from reaching the old, still-running system.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.runner.master_alive(self.device):
+                return True
+            time.sleep(0.1)
+        return False
 
     def close(self) -> None:
         self.runner.drop_connection(self.device)

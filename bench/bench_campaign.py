@@ -1,0 +1,298 @@
+"""A whole patch campaign on N emulated monitors: cmspatch against what a user would run instead.
+
+Run: ``.venv/bin/python -m bench.bench_campaign [--monitors 200] [--package-mib 5] [--ansible-monitors 6]``
+
+All in ONE run, each contender against a FRESH emulated fleet (same size, same package):
+
+  (a) cmspatch-ssh      the Engine, paramiko transport, one wave of 100%, auto-approve, a sinkhole
+  (b) cmspatch-ansible  the Engine, Ansible transport (ansible-runner per step): slow, so on a smaller
+                        fleet (``--ansible-monitors``); its ratios are per monitor
+  (c) plain-ansible     ``ansible-playbook bench/plain_patch.yml -f FORKS`` (Ansible defaults)
+  (d) openssh-floor     ``xargs -P FORKS bench/openssh_floor.sh``: OpenSSH scp + ssh, ControlMaster
+  (e) rss-1000          the Engine planning and holding a 1,000-monitor campaign: fleet of 1,000
+                        served, plan(), canary wave (1 monitor) patched over SSH, stopped at the gate
+
+Same steps for every contender: clinical check, upload, sha256sum on the monitor, cms-install, reboot,
+wait, read the version. cmspatch additionally reads the firmware before, and verifies after the reboot
+(binary scan, mounts, routes, UDP listener, a 0.5 s sinkhole watch, triggers off): more work, not less.
+
+Each contender runs in its own child process (the fleet stays in this one, so the monitors' CPU is not
+counted). Printed per contender: wall time, CPU (user+sys of the child and all its descendants, from
+wait4), peak RSS of the largest single process (wait4's ru_maxrss) and peak RSS of the whole process
+tree (sampled every 0.2 s with psutil), monitors patched. Ratios are printed, never asserted: figures
+vary 30-50% run to run on a shared 2-core machine (PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class Measured:
+    name: str
+    monitors: int
+    wall: float
+    cpu: float
+    maxrss_mb: float
+    tree_rss_mb: float
+    patched: int
+    note: str = ""
+
+
+# ----------------------------------------------------------------------------------------- setup
+def build_bench_package(workdir: Path, mib: float) -> Path:
+    """The emulator's fixed package plus an incompressible payload, so uploads carry ``mib`` MiB."""
+    from orchestrator.emulator.firmware import build_package
+
+    small = build_package(workdir / "small.tar.gz", variant="fixed")
+    out = workdir / "cms-fix-bench.tar.gz"
+    payload = random.Random(4212).randbytes(int(mib * 1024 * 1024))
+    with tarfile.open(small, "r:gz") as src, tarfile.open(out, "w:gz", compresslevel=1) as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo("payload/firmware.img")
+        info.size, info.mtime, info.mode = len(payload), 1735689600, 0o644
+        dst.addfile(info, io.BytesIO(payload))
+    return out
+
+
+def start_fleet(workdir: Path, monitors: int, prefix: str, port: int) -> Any:
+    from orchestrator.domain.indicators import IndicatorMap
+    from orchestrator.emulator import EmulatedFleet
+
+    return EmulatedFleet.start(workdir, monitors=monitors, address_prefix=prefix, port=port,
+                               indicator_map=IndicatorMap(f"127.{200 + port % 50}.{port % 250}"),
+                               reboot_seconds=1.0)
+
+
+def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[str, str] | None = None,
+            cwd: Path = REPO, note: str = "", expect: int | None = None) -> Measured:
+    """Run one contender as a child; CPU and max RSS from wait4, tree RSS sampled."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not done.wait(0.2):
+            total = 0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                break
+            peak[0] = max(peak[0], total)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    sampler.join()
+    wall = time.monotonic() - started
+    patched = sum(1 for m in fleet.monitors if m.firmware_state == "fixed")
+    if proc.returncode not in (0, 1) or patched < (monitors if expect is None else expect):
+        tail = output.decode("utf-8", "replace").strip().splitlines()[-6:]
+        print(f"  [{name}] exit {proc.returncode}, patched {patched}/{monitors}: " + " | ".join(tail),
+              file=sys.stderr)
+    return Measured(name, monitors, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                    peak[0] / 2**20, patched, note)
+
+
+# -------------------------------------------------------------------------------- child: engine
+def child_engine(args: argparse.Namespace) -> int:
+    """Runs inside the measured child: the cmspatch Engine on one fleet, over SSH or Ansible."""
+    from orchestrator.adapters.ansible import AnsibleTransport
+    from orchestrator.adapters.inventory_file import load_inventory
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from orchestrator.adapters.package_verify import verify_package
+    from orchestrator.adapters.sinkhole import Sinkhole
+    from orchestrator.adapters.ssh import SshTransport
+    from orchestrator.domain.campaign import CampaignPolicy
+    from orchestrator.domain.devices import DeliveryPath
+    from orchestrator.domain.indicators import IndicatorMap
+    from orchestrator.engine import Engine
+
+    inventory = load_inventory(args.inventory)
+    package = verify_package(Path(args.package), Path(args.manifest), Path(args.policy),
+                             state=Path(args.state)).require()
+    transport: Any
+    if args.child == "ansible":
+        transport = AnsibleTransport(Path(args.inventory), forks=args.forks)
+    else:
+        transport = SshTransport(known_hosts=inventory.known_hosts)
+    gate = args.child == "hold"
+    policy = CampaignPolicy(
+        waves=("1", "100%") if gate else ("100%",), require_approval=gate, canary_must_pass=False,
+        per_site_concurrency=args.forks, max_workers=args.forks, exercise_triggers=False,
+        observation_window=0.5, reboot_timeout=120.0, command_timeout=60.0, retry_initial=0.5,
+        retry_max=5.0, max_rechecks=0)
+    with Sinkhole(IndicatorMap(args.indicator_prefix)) as sinkhole, SqliteJournal(args.journal) as journal:
+        engine = Engine(inventory=inventory, package=package, journal=journal,
+                        transports={DeliveryPath.SSH: transport}, policy=policy, operator="bench",
+                        observer=sinkhole)
+        plan = engine.plan()
+        if gate:
+            engine.stop_at_gate()
+        outcome = engine.run(auto_approve=not gate)
+        rss = psutil.Process().memory_info().rss / 2**20
+        print(json.dumps({"exit": int(outcome.exit_code), "waves": len(plan.waves), "rss_mb_at_end": rss}))
+    if isinstance(transport, AnsibleTransport):
+        transport.close()
+    return 0
+
+
+# --------------------------------------------------------------------------------------- parent
+def run_all(args: argparse.Namespace) -> None:
+    from orchestrator.adapters.demo_trust import make_demo_trust
+
+    work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
+    try:
+        package = build_bench_package(work, args.package_mib)
+        sha = hashlib.sha256(package.read_bytes()).hexdigest()
+        with tarfile.open(package) as archive:
+            member = archive.extractfile("VERSION")
+            version = member.read().decode().strip() if member else ""
+        trust = make_demo_trust(work, package)
+        print(f"package {package.stat().st_size / 2**20:.1f} MiB, forks/concurrency {args.forks}, "
+              f"{os.cpu_count()} cores; monitors: {args.monitors} (ansible path: {args.ansible_monitors})")
+        results: list[Measured] = []
+        base_port = 24000 + os.getpid() % 5000
+        wanted = args.only.split(",") if args.only else ["ssh", "ansible", "plain", "floor", "hold"]
+        for index, name in enumerate(wanted):
+            n = {"ansible": args.ansible_monitors, "hold": args.hold_monitors}.get(name, args.monitors)
+            fleet_dir = work / f"fleet-{name}"
+            prefix = f"127.{60 + index}"
+            t0 = time.monotonic()
+            fleet = start_fleet(fleet_dir, n, prefix, base_port + index)
+            print(f"- {name}: fleet of {n} up in {time.monotonic() - t0:.1f} s", flush=True)
+            try:
+                inv = str(fleet.inventory_path)
+                common = ["--inventory", inv, "--package", str(package), "--manifest", str(trust.manifest),
+                          "--policy", str(trust.policy), "--forks", str(args.forks),
+                          "--indicator-prefix", fleet.indicator_map.loopback_prefix]
+                if name in ("ssh", "ansible", "hold"):
+                    state = work / f"state-{name}.json"
+                    argv = [PY, "-m", "bench.bench_campaign", "--child", name, *common, "--state", str(state),
+                            "--journal", str(work / f"journal-{name}.db")]
+                    label = {"ssh": "cmspatch-ssh", "ansible": "cmspatch-ansible", "hold": "rss-1000"}[name]
+                    result = measure(label, argv, n, fleet, expect=1 if name == "hold" else None)
+                    if name == "hold":
+                        result = Measured(label, n, result.wall, result.cpu, result.maxrss_mb,
+                                          result.tree_rss_mb, result.patched,
+                                          f"plan + journal of {n} + canary patched, held at the gate")
+                elif name == "plain":
+                    argv = [str(Path(PY).parent / "ansible-playbook"), "-i", inv, "-f", str(args.forks),
+                            str(REPO / "bench/plain_patch.yml"), "-e", f"package={package}", "-e",
+                            f"sha256={sha}", "-e", f"target_version={version}"]
+                    result = measure("plain-ansible", argv, n, fleet,
+                                     env={"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_NOCOLOR": "1",
+                                          "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp-plain")})
+                else:
+                    cpdir = work / "cp-floor"
+                    cpdir.mkdir()
+                    hosts = "\n".join(f"{m.name} {m.address} {m.port}" for m in fleet.monitors) + "\n"
+                    hostfile = work / "floor-hosts.txt"
+                    hostfile.write_text(hosts)
+                    env = {"PKG": str(package), "SHA": sha, "VERSION": version, "USER": "service",
+                           "KEY": str(fleet.key_path), "KNOWN": str(fleet.known_hosts_path),
+                           "CPDIR": str(cpdir)}
+                    script = REPO / "bench/openssh_floor.sh"
+                    argv = ["sh", "-c", f"xargs -P {args.forks} -L 1 sh {script} < {hostfile}"]
+                    result = measure("openssh-floor", argv, n, fleet, env=env)
+                results.append(result)
+            finally:
+                fleet.stop()
+        report(results, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: list[Measured], args: argparse.Namespace) -> None:
+    print()
+    print(f"{'contender':<18}{'monitors':>9}{'patched':>9}{'wall s':>9}{'s/monitor':>11}{'CPU s':>9}"
+          f"{'CPU s/mon':>11}{'maxRSS MB':>11}{'treeRSS MB':>12}")
+    for r in results:
+        print(f"{r.name:<18}{r.monitors:>9}{r.patched:>9}{r.wall:>9.1f}{r.wall / r.monitors:>11.3f}"
+              f"{r.cpu:>9.1f}{r.cpu / r.monitors:>11.3f}{r.maxrss_mb:>11.0f}{r.tree_rss_mb:>12.0f}"
+              + (f"  ({r.note})" if r.note else ""))
+    by = {r.name: r for r in results}
+
+    def ratio(a: str, b: str, what: str, per_monitor: bool = False) -> None:
+        if a in by and b in by:
+            x, y = by[a], by[b]
+            va = getattr(x, what) / (x.monitors if per_monitor else 1)
+            vb = getattr(y, what) / (y.monitors if per_monitor else 1)
+            print(f"  {a} / {b} {what}{' per monitor' if per_monitor else ''}: {va / vb:.2f}x")
+
+    print("\nratios (goals: plain-ansible / cmspatch-ssh wall >= 5x; "
+          "cmspatch-ssh / openssh-floor wall <= 1.5x)")
+    ratio("plain-ansible", "cmspatch-ssh", "wall")
+    ratio("plain-ansible", "cmspatch-ssh", "cpu")
+    ratio("cmspatch-ssh", "openssh-floor", "wall")
+    ratio("cmspatch-ssh", "openssh-floor", "cpu")
+    ratio("cmspatch-ansible", "cmspatch-ssh", "wall", per_monitor=True)
+    ratio("cmspatch-ansible", "plain-ansible", "wall", per_monitor=True)
+    if "rss-1000" in by:
+        hold = by["rss-1000"]
+        print(f"  rss-1000: peak RSS of the cmspatch process holding {hold.monitors} monitors "
+              f"{hold.maxrss_mb:.0f} MB (goal < 200 MB at 1,000)")
+    print(f"\ncommand: .venv/bin/python -m bench.bench_campaign --monitors {args.monitors} "
+          f"--package-mib {args.package_mib:g} --ansible-monitors {args.ansible_monitors} "
+          f"--hold-monitors {args.hold_monitors} --forks {args.forks}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--monitors", type=int, default=200)
+    parser.add_argument("--package-mib", type=float, default=5.0)
+    parser.add_argument("--ansible-monitors", type=int, default=6,
+                        help="fleet size for cmspatch over Ansible (slow: one ansible run per step)")
+    parser.add_argument("--hold-monitors", type=int, default=1000,
+                        help="campaign size for the planning/holding RSS measurement")
+    parser.add_argument("--forks", type=int, default=50, help="parallelism of every contender")
+    parser.add_argument("--only", help="comma list of contenders: ssh,ansible,plain,floor,hold")
+    # child mode (internal)
+    parser.add_argument("--child", choices=["ssh", "ansible", "hold"], help=argparse.SUPPRESS)
+    for name in ("--inventory", "--package", "--manifest", "--policy", "--state", "--journal",
+                 "--indicator-prefix"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_engine(args)
+    run_all(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

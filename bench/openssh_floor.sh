@@ -1,0 +1,26 @@
+#!/bin/sh
+# The floor, peer (d): what plain OpenSSH does for one monitor, run in parallel by xargs -P.
+# Same steps as the plain playbook: clinical check, scp, hash check, install, reboot, wait, version.
+# One ControlMaster per monitor, so the ssh calls after the first reuse the connection (a fair floor).
+# Usage: openssh_floor.sh NAME ADDRESS PORT   (env: PKG SHA VERSION KEY KNOWN USER CPDIR)
+set -u
+name=$1 addr=$2 port=$3
+base="$PKG"; remote="/data/upgrade/${base##*/}"
+opts="-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$KNOWN -i $KEY -o IdentitiesOnly=yes"
+cm="-o ControlMaster=auto -o ControlPath=$CPDIR/$name -o ControlPersist=30"
+s() { ssh $opts $cm -p "$port" "$USER@$addr" "$@"; }
+fail() { echo "$name FAILED: $*"; exit 0; }
+st=$(s cms-status) || fail "cms-status"
+case "$st" in *patient=connected*|*alarm=active*) fail "clinical use";; esac
+scp -q $opts $cm -P "$port" "$PKG" "$USER@$addr:$remote" || fail "scp"
+h=$(s sha256sum "$remote") || fail "sha256sum"
+[ "${h%% *}" = "$SHA" ] || fail "hash"
+s cms-install "$remote" >/dev/null || fail "install"
+s reboot >/dev/null 2>&1
+ssh -O exit -o ControlPath="$CPDIR/$name" x 2>/dev/null
+i=0
+until v=$(ssh $opts -o ConnectTimeout=2 -p "$port" "$USER@$addr" cat /etc/firmware_version 2>/dev/null); do
+    i=$((i+1)); [ $i -gt 300 ] && fail "did not come back"; sleep 0.2
+done
+[ "$v" = "$VERSION" ] || fail "version $v"
+echo "$name ok"
