@@ -254,8 +254,8 @@ def _timeline_summary(record: JournalRecord) -> str:
     if kind is EventKind.FIRMWARE_READ:
         return f"firmware {_s(d.get('when'))}: {_s(d.get('version'))}"
     if kind is EventKind.CHECK_RESULT:
-        ev = d.get("evidence") if isinstance(d.get("evidence"), dict) else {}
-        assert isinstance(ev, dict)
+        raw = d.get("evidence")
+        ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
         return f"check {_s(ev.get('check'))}: {_s(ev.get('outcome'))} - {_s(ev.get('summary'))}"
     if kind is EventKind.VERDICT:
         why = f" ({_s(d.get('reason'))})" if d.get("reason") else ""

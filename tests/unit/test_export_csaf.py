@@ -38,7 +38,14 @@ def test_the_vex_document_passes_the_mandatory_tests() -> None:
     assert check_mandatory(_doc()) == []
 
 
-def test_cvss_references_resolve_offline_from_the_vendored_files() -> None:
+def test_cvss_references_resolve_offline_from_the_vendored_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("schema validation tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     doc = _doc()
     doc["vulnerabilities"][0]["scores"] = [
         {
