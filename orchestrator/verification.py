@@ -254,7 +254,8 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
             r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(),
                                  "trigger not exercised (read-only run; use --exercise-triggers)"))
         if observer is not None:  # nothing to watch otherwise: don't hold the caller for nothing
-            _wait(observer, source, watch_from, window, lambda o: True)
+            # Content, not the bare connect, ends the wait early: the evidence then shows what was sent.
+            _wait(observer, source, watch_from, window, lambda o: o.kind != "connect")
 
     until = now_iso()
     if observer is None:

@@ -256,6 +256,8 @@ class Sinkhole:
                         telemetry.sha256(buffer)))
             except (ConnectionError, OSError):
                 pass  # the device hung up; what was seen is already recorded
+            except asyncio.CancelledError:
+                pass  # the sinkhole is stopping: end quietly (asyncio logs a cancelled handler as an error)
             finally:
                 buffer = b""
                 writer.close()

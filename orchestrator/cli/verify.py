@@ -40,7 +40,7 @@ from orchestrator.ports import DeviceSession, NetworkObserver
 from orchestrator.verification import DeviceVerification, session_trigger, verification_events, verify_device
 
 DEFAULT_WINDOW = 3.0
-SYMBOL = {"vulnerable": "!!", "affected": "! ", "fixed": "ok", "unknown": "? "}
+SYMBOL = {"vulnerable": "!!", "unproven": "? ", "fixed": "ok", "unknown": "--"}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -51,16 +51,19 @@ def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
     if decisive:
         reason = "; ".join(dict.fromkeys(e.summary for e in decisive))
         return CveVerdict(cve, Verdict.VULNERABLE, relevant, reason)
-    problems: list[str] = []
     by_check: dict[str, list[Evidence]] = {}
     for e in relevant:
         by_check.setdefault(e.check, []).append(e)
+    not_checked: dict[str, list[str]] = {}  # why -> checks, so one cause is said once
     for check in REQUIRED[cve]:
         seen = by_check.get(check, [])
+        error = next((e for e in seen if e.outcome == "error"), None)
         if not seen:
-            problems.append(f"{check} not looked at")
-        elif any(e.outcome == "error" for e in seen):
-            problems.append(next(f"{check}: {e.summary}" for e in seen if e.outcome == "error"))
+            not_checked.setdefault("never looked at", []).append(check)
+        elif error is not None:
+            why = str(error.details.get("error") or error.summary)
+            not_checked.setdefault(why, []).append(check)
+    problems = [f"not checked ({why}): {', '.join(names)}" for why, names in not_checked.items()]
     problems += [e.summary for e in relevant if e.outcome == "fail"]
     if problems:
         return CveVerdict(cve, Verdict.INCONCLUSIVE, relevant, "; ".join(dict.fromkeys(problems)))
@@ -86,7 +89,7 @@ def decide_all(evidence: Iterable[Evidence]) -> tuple[CveVerdict, ...]:
 class SurveyStatus:
     """Where one monitor stands in a survey: ``status`` is one of the four words below."""
 
-    status: str  # "vulnerable" (seen) | "affected" (model in scope, not proven fixed) | "fixed" | "unknown"
+    status: str  # "vulnerable" (seen) | "unproven" (in scope, not proven fixed) | "fixed" | "unknown"
     affected: bool
     reasons: tuple[str, ...]
 
@@ -114,4 +117,4 @@ def survey_status(model: str, firmware: str | None, verdicts: Sequence[CveVerdic
         reasons.append("not proven fixed: " + ", ".join(open_cves) + " inconclusive")
     if not in_scope:
         return SurveyStatus("unknown", False, tuple(reasons))
-    return SurveyStatus("affected", True, tuple(reasons))
+    return SurveyStatus("unproven", True, tuple(reasons))

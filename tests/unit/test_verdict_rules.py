@@ -76,7 +76,7 @@ def test_survey_calls_a_monitor_seen_vulnerable_affected() -> None:
 
 def test_survey_keeps_an_unproven_in_scope_monitor_affected() -> None:
     status = survey_status("CMS6000", "unknown-build", decide_all([]), checks.KNOWN_AFFECTED_VERSIONS)
-    assert status.status == "affected" and status.affected
+    assert status.status == "unproven" and status.affected
 
 
 def test_survey_clears_only_a_monitor_proven_fixed() -> None:
