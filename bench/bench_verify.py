@@ -117,6 +117,7 @@ def write_trust(workdir: Path, package: Path, size: int, sha256: str) -> tuple[P
 class Run:
     name: str
     seconds: float
+    cpu_seconds: float  # user + system time of the child: what contention on a shared machine disturbs least
     peak_rss_mib: float
     stdout: str
 
@@ -126,13 +127,15 @@ def measure(name: str, argv: list[str]) -> Run:
     inherits our resident pages in its ru_maxrss until it execs (it would read ~30 MB for sha256sum)."""
     with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as rss:
         start = time.perf_counter()
-        child = subprocess.run([TIME, "-f", "%M", "-o", rss.name, *argv], stdout=out, stderr=subprocess.PIPE,
-                               check=False)
+        child = subprocess.run([TIME, "-f", "%U %S %M", "-o", rss.name, *argv], stdout=out,
+                               stderr=subprocess.PIPE, check=False)
         seconds = time.perf_counter() - start
         if child.returncode != 0:
             raise SystemExit(f"{name} failed with exit {child.returncode}: {child.stderr.decode()[-2000:]}")
         out.seek(0)
-        return Run(name, seconds, int(rss.read().split()[-1]) / 1024, out.read().decode(errors="replace"))
+        user, system, peak_kib = rss.read().split()[-3:]
+        return Run(name, seconds, float(user) + float(system), int(peak_kib) / 1024,
+                   out.read().decode(errors="replace"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,14 +176,17 @@ def main(argv: list[str] | None = None) -> int:
         assert report["accepted"] and report["actual"]["sha256"] == sha256
         print(f"scan: {report['scan']['members']} members, {report['scan']['bytes_scanned']} bytes scanned, "
               f"clean={report['scan']['clean']}")
-        print(f"{'tool':34} {'wall s':>8} {'MiB/s':>9} {'peak RSS MiB':>13}")
+        print(f"{'tool':34} {'wall s':>7} {'MiB/s':>6} {'CPU s':>7} {'MiB/CPU-s':>9} {'peak RSS MiB':>13}")
         for run in runs:
-            throughput = size / MIB / run.seconds
-            print(f"{run.name:34} {run.seconds:8.2f} {throughput:9.0f} {run.peak_rss_mib:13.1f}")
-        sha, ossl = runs[0].seconds, runs[1].seconds
+            print(f"{run.name:34} {run.seconds:7.2f} {size / MIB / run.seconds:6.0f} {run.cpu_seconds:7.2f} "
+                  f"{size / MIB / max(run.cpu_seconds, 0.01):9.0f} {run.peak_rss_mib:13.1f}")
         for run in runs[2:]:
-            print(f"{run.name}: throughput {sha / run.seconds:.2f} x sha256sum, "
-                  f"{ossl / run.seconds:.2f} x openssl; peak RSS {run.peak_rss_mib:.1f} MiB")
+            wall = [other.seconds / run.seconds for other in runs[:2]]
+            cpu = [other.cpu_seconds / max(run.cpu_seconds, 0.01) for other in runs[:2]]
+            print(f"{run.name}: throughput by wall time {wall[0]:.2f} x sha256sum, {wall[1]:.2f} x openssl; "
+                  f"by CPU time {cpu[0]:.2f} x sha256sum, {cpu[1]:.2f} x openssl; "
+                  f"peak RSS {run.peak_rss_mib:.1f} MiB")
+        print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         return 0
     finally:
         if not args.keep:

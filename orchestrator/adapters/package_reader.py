@@ -1,18 +1,25 @@
-"""Reading a package once: SHA-256 of every byte, bounded by the declared size, and the content scan.
+"""Reading a package: SHA-256 of every byte, bounded by the declared size, and the content scan.
 
-One pass over the file feeds both the hash and the archive walk, so the bytes scanned are exactly the
-bytes hashed (a file swapped between a hash pass and a scan pass cannot slip through). Reading stops at
-the declared size + 1 byte: an oversized or endless file is refused without being hashed to the end, and
-a regular file whose size already exceeds the declaration is refused without being read at all. Memory
-stays at a few chunks whatever the package's size.
+Reading stops at the declared size + 1 byte: an oversized or endless file is refused without being hashed
+to the end, and a regular file whose size already exceeds the declaration is refused without being read
+at all. Memory stays at a few chunks whatever the package's size.
 
-The walk opens gzip / bzip2 / xz streams, tar archives (streamed with ``tarfile`` in ``r|`` mode) and zip
-archives, and one level of archives nested inside them (a nested zip is spooled, since zip needs to
-seek). Every regular member is scanned with ``StreamScanner``; every member's path and type is checked
-with ``member_problem``. What cannot be looked into -- an unknown top-level format, encrypted zip
-members, archives nested deeper than one level -- is listed under ``uninspectable``; its raw bytes are
-still scanned. Nothing is ever extracted to disk. Left out: decompression-bomb limits (the monitor's own
-installer would unpack the same bytes; a limit belongs with the engine's free-space check), RAR/7z.
+Where the format allows, one pass feeds both the hash and the scan, so the bytes scanned are the bytes
+hashed: compressed tars are streamed through ``tarfile`` (``r|`` mode) from the hashing reader; a plain
+(uncompressed) tar has its raw bytes scanned in the hash pass -- members are stored verbatim, so that
+scans every member, and the headers too (an indicator address in a member *name* is reported) -- and
+its headers are read afterwards from the same handle for the member rules and nested archives, because
+tarfile's stream mode copies every byte three or four times and cost more than the hash. A zip keeps its
+directory at the end, so it is hashed first and walked second on the same open handle. (Whatever is
+pushed is hashed again on the monitor by the engine, which closes the gap between reading and pushing.)
+
+The walk opens gzip / bzip2 / xz streams, tar and zip archives, and one level of archives nested inside
+them (a nested zip is spooled to memory, or a temporary file past 8 MiB, since zip needs to seek). Every
+regular member is scanned with ``StreamScanner``; every member's path and type is checked with
+``member_problem``. What cannot be looked into -- an unknown top-level format, encrypted zip members,
+archives nested deeper than one level -- is listed under ``uninspectable``; its raw bytes are still
+scanned. Nothing is extracted to disk. Left out: decompression-bomb limits (the monitor's own installer
+unpacks the same bytes; a limit belongs with the engine's free-space check), RAR and 7z.
 """
 
 from __future__ import annotations

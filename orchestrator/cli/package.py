@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator.adapters.package_attest import attest_package, sign_manifest
 from orchestrator.adapters.package_verify import VerificationReport, verify_package
-from orchestrator.adapters.trust_files import default_state_path, load_signing_key
+from orchestrator.adapters.trust_files import load_signing_key
 from orchestrator.domain.indicators import MODELS
 from orchestrator.domain.trust.manifest import format_time
 from orchestrator.domain.trust.reasons import explain
@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     verify.add_argument("--policy", required=True, type=Path)
     verify.add_argument("--model", choices=MODELS)
     verify.add_argument("--state", type=Path,
-                        help=f"anti-rollback state file (default {default_state_path()})")
+                        help="anti-rollback state file (default $CMSPATCH_STATE_DIR/trust-state.json, else "
+                             "$XDG_STATE_HOME/cmspatch/trust-state.json, else ~/.local/state/cmspatch/...)")
     verify.add_argument("--accept-uninspectable", action="store_true",
                         help="accept a package whose format cannot be inspected for the backdoor")
     verify.add_argument("--no-record", action="store_true", help="do not record the release as accepted")
@@ -88,6 +89,8 @@ def parse_expiry(text: str, now: datetime | None = None) -> datetime:
 def cmd_attest(args: argparse.Namespace) -> int:
     if args.release < 1:
         raise UsageError("--release must be 1 or more")
+    if args.out.exists():
+        raise UsageError(f"{args.out} exists; refusing to overwrite a manifest (add signatures with `sign`)")
     expires = parse_expiry(args.expires)
     key = load_signing_key(args.key)
     attested = attest_package(args.package, key, version=args.version, models=tuple(args.models),

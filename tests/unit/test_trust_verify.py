@@ -270,3 +270,13 @@ def test_plain_tar_package_verifies(kit: TrustKit, tmp_path: Path) -> None:
     package = write_package(tmp_path, "fix.tar", data=tar_bytes(package_members(), compression=""))
     report = verify(kit, package, kit.manifest_for(package))
     assert report.accepted and report.scan is not None and report.scan.format == "tar"
+
+
+def test_rotated_policy_still_accepts_manifests_signed_before_rotation(kit: TrustKit, tmp_path: Path) -> None:
+    package = write_package(tmp_path)
+    manifest = kit.manifest_for(package)  # signed by the old biomed and security keys
+    new_biomed = generate_key("ecdsa-p256")
+    rotated = kit.policy(extra=[(new_biomed, "hospital-biomed")], name="rotated.yaml")
+    assert verify(kit, package, manifest, rotated).accepted
+    fresh = kit.manifest_for(package, signers=[new_biomed, kit.keys["hospital-security"]], name="new.json")
+    assert verify(kit, package, fresh, rotated).accepted

@@ -35,6 +35,7 @@ class VerifiedPackage:
     signer_keyids: tuple[str, ...]  # keys that counted towards the threshold
     signer_roles: tuple[str, ...]  # their roles, in the same order
     rule: str = ""  # the threshold rule that was met
+    uninspected: tuple[str, ...] = ()  # parts accepted uninspected (--accept-uninspectable), for the evidence
 
     def applies_to(self, model: str, firmware: str | None) -> str | None:
         """None when this package may be installed on a ``model`` monitor running ``firmware``, else
@@ -65,4 +66,5 @@ class VerifiedPackage:
             "signers": [{"keyid": k, "role": r} for k, r in zip(self.signer_keyids, self.signer_roles,
                                                                   strict=True)],
             "rule": self.rule,
+            "uninspected": list(self.uninspected),
         }
