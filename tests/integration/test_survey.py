@@ -33,6 +33,10 @@ class Site:
     unreachable: str
     runs: dict[str, Run]
 
+    def reachable_fixed(self) -> list[str]:
+        fixed = [m.name for m in self.fleet.monitors if m.firmware_state == "fixed"]
+        return [name for name in fixed if name != self.unreachable]
+
     def cli(self, *args: str) -> Run:
         args = args if "--window" in args else (*args, "--window", "1")
         key = " ".join(args)
@@ -41,7 +45,8 @@ class Site:
             stdout, stderr = self.out / f"{tag}.json", self.out / f"{tag}.log"
             with stdout.open("wb") as out, stderr.open("wb") as err:
                 proc = subprocess.run(
-                    [sys.executable, "-m", "orchestrator.cli.main", *args, "-i", str(self.fleet.inventory_path),
+                    [sys.executable, "-m", "orchestrator.cli.main", *args,
+                     "-i", str(self.fleet.inventory_path),
                      "--journal", str(self.out / "journal.db"), "--json",
                      "--sinkhole-prefix", self.fleet.indicator_map.loopback_prefix],
                     stdout=out, stderr=err, cwd=self.out, timeout=120, check=False)
@@ -53,7 +58,8 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(module_fleet_factory: Callable[..., EmulatedFleet], tmp_path_factory: pytest.TempPathFactory) -> Site:
+def site(module_fleet_factory: Callable[..., EmulatedFleet],
+         tmp_path_factory: pytest.TempPathFactory) -> Site:
     fleet = module_fleet_factory(4, states={"vulnerable": 2, "fixed": 2})
     vulnerable = [m for m in fleet.monitors if m.firmware_state == "vulnerable"]
     fixed = [m for m in fleet.monitors if m.firmware_state == "fixed"]
@@ -84,7 +90,7 @@ def test_survey_changes_nothing_and_presses_no_trigger(site: Site) -> None:
 
 
 def test_survey_without_triggers_cannot_prove_the_hidden_mount_fixed(site: Site) -> None:
-    fixed = next(m.name for m in site.fleet.monitors if m.firmware_state == "fixed" and m.name != site.unreachable)
+    fixed = site.reachable_fixed()[0]
     row = by_name(site.cli("survey"))[fixed]
     assert row["status"] == "unproven"
     assert {v["cve"]: v["verdict"] for v in row["verdicts"]}["CVE-2025-0626"] == "inconclusive"
@@ -104,7 +110,7 @@ def test_unreachable_monitor_is_inconclusive_in_the_survey(site: Site) -> None:
 
 def test_verify_with_triggers_proves_the_fixed_monitor_fixed(site: Site) -> None:
     rows = by_name(site.cli("verify", "--exercise-triggers"))
-    fixed = [m.name for m in site.fleet.monitors if m.firmware_state == "fixed" and m.name != site.unreachable]
+    fixed = site.reachable_fixed()
     assert all(rows[name]["all_fixed"] for name in fixed)
 
 
