@@ -2,6 +2,7 @@
 
     cmspatch export --format csv|json|html|csaf|cyclonedx --out FILE [--journal FILE] [--campaign ID]
                     [--sign KEY] [--columns MAP.yml] [--publisher NAME] [--publisher-namespace URI]
+                    [--tlp RED|AMBER|GREEN|WHITE]
     cmspatch export verify FILE --sig FILE.sig (--policy POLICY | --key PUB) [--json]
 
 The documents themselves are pure functions of the journal records (``orchestrator.exports``); this
@@ -61,6 +62,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="hospital named as author/publisher (default: the campaign's operator)",
     )
     parser.add_argument("--publisher-namespace", metavar="URI", help="CSAF publisher namespace URI")
+    parser.add_argument(
+        "--tlp",
+        default="AMBER",
+        choices=("RED", "AMBER", "GREEN", "WHITE"),
+        help="CSAF distribution TLP label (default AMBER)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     parser.set_defaults(func=run_export)
     actions = parser.add_subparsers(dest="export_action", metavar="ACTION")
@@ -89,7 +96,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def render(
-    model: ExportModel, fmt: str, *, columns: ColumnMap | None = None, namespace: str | None = None
+    model: ExportModel,
+    fmt: str,
+    *,
+    columns: ColumnMap | None = None,
+    namespace: str | None = None,
+    tlp: str = "AMBER",
 ) -> bytes:
     if fmt == "csv":
         from orchestrator.exports.csv import render_csv
@@ -106,7 +118,7 @@ def render(
     if fmt == "csaf":
         from orchestrator.exports.csaf import render_csaf
 
-        return render_csaf(model, namespace=namespace)
+        return render_csaf(model, namespace=namespace, tlp=tlp)
     from orchestrator.exports.cyclonedx import render_cyclonedx
 
     return render_cyclonedx(model)
@@ -146,7 +158,12 @@ def run_export(args: argparse.Namespace) -> int:
         model = build_model(records, args.campaign, publisher=args.publisher, generated_at=_now())
     except ExportError as exc:  # no such campaign: the command line asked for something absent
         raise UsageError(exc.message, reason=exc.reason) from exc
-    data = render(model, args.format, columns=columns, namespace=args.publisher_namespace)
+    try:
+        data = render(model, args.format, columns=columns, namespace=args.publisher_namespace, tlp=args.tlp)
+    except ExportError as exc:
+        if exc.reason in ("namespace-invalid", "tlp-invalid"):  # the command line's fault: exit 2
+            raise UsageError(exc.message, reason=exc.reason) from exc
+        raise
     atomic_write(args.out, data)
     sig_path = Path(f"{args.out}.sig")
     if key is not None:

@@ -166,7 +166,11 @@ def _vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[st
     return vuln
 
 
-def csaf_document(model: ExportModel, *, namespace: str | None = None) -> dict[str, Any]:
+TLP_LABELS = ("RED", "AMBER", "GREEN", "WHITE")  # CSAF 2.0 uses TLP 1.0 labels
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
+
+
+def csaf_document(model: ExportModel, *, namespace: str | None = None, tlp: str = "AMBER") -> dict[str, Any]:
     c = model.campaign
     ids = _product_ids(model)
     when = model.generated_at
@@ -186,7 +190,7 @@ def csaf_document(model: ExportModel, *, namespace: str | None = None) -> dict[s
                 "namespace": namespace or f"urn:cmspatch:publisher:{slug}",
             },
             "distribution": {
-                "tlp": {"label": "AMBER"},
+                "tlp": {"label": tlp},
                 "text": "Internal to the hospital, its regulator and its manufacturer contacts.",
             },
             "notes": [
@@ -235,10 +239,17 @@ def validate_csaf(doc: dict[str, Any]) -> list[str]:
     return found + [str(p) for p in check_mandatory(doc)]
 
 
-def render_csaf(model: ExportModel, *, namespace: str | None = None) -> bytes:
+def render_csaf(model: ExportModel, *, namespace: str | None = None, tlp: str = "AMBER") -> bytes:
     if not model.devices:
         raise ExportError("the campaign has no monitors: a VEX document would state nothing", reason="empty")
-    doc = csaf_document(model, namespace=namespace)
+    if namespace is not None and not _URI.match(namespace):
+        raise ExportError(
+            f"the publisher namespace must be a URI (e.g. https://hospital.example), not {namespace!r}",
+            reason="namespace-invalid",
+        )
+    if tlp not in TLP_LABELS:
+        raise ExportError(f"TLP label must be one of {', '.join(TLP_LABELS)}", reason="tlp-invalid")
+    doc = csaf_document(model, namespace=namespace, tlp=tlp)
     problems = validate_csaf(doc)
     if problems:
         raise ExportError(

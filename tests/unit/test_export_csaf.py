@@ -164,3 +164,14 @@ def test_an_invalid_document_is_refused_not_written(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ExportError) as exc:
         render_csaf(build_model(build_campaign()))
     assert exc.value.reason == "csaf-invalid"
+
+
+def test_a_publisher_namespace_that_is_not_a_uri_is_refused() -> None:
+    with pytest.raises(ExportError) as exc:
+        render_csaf(build_model(build_campaign()), namespace="our hospital")
+    assert exc.value.reason == "namespace-invalid"
+
+
+def test_the_tlp_label_is_chosen_by_the_caller() -> None:
+    doc = json.loads(render_csaf(build_model(build_campaign()), tlp="WHITE"))
+    assert doc["document"]["distribution"]["tlp"]["label"] == "WHITE"
