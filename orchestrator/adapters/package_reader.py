@@ -330,7 +330,7 @@ def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
             fmt = walk.stream(peekable, "", 0)
     except _CORRUPT as exc:
         walk.corrupt = f"{type(exc).__name__}: {exc}"
-    if fmt == "unknown":
+    if fmt.startswith("unknown"):
         walk.uninspectable.insert(0, "the package's format is not recognised (not tar, gzip, bzip2, xz, "
                                      "zip or ELF): its raw bytes were scanned; it may hide compressed data")
     return walk.result(fmt)

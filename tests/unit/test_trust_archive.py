@@ -169,3 +169,7 @@ def test_compressed_formats_are_recognised() -> None:
     assert [sniff(x[:512]) for x in (raw, gzip.compress(raw), bz2.compress(raw), lzma.compress(raw),
                                      zip_bytes({"a": b"b"}), elf(), io.BytesIO(b"??").getvalue())] == \
         ["tar", "gz", "bz2", "xz", "zip", "elf", "unknown"]
+
+
+def test_compressed_blob_of_unknown_format_is_uninspectable(kit: TrustKit) -> None:
+    assert refusal(kit, gzip.compress(b"SQSH" + bytes(range(256)) * 8), "fix.img.gz") == "uninspectable"
