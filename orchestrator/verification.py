@@ -195,6 +195,73 @@ def _mount_completed(obs: Observation) -> bool:
     return obs.kind == "rpc-mount" and "MNT" in obs.summary
 
 
+@dataclass
+class _Watch:
+    """The network side of one verification: who to watch, from when, and the trigger windows."""
+
+    observer: NetworkObserver | None
+    source: str
+    since: str
+    why_not: str  # why there is no observer, if there is none
+    exercised: list[str] = field(default_factory=list)
+    windows: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def recorded(self) -> bool:
+        """A capture read from a file: its traffic happened before this run, not after our triggers."""
+        return bool(getattr(self.observer, "recorded", False))
+
+    @property
+    def live(self) -> bool:
+        return self.observer is not None and not self.recorded
+
+
+def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, eth0: str) -> None:
+    share = window / len(checks.TRIGGERS)
+    for name in checks.TRIGGERS:
+        check = f"sinkhole-after-{name}"
+        since = now_iso()
+        try:
+            trigger(name)
+        except Exception as exc:  # a trigger is the technician or the device: report, don't crash
+            r.add(checks.not_run(check, now_iso(), f"trigger {name} failed: {exc}"))
+            continue
+        watch.exercised.append(name)
+        if watch.live:
+            _wait(watch.observer, watch.source, since, share, _mount_completed)
+        elif share > 0:
+            time.sleep(share)  # no live observer: still give the device time before re-reading its state
+        if (out := r.run(f"nfs-mount-after-{name}")) is not None:
+            r.add(checks.nfs_mounts(f"nfs-mount-after-{name}", out[0], now_iso(), r.mapped_prefix))
+        if (out := r.run(f"eth0-after-{name}")) is not None:
+            r.add(checks.eth0_after(name, eth0, out[0], now_iso()))
+        until = now_iso()
+        watch.windows.append((since, until))
+        if watch.observer is None:
+            r.add(checks.not_run(check, until, watch.why_not))
+        elif watch.recorded:
+            r.add(checks.not_run(check, until, "a recorded capture cannot show what follows a trigger now"))
+        else:
+            seen = [o for o in watch.observer.observations(since=since, source=watch.source) if o.at <= until]
+            r.add(checks.network_window(check, seen, until, since=since, until=until, source=watch.source))
+
+
+def _window_evidence(r: _Run, watch: _Watch) -> None:
+    until = now_iso()
+    if watch.observer is None:
+        for check in ("sinkhole-window", "sinkhole-nfs"):
+            r.add(checks.not_run(check, until, watch.why_not))
+        return
+    since = None if watch.recorded else watch.since
+    seen = watch.observer.observations(since=since, source=watch.source)
+    shown_since = since or (seen[0].at if seen else "start of capture")
+    r.add(checks.network_window("sinkhole-window", seen, until, since=shown_since, until=until,
+                                source=watch.source))
+    outside = [o for o in seen if not any(a <= o.at <= b for a, b in watch.windows)]
+    r.add(checks.network_window("sinkhole-nfs", outside, until, since=shown_since, until=until,
+                                source=watch.source))
+
+
 def verify_device(session: DeviceSession | None, device: Device, *, expected_version: str | None,
                   observer: NetworkObserver | None, trigger: Trigger | None, window: float,
                   indicator_map: IndicatorMap | None = None, expected_files: Mapping[str, str] | None = None,
@@ -222,56 +289,21 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     source = device.address
     no_watch = ("no network observer (sinkhole/pcap)" if observer is None
                 else None if source else "no network address to attribute traffic to (hands-on unit)")
-    if no_watch is not None:
-        observer = None
-    exercised: list[str] = []
-    trigger_windows: list[tuple[str, str]] = []
+    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "")
     if trigger is not None:
-        share = window / len(checks.TRIGGERS)
-        for name in checks.TRIGGERS:
-            since = now_iso()
-            try:
-                trigger(name)
-            except Exception as exc:  # a trigger is the technician or the device: report, don't crash
-                r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(), f"trigger {name} failed: {exc}"))
-                continue
-            exercised.append(name)
-            _wait(observer, source, since, share, _mount_completed)
-            if (out := r.run(f"nfs-mount-after-{name}")) is not None:
-                r.add(checks.nfs_mounts(f"nfs-mount-after-{name}", out[0], now_iso(), mapped))
-            if (out := r.run(f"eth0-after-{name}")) is not None:
-                r.add(checks.eth0_after(name, eth0, out[0], now_iso()))
-            until = now_iso()
-            trigger_windows.append((since, until))
-            if observer is None:
-                r.add(checks.not_run(f"sinkhole-after-{name}", until, no_watch or ""))
-            else:
-                seen = [o for o in observer.observations(since=since, source=source) if o.at <= until]
-                r.add(checks.network_window(f"sinkhole-after-{name}", seen, until, since=since, until=until,
-                                            source=source))
+        _exercise_triggers(r, watch, trigger, window, eth0)
     else:
         for name in checks.TRIGGERS:
             r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(),
                                  "trigger not exercised (read-only run; use --exercise-triggers)"))
-        if observer is not None:  # nothing to watch otherwise: don't hold the caller for nothing
+        if watch.live:
             # Content, not the bare connect, ends the wait early: the evidence then shows what was sent.
-            _wait(observer, source, watch_from, window, lambda o: o.kind != "connect")
-
-    until = now_iso()
-    if observer is None:
-        for check in ("sinkhole-window", "sinkhole-nfs"):
-            r.add(checks.not_run(check, until, no_watch or ""))
-    else:
-        seen = observer.observations(since=watch_from, source=source)
-        r.add(checks.network_window("sinkhole-window", seen, until, since=watch_from, until=until,
-                                    source=source))
-        outside = [o for o in seen if not any(a <= o.at <= b for a, b in trigger_windows)]
-        r.add(checks.network_window("sinkhole-nfs", outside, until, since=watch_from, until=until,
-                                    source=source))
+            _wait(watch.observer, source, watch_from, window, lambda o: o.kind != "connect")
+    _window_evidence(r, watch)
 
     evidence = tuple(r.evidence)
     return DeviceVerification(firmware=firmware, evidence=evidence, verdicts=decide_all(evidence),
-                              device=device.name, triggers=tuple(exercised),
+                              device=device.name, triggers=tuple(watch.exercised),
                               reachable=session is not None and r.unreachable is None,
                               patient_connected=patient)
 

@@ -229,6 +229,8 @@ def _decode_flows(flows: dict[tuple[str, int, str, int, str], _Flow]
 class CaptureObserver:
     """A capture served as a ``ports.NetworkObserver`` (the same evidence path as the live sinkhole)."""
 
+    recorded = True  # its traffic predates the run: verification reads it whole, not "since now"
+
     def __init__(self, report: CaptureReport, *, indicator_map: IndicatorMap | None = None) -> None:
         self.report = report
         self.indicator_map = indicator_map

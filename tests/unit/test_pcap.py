@@ -118,3 +118,47 @@ def test_capture_serves_as_a_network_observer_filtered_by_device(tmp_path: Path)
     observer = CaptureObserver(read_capture(write_pcap(tmp_path / "d.pcap", backdoor_frames())))
     assert observer.observations(source=DEVICE)
     assert observer.observations(source="10.9.9.9") == []
+
+
+def test_capture_alone_proves_the_leak_without_any_device_access(tmp_path: Path) -> None:
+    from orchestrator.domain.devices import CredentialRef, DeliveryPath, Device
+    from orchestrator.domain.indicators import Cve
+    from orchestrator.domain.verdicts import Verdict
+    from orchestrator.verification import verify_device
+
+    device = Device("bed07", "CMS8000", "S-1", "North", "ICU", "07", DEVICE, 22, "service",
+                    CredentialRef(key_file="k"), "SHA256:x", DeliveryPath.SSH)
+    observer = CaptureObserver(read_capture(write_pcap(tmp_path / "d.pcap", backdoor_frames())))
+    result = verify_device(None, device, expected_version=None, observer=observer, trigger=None, window=5.0,
+                           udp_probe_ports=None)
+    verdicts = {v.cve: v.verdict for v in result.verdicts}
+    assert verdicts[Cve.PHI_LEAK] is Verdict.VULNERABLE
+    assert verdicts[Cve.MONITOR_NFS] is Verdict.VULNERABLE  # the MNT "/pm" in the capture
+    assert verdicts[Cve.UDP_RCE] is Verdict.INCONCLUSIVE
+
+
+def test_pcap_command_exits_1_on_indicators_and_never_prints_the_patient(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli.main import main
+
+    path = write_pcap(tmp_path / "dirty.pcap", backdoor_frames())
+    assert main(["pcap", str(path)]) == 1
+    assert main(["pcap", str(path), "--json"]) == 1
+    out = capsys.readouterr().out
+    assert "FLAGGED" in out and "PATIENT DATA" in out and "DOE" not in out
+
+
+def test_pcap_command_exits_0_on_a_clean_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli.main import main
+
+    path = write_pcap(tmp_path / "clean.pcap", [frame(DEVICE, "10.0.0.1", 40002, 443, b"hello")])
+    assert main(["pcap", str(path)]) == 0
+    assert "CLEAN" in capsys.readouterr().out
+
+
+def test_pcap_command_refuses_a_non_capture_with_exit_2(tmp_path: Path) -> None:
+    from orchestrator.cli.main import main
+
+    path = tmp_path / "x.pcap"
+    path.write_bytes(b"garbage")
+    assert main(["pcap", str(path)]) == 2
