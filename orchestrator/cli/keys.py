@@ -1,6 +1,8 @@
 """``cmspatch keys``: create signing keys and keep the trust policy's key list.
 
     cmspatch keys new --role hospital-biomed --out biomed.key [--algorithm ed25519] [--policy policy.yaml]
+    cmspatch keys add vendor.pub --role vendor --policy policy.yaml [--owner "Contec"]
+    cmspatch keys list --policy policy.yaml [--json]
     cmspatch keys revoke KEYID --policy policy.yaml --reason "laptop lost"
 
 ``new`` writes the private key (PKCS#8 PEM, mode 0600, atomically, never over an existing file) and its
@@ -17,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.adapters.trust_files import atomic_write, write_private_key
+from orchestrator.adapters.trust_files import atomic_write, read_bounded, write_private_key
 from orchestrator.domain.trust.policy import MAX_POLICY_BYTES, ROLES, TrustPolicy, parse_policy, render_policy
-from orchestrator.domain.trust.signatures import GENERATE_CHOICES, generate_key
+from orchestrator.domain.trust.signatures import GENERATE_CHOICES, generate_key, load_public_key
 from orchestrator.errors import ExitCode, UsageError
 
 
@@ -35,6 +37,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     new.add_argument("--owner", default="", help="who holds the key, as the report should name them")
     new.add_argument("--json", action="store_true", help="print the result as JSON")
     new.set_defaults(func=cmd_new)
+
+    add = actions.add_parser("add", help="add an existing public key (e.g. the vendor's) to a policy")
+    add.add_argument("public_key", type=Path, help="PEM public key file")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--policy", required=True, type=Path, help="trust policy (created if absent)")
+    add.add_argument("--owner", default="")
+    add.set_defaults(func=cmd_add)
+
+    show = actions.add_parser("list", help="list a policy's keys, roles, revocations and rules")
+    show.add_argument("--policy", required=True, type=Path)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_list)
 
     revoke = actions.add_parser("revoke", help="revoke a key in a policy (its signatures stop counting)")
     revoke.add_argument("keyid")
@@ -84,4 +98,31 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     atomic_write(args.policy, render_policy(policy.with_revocation(args.keyid, args.reason, today)).encode())
     print(f"revoked {args.keyid}")
+    return int(ExitCode.OK)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    key = load_public_key(read_bounded(args.public_key, 64 * 1024, "public key"), source=str(args.public_key))
+    policy = _load_policy(args.policy, missing_ok=True)
+    if policy.key(key.keyid) is not None:
+        raise UsageError(f"{key.keyid} is already in {args.policy} (one key, one role)")
+    policy = policy.with_key(key, args.role, args.owner)
+    atomic_write(args.policy, render_policy(policy).encode("utf-8"))
+    print(key.keyid)
+    return int(ExitCode.OK)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    policy = _load_policy(args.policy, missing_ok=False)
+    keys = [{"keyid": k.keyid, "role": k.role, "owner": k.owner, "algorithm": k.key.algorithm.value,
+             "revoked": policy.revocation(k.keyid) is not None} for k in policy.keys]
+    if args.json:
+        rules = [{"name": r.name, "require": dict(r.require)} for r in policy.rules]
+        print(json.dumps({"keys": keys, "revoked": [r.keyid for r in policy.revoked], "thresholds": rules}))
+        return int(ExitCode.OK)
+    for k in keys:
+        state = "REVOKED" if k["revoked"] else "active"
+        print(f"{k['keyid']}  {k['role']:<17} {k['algorithm']:<10} {state:<7} {k['owner']}")
+    for rule in policy.rules:
+        print(f"rule {rule.name}: {rule.describe()}")
     return int(ExitCode.OK)

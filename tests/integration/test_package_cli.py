@@ -110,3 +110,17 @@ def test_uninspectable_package_needs_explicit_acknowledgement(kit: TrustKit, tmp
     assert refused.returncode == 3 and "[uninspectable]" in refused.stderr
     accepted = run(*args, "--accept-uninspectable", cwd=tmp_path)
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_vendor_public_key_added_to_the_policy_is_enough_alone(kit: TrustKit, tmp_path: Path) -> None:
+    package = write_package(tmp_path)
+    vendor = kit.keys["vendor"]
+    (tmp_path / "vendor.pub").write_text(vendor.public.pem)
+    add = run("keys", "add", "vendor.pub", "--role", "vendor", "--policy", "policy.yaml", "--owner", "Contec",
+              cwd=tmp_path)
+    assert add.returncode == 0 and add.stdout.strip() == vendor.keyid, add.stderr
+    manifest = kit.manifest_for(package, signers=[vendor])
+    result = run("package", "verify", package, "--manifest", manifest, "--policy", "policy.yaml",
+                 "--state", "s.json", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["threshold"]["met_by"] == "vendor"
