@@ -4,7 +4,8 @@
 is not signed: nobody should be able to approve it by mistake), writes the manifest payload once and
 signs it. ``sign`` adds one more signature to an existing envelope -- the second person of the
 two-person rule -- without touching the payload bytes; given the package, it re-hashes it first so the
-second signer checks the bytes independently instead of trusting the first signer's hash.
+second signer checks the bytes (hash and content scan) independently instead of trusting the first
+signer's word.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from orchestrator.domain.trust.envelope import (
 )
 from orchestrator.domain.trust.manifest import Artifact, Manifest, parse_manifest, render_manifest
 from orchestrator.domain.trust.reasons import Reason
+from orchestrator.domain.trust.scan import ScanResult
 from orchestrator.domain.trust.signatures import SigningKey
 from orchestrator.errors import TrustError, UsageError
 
@@ -61,19 +63,7 @@ def attest_package(package: Path, key: SigningKey, *, version: str, models: tupl
         read = read_package(package, declared_size=None, scan=scan)
     except OSError as exc:
         raise UsageError(f"{package}: cannot read the package: {exc.strerror or exc}") from exc
-    warnings: list[str] = []
-    if read.scan is not None:
-        for unsafe in read.scan.unsafe:
-            raise TrustError(f"refusing to attest {package.name}: member {unsafe.name!r} is a "
-                             f"{unsafe.kind.value}", reason=unsafe.reason)
-        for finding in read.scan.findings:
-            raise TrustError(f"refusing to attest {package.name}: it still carries the backdoor "
-                             f"({finding.kind} {finding.text!r} in {finding.member or 'the package'})",
-                             reason=Reason.BACKDOOR_PRESENT)
-        if read.scan.corrupt is not None:
-            raise TrustError(f"refusing to attest {package.name}: {read.scan.corrupt}",
-                             reason=Reason.ARCHIVE_CORRUPT)
-        warnings.extend(read.scan.uninspectable)
+    warnings = list(_refuse_unsafe_content(package, read.scan))
     assert read.sha256 is not None
     manifest = Manifest(
         package=package.name, artifacts=(Artifact(package.name, read.size, read.sha256),), models=models,
@@ -83,6 +73,22 @@ def attest_package(package: Path, key: SigningKey, *, version: str, models: tupl
     envelope = new_envelope(manifest, [key])
     atomic_write(out, envelope.to_json_bytes(), exclusive=True)
     return Attested(manifest=manifest, envelope=envelope, warnings=tuple(warnings))
+
+
+def _refuse_unsafe_content(package: Path, scan: ScanResult | None) -> tuple[str, ...]:
+    """Refuse to sign a package that carries the backdoor or unsafe members; return what was uninspectable."""
+    if scan is None:
+        return ()
+    for unsafe in scan.unsafe:
+        raise TrustError(f"refusing to sign {package.name}: member {unsafe.name!r} is a {unsafe.kind.value}",
+                         reason=unsafe.reason)
+    for finding in scan.findings:
+        where = finding.member or "the package"
+        raise TrustError(f"refusing to sign {package.name}: it still carries the backdoor ({finding.kind} "
+                         f"{finding.text!r} in {where})", reason=Reason.BACKDOOR_PRESENT)
+    if scan.corrupt is not None:
+        raise TrustError(f"refusing to sign {package.name}: {scan.corrupt}", reason=Reason.ARCHIVE_CORRUPT)
+    return scan.uninspectable
 
 
 def sign_manifest(path: Path, key: SigningKey, *, package: Path | None = None) -> tuple[Envelope, bool]:
@@ -103,7 +109,7 @@ def _recheck(manifest: Manifest, package: Path) -> None:
     if artifact is None:
         raise TrustError(f"{package.name} is not described by this manifest", reason=Reason.PACKAGE_MISMATCH)
     try:
-        read = read_package(package, declared_size=artifact.size, scan=False)
+        read = read_package(package, declared_size=artifact.size)
     except OSError as exc:
         raise UsageError(f"{package}: cannot read the package: {exc.strerror or exc}") from exc
     if read.oversized:
@@ -113,3 +119,4 @@ def _recheck(manifest: Manifest, package: Path) -> None:
     if read.sha256 != artifact.sha256:
         raise TrustError(f"{package.name} has SHA-256 {read.sha256}, the manifest records {artifact.sha256}",
                          reason=Reason.ARTIFACT_TAMPERED)
+    _refuse_unsafe_content(package, read.scan)

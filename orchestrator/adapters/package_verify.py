@@ -156,6 +156,8 @@ def verify_package(package: Path, manifest: Path, policy: Path, *, model: str | 
     package, manifest, policy = Path(package), Path(manifest), Path(policy)
     run = _Run(package, manifest, policy, model, Path(state) if state is not None else default_state_path())
     moment = now if now is not None else datetime.now(UTC)
+    if moment.tzinfo is None:  # a naive time is taken as UTC rather than failing on the comparison
+        moment = moment.replace(tzinfo=UTC)
     if not package.exists():
         raise UsageError(f"{package}: no such package file")
     try:

@@ -173,3 +173,15 @@ def test_compressed_formats_are_recognised() -> None:
 
 def test_compressed_blob_of_unknown_format_is_uninspectable(kit: TrustKit) -> None:
     assert refusal(kit, gzip.compress(b"SQSH" + bytes(range(256)) * 8), "fix.img.gz") == "uninspectable"
+
+
+def test_second_signer_checking_the_package_refuses_a_backdoored_one(kit: TrustKit) -> None:
+    from orchestrator.adapters.package_attest import sign_manifest
+
+    package = kit.directory / "bad.tar.gz"
+    package.write_bytes(tar_bytes(backdoored_members()))
+    manifest = kit.manifest_for(package, signers=[kit.keys["hospital-biomed"]])
+    before = manifest.read_bytes()
+    with pytest.raises(TrustError) as caught:
+        sign_manifest(manifest, kit.keys["hospital-security"], package=package)
+    assert caught.value.reason == "backdoor-present" and manifest.read_bytes() == before

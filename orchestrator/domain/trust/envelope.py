@@ -30,6 +30,7 @@ from orchestrator.errors import TrustError
 
 PAYLOAD_TYPE = "application/vnd.cmspatch.manifest+json"
 MAX_ENVELOPE_BYTES = 1 << 20
+MAX_SIGNATURES = 64  # each known key's signature costs a verification; a manifest has two or three
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -111,8 +112,8 @@ def parse_envelope(data: bytes) -> Envelope:
         raise _refuse(f"payloadType must be {PAYLOAD_TYPE!r}, not {payload_type!r}")
     payload = _b64(doc.get("payload"), "payload")
     raw_sigs = doc.get("signatures", [])
-    if not isinstance(raw_sigs, list):
-        raise _refuse("signatures must be a list")
+    if not isinstance(raw_sigs, list) or len(raw_sigs) > MAX_SIGNATURES:
+        raise _refuse(f"signatures must be a list of at most {MAX_SIGNATURES}")
     signatures: list[Signature] = []
     for index, raw in enumerate(raw_sigs):
         if not isinstance(raw, dict):
