@@ -185,3 +185,23 @@ def test_second_signer_checking_the_package_refuses_a_backdoored_one(kit: TrustK
     with pytest.raises(TrustError) as caught:
         sign_manifest(manifest, kit.keys["hospital-security"], package=package)
     assert caught.value.reason == "backdoor-present" and manifest.read_bytes() == before
+
+
+@pytest.mark.parametrize("compression", ["", "gz"])
+def test_memory_stays_flat_whatever_the_package_size(kit: TrustKit, compression: str) -> None:
+    import tracemalloc
+
+    big = 24 * CHUNK
+    package = kit.directory / f"big.tar{'.gz' if compression else ''}"
+    with tarfile.open(package, f"w:{compression}" if compression else "w") as archive:
+        info = tarfile.TarInfo("bin/monitor")
+        info.size = big
+        archive.addfile(info, io.BytesIO(bytes(big)))
+    tracemalloc.start()
+    try:
+        read = read_package(package, declared_size=package.stat().st_size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read.scan is not None and read.scan.bytes_scanned >= big
+    assert peak < 8 * CHUNK, f"peak {peak} bytes for a {big}-byte member"
