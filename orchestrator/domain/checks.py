@@ -242,7 +242,10 @@ def nfs_mounts(check: str, out: bytes, at: str, mapped_prefix: str | None) -> Ev
 
 def _hex_le_ip(text: str) -> ipaddress.IPv4Address:
     """/proc/net addresses are the 32-bit value in host (little-endian) order, printed as hex."""
-    return ipaddress.IPv4Address(int(text, 16).to_bytes(4, "little"))
+    value = int(text, 16)
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"not a 32-bit address: {text!r}")
+    return ipaddress.IPv4Address(value.to_bytes(4, "little"))
 
 
 def routes(out: bytes, at: str, mapped_prefix: str | None) -> Evidence:

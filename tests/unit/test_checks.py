@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from orchestrator.domain import checks
 from orchestrator.domain.indicators import MOUNT_STRING
 
@@ -121,3 +124,35 @@ def test_evidence_hash_covers_the_raw_output() -> None:
     a = checks.nfs_mounts("nfs-mount", b"proc /proc proc rw 0 0\n", AT, None)
     b = checks.nfs_mounts("nfs-mount", b"sysfs /sys sysfs rw 0 0\n", AT, None)
     assert a.outcome == b.outcome == "pass" and a.sha256 != b.sha256
+
+
+_text = st.text(alphabet=st.sampled_from("0123456789ABCDEFabcdef:. \t\n=/xyzpm-"), max_size=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_text)
+def test_proc_and_status_parsers_never_raise_on_garbage(text: str) -> None:
+    out = text.encode()
+    parsers = (
+        lambda: checks.routes(out, AT, "127.114.4"), lambda: checks.indicator_sockets(out, AT, None),
+        lambda: checks.udp_listeners(out, AT), lambda: checks.nfs_mounts("nfs-mount", out, AT, None),
+        lambda: checks.patient_status(out, AT), lambda: checks.firmware_version(out, AT, "v"),
+        lambda: checks.binary_hashes(out, 0, AT, None), lambda: checks.eth0_state(out, AT),
+    )
+    for parse in parsers:
+        parse()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(min_value=0, max_value=255))
+def test_binary_scan_parser_never_raises(out: bytes, status: int) -> None:
+    for check in ("monitor-mount-string", "update-indicator-address"):
+        assert checks.binary_pattern(check, out, status, AT).outcome in ("pass", "fail", "error")
+
+
+def test_oversized_hex_addresses_are_skipped_not_fatal() -> None:
+    row = b"   1: 1234567890:0016 0100007F:0203 01 0:0 0:0 0 0 0 1\n"
+    route = (b"Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+             b"eth0\t1FFFFFFFF\t0\t1\t0\t0\t0\tFFFFFFFFF\n")
+    assert checks.indicator_sockets(HEADER.encode() + row, AT, None).outcome == "pass"
+    assert checks.routes(route, AT, None).outcome == "pass"
