@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -47,9 +49,10 @@ from orchestrator.domain.indicators import (
 from orchestrator.errors import CmspatchError
 from orchestrator.ports import Observation
 
-READ_LIMIT = 1 << 20  # per connection: enough to see every kind of block, bounded memory
+UNDECODED_LIMIT = 256 * 1024  # bytes held per connection while waiting for the rest of a block
 IDLE_TIMEOUT = 10.0
-MAX_OBSERVATIONS = 50_000
+MAX_OBSERVATIONS = 50_000  # the oldest go first: verification windows always look at recent traffic
+REPEAT_INTERVAL = 1.0  # per connection, the same kind of content is recorded at most once a second
 
 
 _Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -104,8 +107,8 @@ class Sinkhole:
         self.tcp_ports = tuple(tcp_ports)
         self.udp_ports = tuple(udp_ports)
         self.idle_timeout = idle_timeout
-        self._observations: list[Observation] = []
-        self.dropped = 0
+        self._observations: deque[Observation] = deque(maxlen=MAX_OBSERVATIONS)
+        self._appended = 0  # absolute count, so waiters find what is new even after old ones fall out
         self._cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -196,10 +199,8 @@ class Sinkhole:
     # --- recording ---------------------------------------------------------------------------------
     def _record(self, obs: Observation) -> None:
         with self._cond:
-            if len(self._observations) >= MAX_OBSERVATIONS:
-                self.dropped += 1
-            else:
-                self._observations.append(obs)
+            self._observations.append(obs)
+            self._appended += 1
             self._cond.notify_all()
 
     def _record_decoded(self, source: str, target: str, protocol: str, decoded: telemetry.Decoded) -> None:
@@ -219,8 +220,9 @@ class Sinkhole:
         checked = 0  # each waiter scans only what arrived since it last looked
         with self._cond:
             while True:
-                fresh = self._observations[checked:]
-                checked = len(self._observations)
+                new = min(self._appended - checked, len(self._observations))
+                fresh = list(itertools.islice(reversed(self._observations), new))
+                checked = self._appended
                 if any(predicate(o) for o in fresh):
                     return True
                 remaining = deadline - time.monotonic()
@@ -237,23 +239,22 @@ class Sinkhole:
                                      kind="connect", summary=f"TCP connection to {target} ({pclass})",
                                      sha256=telemetry.sha256(f"{source}->{target}".encode())))
             buffer = b""
-            total = 0
+            last: dict[tuple[str, str], float] = {}
             try:
-                while total < READ_LIMIT:
+                while True:
                     try:
                         chunk = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
                     except TimeoutError:
                         break
                     if not chunk:
                         break
-                    total += len(chunk)
-                    buffer += chunk
-                    buffer = self._consume(buffer, pclass, source, target, writer)
+                    buffer = self._consume(buffer + chunk, pclass, source, target, writer, last)
                     await writer.drain()
+                    if len(buffer) > UNDECODED_LIMIT:  # not our protocol: say so once, keep memory bounded
+                        self._undecodable(source, target, buffer)
+                        buffer = b""
                 if buffer:
-                    self._record_decoded(source, target, "tcp", telemetry.Decoded(
-                        "undecodable", f"{len(buffer)} bytes to {target} not recognised",
-                        telemetry.sha256(buffer)))
+                    self._undecodable(source, target, buffer)
             except (ConnectionError, OSError):
                 pass  # the device hung up; what was seen is already recorded
             except asyncio.CancelledError:
@@ -264,8 +265,12 @@ class Sinkhole:
 
         return handle
 
+    def _undecodable(self, source: str, target: str, data: bytes) -> None:
+        self._record_decoded(source, target, "tcp", telemetry.Decoded(
+            "undecodable", f"{len(data)} bytes to {target} not recognised", telemetry.sha256(data)))
+
     def _consume(self, buffer: bytes, pclass: str, source: str, target: str,
-                 writer: asyncio.StreamWriter) -> bytes:
+                 writer: asyncio.StreamWriter, last: dict[tuple[str, str], float]) -> bytes:
         if pclass == "cms":
             decoded, used = telemetry.decode_cms_stream(buffer)
         elif pclass == "hl7":
@@ -282,7 +287,11 @@ class Sinkhole:
         else:
             decoded, used = [], 0
         for item in decoded:
-            self._record_decoded(source, target, "tcp", item)
+            # A streaming monitor sends many frames a second: keep the first of each kind per second.
+            key, now = (item.kind, item.summary), time.monotonic()
+            if pclass not in ("cms", "hl7") or now - last.get(key, -REPEAT_INTERVAL) >= REPEAT_INTERVAL:
+                last[key] = now
+                self._record_decoded(source, target, "tcp", item)
         return buffer[used:]
 
 

@@ -121,3 +121,24 @@ def test_stopping_releases_every_port() -> None:
     for _ in range(2):
         with Sinkhole(IndicatorMap("127.114.204")):
             pass
+
+
+def test_a_streaming_monitor_does_not_flood_the_record(hole: Sinkhole) -> None:
+    vitals = struct.pack("<H", 7) + b"\x05\x46\x01\x48\x00"
+    with client("127.114.201.119", 516) as sock:
+        sock.sendall(vitals * 2000)
+    assert hole.wait_for(lambda o: o.kind == "cms-telemetry", 5)
+    client("127.114.201.119", 516).close()  # a later connection, recorded after the first one's data
+    assert hole.wait_for(lambda o: o.target.endswith(":516") and o.kind == "connect"
+                         and len(hole.observations(source=MONITOR)) >= 3, 5)
+    assert len([o for o in hole.observations() if o.kind == "cms-telemetry"]) == 1
+
+
+def test_when_full_the_oldest_observations_go_and_new_ones_are_still_seen(monkeypatch: pytest.MonkeyPatch
+                                                                         ) -> None:
+    monkeypatch.setattr(sinkhole_module, "MAX_OBSERVATIONS", 3)
+    with Sinkhole(IndicatorMap("127.114.205")) as hole:
+        for port in (515, 516, 517, 518, 519):
+            client("127.114.205.119", port).close()
+            assert hole.wait_for(lambda o, p=port: o.target.endswith(f":{p}"), 5)
+        assert [o.target[-3:] for o in hole.observations()] == ["517", "518", "519"]
