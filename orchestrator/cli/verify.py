@@ -18,8 +18,10 @@ vulnerable or inconclusive (pcap: indicators found), 2 usage / unreadable input.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
+import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +53,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     verify = sub.add_parser("verify", help="prove per CVE, with evidence, that the backdoor is gone")
     _common(verify)
     verify.add_argument("--expected-version", help="the firmware version the fix installs")
+    verify.add_argument("--package", type=Path,
+                        help="the upgrade package pushed: its VERSION and binaries' SHA-256 become "
+                             "expectations (check it first with `cmspatch package verify`)")
     verify.set_defaults(func=cmd_survey, mode="verify")
 
     pcap = sub.add_parser("pcap", help="read a mirror-port capture and flag contact with 202.114.4.0/24")
@@ -129,6 +134,7 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
         result = verify_device(
             session, device, expected_version=getattr(args, "expected_version", None), observer=observer,
             trigger=trigger, window=max(args.window, 0.0),
+            expected_files=getattr(args, "expected_files", None),
             indicator_map=None if args.bench_sinkhole else IndicatorMap(args.sinkhole_prefix),
             udp_probe_ports=None if args.no_udp_probe else DEFAULT_UDP_PROBE_PORTS, no_session_reason=why)
     finally:
@@ -151,6 +157,9 @@ def cmd_survey(args: argparse.Namespace) -> int:
     campaign = f"{args.mode}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
     print(f"cmspatch {args.mode}: {len(devices)} monitor(s), window {args.window:g} s, triggers "
           f"{'exercised' if args.exercise_triggers else 'not exercised'}", file=sys.stderr)
+    if getattr(args, "package", None) is not None:
+        version, args.expected_files = package_expectations(args.package)
+        args.expected_version = args.expected_version or version
     transport = SshTransport(known_hosts=inventory.known_hosts)
     with ExitStack() as stack:
         observer = stack.enter_context(_observer(args))
@@ -168,6 +177,34 @@ def cmd_survey(args: argparse.Namespace) -> int:
     if args.journal is not None:
         print(f"recorded as campaign {campaign} in {args.journal}", file=sys.stderr)
     return int(ExitCode.OK if all(r.result.all_fixed for r in rows) else ExitCode.INCOMPLETE)
+
+
+def package_expectations(path: Path) -> tuple[str | None, dict[str, str]]:
+    """(VERSION, {installed path: SHA-256}) of a vendor package's ``bin/monitor`` and ``bin/update``."""
+    wanted = {"bin/monitor": "/opt/cms/bin/monitor", "bin/update": "/opt/cms/bin/update"}
+    version: str | None = None
+    hashes: dict[str, str] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if not member.isfile() or (name not in wanted and name != "VERSION"):
+                    continue
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                if name == "VERSION":
+                    version = handle.read(256).decode("utf-8", "replace").strip() or None
+                else:
+                    digest = hashlib.sha256()
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+                    hashes[wanted[name]] = digest.hexdigest()
+    except (OSError, tarfile.TarError) as exc:
+        raise UsageError(f"{path}: cannot read the package ({exc})", reason="package-unreadable") from exc
+    if not hashes:
+        raise UsageError(f"{path}: no bin/monitor or bin/update in the package", reason="package-unreadable")
+    return version, hashes
 
 
 def _record(path: Path, campaign: str, rows: list[Row], mode: str) -> None:

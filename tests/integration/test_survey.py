@@ -134,3 +134,16 @@ def test_patient_data_is_seen_but_no_file_the_runs_wrote_holds_the_patient(site:
     assert any(p.name.startswith("journal.db") for p in written)
     needle = SYNTHETIC_PATIENT_NAME.encode()
     assert [p.name for p in written if needle in p.read_bytes()] == []
+
+
+def test_verify_against_the_package_compares_installed_binaries(site: Site) -> None:
+    from orchestrator.emulator.firmware import build_package
+
+    package = build_package(site.out.parent / "fixed.tar.gz", variant="fixed")
+    rows = by_name(site.cli("verify", "--exercise-triggers", "--package", str(package)))
+    fixed = rows[site.reachable_fixed()[0]]
+    hashes = next(e for e in fixed["evidence"] if e["check"] == "binary-hashes")
+    assert hashes["outcome"] == "pass" and hashes["details"]["compared_with_manifest"] == 2
+    assert fixed["all_fixed"]
+    vulnerable = next(r for r in rows.values() if r["status"] == "vulnerable" and r["reachable"])
+    assert next(e for e in vulnerable["evidence"] if e["check"] == "binary-hashes")["outcome"] == "fail"
