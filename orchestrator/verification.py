@@ -183,13 +183,6 @@ def _from(obs: Observation, source: str) -> bool:
     return obs.source == source or obs.source.rsplit(":", 1)[0] == source
 
 
-def _target_port(obs: Observation) -> int:
-    try:
-        return int(obs.target.rsplit(":", 1)[1])
-    except (IndexError, ValueError):
-        return 0
-
-
 def _mount_completed(obs: Observation) -> bool:
     """The last step of the hidden mount (MNT "/pm"): waiting past it only delays a vulnerable verdict."""
     return obs.kind == "rpc-mount" and "MNT" in obs.summary
@@ -274,7 +267,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     """
     mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
     r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
-    watch_from = now_iso()
+    watch_from, started = now_iso(), time.monotonic()
     firmware, listeners, eth0, patient = _device_checks(r, expected_version, expected_files)
 
     if udp_probe_ports is None:
@@ -296,9 +289,11 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
         for name in checks.TRIGGERS:
             r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(),
                                  "trigger not exercised (read-only run; use --exercise-triggers)"))
-        if watch.live:
-            # Content, not the bare connect, ends the wait early: the evidence then shows what was sent.
-            _wait(watch.observer, source, watch_from, window, lambda o: o.kind != "connect")
+    if watch.live:
+        # The whole verification watches at least ``window`` for the leak (triggers may have ended early on
+        # a mount). Only patient data in clear ends it sooner: nothing stronger can come.
+        remaining = window - (time.monotonic() - started)
+        _wait(watch.observer, source, watch_from, remaining, lambda o: o.patient_record)
     _window_evidence(r, watch)
 
     evidence = tuple(r.evidence)

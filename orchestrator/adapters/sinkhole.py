@@ -52,7 +52,7 @@ from orchestrator.ports import Observation
 UNDECODED_LIMIT = 256 * 1024  # bytes held per connection while waiting for the rest of a block
 IDLE_TIMEOUT = 10.0
 MAX_OBSERVATIONS = 50_000  # the oldest go first: verification windows always look at recent traffic
-REPEAT_INTERVAL = 1.0  # per connection, the same kind of content is recorded at most once a second
+REPEAT_INTERVAL = 0.5  # per connection, the same kind of content is recorded at most twice a second
 
 
 _Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -287,7 +287,7 @@ class Sinkhole:
         else:
             decoded, used = [], 0
         for item in decoded:
-            # A streaming monitor sends many frames a second: keep the first of each kind per second.
+            # A streaming monitor sends many frames a second: keep one of each kind per REPEAT_INTERVAL.
             key, now = (item.kind, item.summary), time.monotonic()
             if pclass not in ("cms", "hl7") or now - last.get(key, -REPEAT_INTERVAL) >= REPEAT_INTERVAL:
                 last[key] = now

@@ -22,7 +22,7 @@ from orchestrator.errors import TransportError
 from orchestrator.verification import DeviceVerification, session_trigger, verification_events, verify_device
 from tests.integration.conftest import wait_until
 
-WINDOW = 1.0
+WINDOW = 1.5
 
 
 class Bench:
@@ -103,7 +103,7 @@ def test_patient_connected_vulnerable_monitor_is_caught_leaking_by_the_sinkhole(
     leak = next(e for e in result.evidence if e.check == "sinkhole-window")
     assert verdicts(result)[Cve.PHI_LEAK] is Verdict.VULNERABLE
     assert leak.outcome == "fail" and leak.details["patient_record_seen"] is True
-    assert "patient_name" in leak.details["patient_field_names"]
+    assert {"name", "patient_name"} & set(leak.details["patient_field_names"])  # CMS 0x3E or HL7 PID names
 
 
 def test_verification_becomes_check_result_and_verdict_events(bench: Bench) -> None:
