@@ -83,7 +83,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     where.add_argument("--pcap", type=Path, help="use a capture as network evidence instead of a sinkhole")
     where.add_argument("--no-sinkhole", action="store_true", help="no network evidence")
     p.add_argument("--no-udp-probe", action="store_true", help="do not probe monitors over UDP")
-    p.add_argument("--workers", type=int, default=16, help="monitors checked in parallel (default 16)")
+    p.add_argument("--workers", type=int, default=48,
+                   help="monitors checked in parallel (default 48; mostly waiting on the network window)")
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,9 @@ def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
     for title, key in (("by model", "by_model"), ("by firmware", "by_firmware")):
         out.write(f"{title}:\n")
         for name, counts in summary[key].items():
-            out.write(f"  {name:<36} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n")
+            named = "  (named affected by CISA)" if name in KNOWN_AFFECTED_VERSIONS else ""
+            tally = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            out.write(f"  {name:<36} {tally}{named}\n")
 
 
 def cmd_pcap(args: argparse.Namespace) -> int:
