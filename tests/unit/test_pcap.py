@@ -41,20 +41,21 @@ def write_pcap(path: Path, frames: list[bytes], *, ng: bool = False) -> Path:
     return path
 
 
-def backdoor_frames(cms: str = "202.114.4.119", hl7_server: str = "202.114.4.120") -> list[bytes]:
+def backdoor_frames(cms: str = "202.114.4.119", hl7_server: str = "202.114.4.120", *,
+                    device: str = DEVICE) -> list[bytes]:
     patient = b"\x00".join([b"ICU", b"07", NAME, b"P-1"])
     block = struct.pack("<H", 4 + len(patient)) + b"\x05\x3e" + patient
     hl7 = b"\x0bMSH|^~\\&|CMS|B7|||x||ORU^R01|1|P|2.3\rPID|||P-1||DOE^JANE\r\x1c\x0d"
     mnt = oncrpc.encode_call(7, oncrpc.MOUNT_PROG, 3, oncrpc.MOUNT_MNT, oncrpc.encode_string(b"/pm"))
     return [
-        frame(DEVICE, cms, 40000, 515, flags=dpkt.tcp.TH_SYN, seq=999),
-        frame(DEVICE, cms, 40000, 515, block[:10], seq=1000),
-        frame(DEVICE, cms, 40000, 515, block[10:], seq=1010),
-        frame(DEVICE, cms, 40000, 515, block[:10], seq=1000),  # retransmission
-        frame(cms, DEVICE, 515, 40000, b""),
-        frame(DEVICE, hl7_server, 40001, 511, hl7),
-        frame(DEVICE, cms, 900, 2049, mnt, udp=True),
-        frame(DEVICE, "10.0.0.1", 40002, 443, b"\x16\x03\x01"),
+        frame(device, cms, 40000, 515, flags=dpkt.tcp.TH_SYN, seq=999),
+        frame(device, cms, 40000, 515, block[:10], seq=1000),
+        frame(device, cms, 40000, 515, block[10:], seq=1010),
+        frame(device, cms, 40000, 515, block[:10], seq=1000),  # retransmission
+        frame(cms, device, 515, 40000, b""),
+        frame(device, hl7_server, 40001, 511, hl7),
+        frame(device, cms, 900, 2049, mnt, udp=True),
+        frame(device, "10.0.0.1", 40002, 443, b"\x16\x03\x01"),
     ]
 
 
@@ -162,3 +163,44 @@ def test_pcap_command_refuses_a_non_capture_with_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "x.pcap"
     path.write_bytes(b"garbage")
     assert main(["pcap", str(path)]) == 2
+
+
+INVENTORY = """\
+all:
+  vars:
+    ansible_user: service
+    ansible_ssh_private_key_file: keys/fleet_ed25519
+    cmspatch_known_hosts: known_hosts
+  children:
+    site_north:
+      vars: { site: "North General" }
+      children:
+        north_icu:
+          vars: { ward: "ICU" }
+          hosts:
+            north-icu-bed07:
+              ansible_host: 127.88.1.5
+              ansible_port: 9
+              model: CMS8000
+              serial: "CMS8K-2301-00017"
+              bed: "07"
+              host_key: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+              delivery: ssh
+"""
+
+
+def test_survey_reads_a_capture_for_a_monitor_it_cannot_log_in_to(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from orchestrator.cli.main import main
+
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(INVENTORY)
+    pcap = write_pcap(tmp_path / "mirror.pcap", backdoor_frames(device="127.88.1.5"))
+    code = main(["survey", "-i", str(inventory), "--pcap", str(pcap), "--json", "--no-udp-probe",
+                 "--window", "0"])
+    row = json.loads(capsys.readouterr().out)["devices"][0]
+    verdicts = {v["cve"]: v["verdict"] for v in row["verdicts"]}
+    assert code == 1 and not row["reachable"] and row["status"] == "vulnerable"
+    assert verdicts["CVE-2025-0683"] == "vulnerable" and verdicts["CVE-2024-12248"] == "inconclusive"
