@@ -118,6 +118,10 @@ class _Run:
             self.unreachable = f"monitor unreachable ({exc.reason}: {exc.message})"
             self.evidence.append(checks.not_run(check, now_iso(), self.unreachable))
             return None
+        except (OSError, EOFError) as exc:  # a session that failed to wrap a socket error: same meaning
+            self.unreachable = f"monitor unreachable ({type(exc).__name__}: {exc})"
+            self.evidence.append(checks.not_run(check, now_iso(), self.unreachable))
+            return None
         extra = result.stderr if result.exit_status not in (0, 1) else b""
         return result.stdout + extra, result.exit_status
 

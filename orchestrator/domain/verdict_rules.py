@@ -68,14 +68,19 @@ def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
     if problems:
         return CveVerdict(cve, Verdict.INCONCLUSIVE, relevant, "; ".join(dict.fromkeys(problems)))
     reason = "all required checks passed: " + ", ".join(REQUIRED[cve])
-    if cve is Cve.PHI_LEAK and not _patient_connected(relevant):
-        reason += ("; no patient was connected during the window, so network silence is weaker evidence "
+    patient = _patient_connected(relevant)
+    if cve is Cve.PHI_LEAK and patient is not True:
+        who = "no patient was connected" if patient is False else "whether a patient was connected is unknown"
+        reason += (f"; {who} during the window, so network silence is weaker evidence "
                    "(the backdoor sends patient data once a patient is connected)")
     return CveVerdict(cve, Verdict.FIXED, relevant, reason)
 
 
-def _patient_connected(evidence: Sequence[Evidence]) -> bool:
-    return any(e.check == "patient-status" and e.details.get("patient_connected") is True for e in evidence)
+def _patient_connected(evidence: Sequence[Evidence]) -> bool | None:
+    states = [e.details.get("patient_connected") for e in evidence if e.check == "patient-status"]
+    if True in states:
+        return True
+    return False if False in states else None
 
 
 def decide_all(evidence: Iterable[Evidence]) -> tuple[CveVerdict, ...]:

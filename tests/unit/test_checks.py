@@ -94,6 +94,10 @@ def test_udp_listener_is_found_and_dhcp_client_is_not_one() -> None:
     assert ev.outcome == "fail" and ports == [51000]
 
 
+def test_eth0_up_after_a_trigger_without_a_baseline_proves_nothing() -> None:
+    assert checks.eth0_after("boot-key", "unknown", b"up\n", AT).outcome == "pass"
+
+
 def test_eth0_brought_up_by_a_trigger_is_the_hidden_code() -> None:
     assert checks.eth0_after("menu-update", "down", b"up\n", AT).outcome == "fail"
     assert checks.eth0_after("menu-update", "up", b"up\n", AT).outcome == "pass"

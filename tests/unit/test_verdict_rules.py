@@ -58,8 +58,17 @@ def test_leak_seen_by_the_sinkhole_is_vulnerable_without_any_device_access() -> 
 
 def test_phi_leak_fixed_without_a_patient_says_the_evidence_is_weaker() -> None:
     evidence = [e for e in all_passing() if e.check != "patient-status"]
-    verdict = decide(Cve.PHI_LEAK, evidence)
+    verdict = decide(Cve.PHI_LEAK, [*evidence, ev("patient-status", patient_connected=False)])
     assert verdict.verdict is Verdict.FIXED and "no patient was connected" in verdict.reason
+
+
+def test_phi_leak_fixed_with_unknown_patient_state_says_so() -> None:
+    verdict = decide(Cve.PHI_LEAK, [e for e in all_passing() if e.check != "patient-status"])
+    assert verdict.verdict is Verdict.FIXED and "unknown" in verdict.reason
+
+
+def test_phi_leak_fixed_with_a_patient_connected_carries_no_caveat() -> None:
+    assert "weaker" not in decide(Cve.PHI_LEAK, all_passing()).reason
 
 
 def test_verdict_keeps_the_evidence_that_decided_it() -> None:
