@@ -200,6 +200,7 @@ class _Watch:
     source: str
     since: str
     why_not: str  # why there is no observer, if there is none
+    started: float = field(default_factory=time.monotonic)
     exercised: list[str] = field(default_factory=list)
     windows: list[tuple[str, str]] = field(default_factory=list)
 
@@ -217,7 +218,7 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
     share = window / len(checks.TRIGGERS)
     for name in checks.TRIGGERS:
         check = f"sinkhole-after-{name}"
-        since = now_iso()
+        since, t0 = now_iso(), time.monotonic()
         try:
             trigger(name)
         except Exception as exc:  # a trigger is the technician or the device: report, don't crash
@@ -240,7 +241,8 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
             r.add(checks.not_run(check, until, "a recorded capture cannot show what follows a trigger now"))
         else:
             seen = [o for o in watch.observer.observations(since=since, source=watch.source) if o.at <= until]
-            r.add(checks.network_window(check, seen, until, since=since, until=until, source=watch.source))
+            r.add(checks.network_window(check, seen, until, since=since, until=until, source=watch.source,
+                                        watched=time.monotonic() - t0))
 
 
 def _window_evidence(r: _Run, watch: _Watch) -> None:
@@ -252,11 +254,12 @@ def _window_evidence(r: _Run, watch: _Watch) -> None:
     since = None if watch.recorded else watch.since
     seen = watch.observer.observations(since=since, source=watch.source)
     shown_since = since or (seen[0].at if seen else "start of capture")
+    watched = None if watch.recorded else time.monotonic() - watch.started
     r.add(checks.network_window("sinkhole-window", seen, until, since=shown_since, until=until,
-                                source=watch.source))
+                                source=watch.source, watched=watched))
     outside = [o for o in seen if not any(a <= o.at <= b for a, b in watch.windows)]
     r.add(checks.network_window("sinkhole-nfs", outside, until, since=shown_since, until=until,
-                                source=watch.source))
+                                source=watch.source, watched=watched))
 
 
 def verify_device(session: DeviceSession | None, device: Device, *, expected_version: str | None,
@@ -286,7 +289,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     source = device.address
     no_watch = ("no network observer (sinkhole/pcap)" if observer is None
                 else None if source else "no network address to attribute traffic to (hands-on unit)")
-    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "")
+    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "", started)
     if trigger is not None:
         _exercise_triggers(r, watch, trigger, window, eth0)
     else:

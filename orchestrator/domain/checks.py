@@ -395,12 +395,16 @@ def _target_port(target: str) -> int:
         return 0
 
 
+MIN_WATCH_SECONDS = 0.1  # a shorter watch cannot show that nothing was sent
+
+
 def network_window(check: str, observations: Sequence[ObservationLike], at: str, *, since: str, until: str,
-                   source: str) -> Evidence:
+                   source: str, watched: float | None = None) -> Evidence:
     """Evidence from what the sinkhole (or a capture) saw from one monitor between ``since`` and ``until``.
 
     The trigger checks and ``sinkhole-nfs`` count only NFS contact (portmapper 111, 2049, RPC);
     ``sinkhole-window`` counts everything else (telemetry, HL7, any other contact with the /24).
+    ``watched``: seconds actually watched (None for a capture); silence over a too-short watch is an error.
     """
     nfs_check = check != "sinkhole-window"
     seen = [o for o in observations
@@ -416,6 +420,9 @@ def network_window(check: str, observations: Sequence[ObservationLike], at: str,
         "patient_field_names": fields, "observation_sha256": [o.sha256 for o in seen[:20]],
     }
     raw = "\n".join(f"{o.at} {o.target} {o.kind} {o.sha256}" for o in seen).encode()
+    if not seen and watched is not None and watched < MIN_WATCH_SECONDS:
+        return _evidence(check, at, "error", f"watched only {watched:.2f} s: too short to show that nothing "
+                         "was sent", raw, details)
     if not seen:
         what = "NFS/RPC" if nfs_check else "telemetry or other"
         return _evidence(check, at, "pass", f"no {what} contact from {source} to 202.114.4.0/24 "

@@ -142,3 +142,15 @@ def test_monitor_lost_mid_verification_is_inconclusive(fleet_factory: Callable[.
                            window=0.0)
     session.close()
     assert not result.all_fixed and Verdict.FIXED not in set(verdicts(result).values())
+
+
+def test_a_zero_window_cannot_prove_the_hidden_mount_gone(bench: Bench) -> None:
+    device = bench.device("fixed")
+    session = bench.transport.open(device)
+    try:
+        result = verify_device(session, device, expected_version=FIXED_VERSION, observer=bench.sinkhole,
+                               trigger=session_trigger(session), window=0.0)
+    finally:
+        session.close()
+    assert verdicts(result)[Cve.MONITOR_NFS] is Verdict.INCONCLUSIVE
+    assert verdicts(result)[Cve.UPDATE_NFS] is Verdict.INCONCLUSIVE

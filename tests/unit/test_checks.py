@@ -160,3 +160,10 @@ def test_oversized_hex_addresses_are_skipped_not_fatal() -> None:
              b"eth0\t1FFFFFFFF\t0\t1\t0\t0\t0\tFFFFFFFFF\n")
     assert checks.indicator_sockets(HEADER.encode() + row, AT, None).outcome == "pass"
     assert checks.routes(route, AT, None).outcome == "pass"
+
+
+def test_silence_over_a_too_short_watch_proves_nothing() -> None:
+    ev = checks.network_window("sinkhole-after-boot-key", [], AT, since=AT, until=AT, source="x", watched=0.0)
+    assert ev.outcome == "error"
+    ev = checks.network_window("sinkhole-after-boot-key", [], AT, since=AT, until=AT, source="x", watched=1.0)
+    assert ev.outcome == "pass"
