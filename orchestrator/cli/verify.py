@@ -1,9 +1,11 @@
 """``cmspatch survey``, ``cmspatch verify`` and ``cmspatch pcap``: is the backdoor there, fleet-wide?
 
 - ``survey`` is read-only: it reads files and hashes on each monitor (no upload, no install, nothing
-  written) and listens with the sinkhole. It does NOT press the hidden-mount triggers unless
-  ``--exercise-triggers`` is given, because the triggers are the backdoor's own behaviour. It says which
-  monitors are affected by model, by firmware version (CISA's list) and by what was observed.
+  written), listens with the sinkhole, and sends each monitor one small well-formed UDP probe
+  (``--no-udp-probe`` to skip it; never malformed or broadcast, see ``adapters.udp_probe``). It does
+  NOT press the hidden-mount triggers unless ``--exercise-triggers`` is given, because the triggers are
+  the backdoor's own behaviour. It says which monitors are affected by model, by firmware version
+  (CISA's list) and by what was observed.
 - ``verify`` runs the same checks on demand after patching; with ``--exercise-triggers`` it can prove
   the two hidden-mount CVEs fixed (without, they stay inconclusive by rule).
 - ``pcap FILE`` reads a mirror-port capture and flags any contact with 202.114.4.0/24.

@@ -142,3 +142,14 @@ def test_when_full_the_oldest_observations_go_and_new_ones_are_still_seen(monkey
             client("127.114.205.119", port).close()
             assert hole.wait_for(lambda o, p=port: o.target.endswith(f":{p}"), 5)
         assert [o.target[-3:] for o in hole.observations()] == ["517", "518", "519"]
+
+
+@pytest.mark.parametrize("port", [515, 511, 111, 2049])
+def test_junk_on_any_port_is_recorded_as_undecodable_and_the_sinkhole_keeps_listening(hole: Sinkhole,
+                                                                                      port: int) -> None:
+    junk = bytes(range(256)) * 3
+    with client("127.114.201.119", port) as sock:
+        sock.sendall(junk)
+    assert hole.wait_for(lambda o: o.kind == "undecodable" and o.target.endswith(f":{port}"), 15)
+    client("127.114.201.119", port).close()
+    assert hole.wait_for(lambda o: len([x for x in hole.observations() if x.kind == "connect"]) == 2, 5)
