@@ -215,6 +215,10 @@ def _record(path: Path, campaign: str, rows: list[Row], mode: str) -> None:
 
     with SqliteJournal(path) as journal:
         for row in rows:
+            if row.result.firmware:  # a survey reads the state before patching; verify, after
+                journal.append(Event(campaign, EventKind.FIRMWARE_READ, {
+                    "version": row.result.firmware, "when": "before" if mode == "survey" else "after",
+                }, device=row.device.name))
             for event in verification_events(campaign, row.result, device=row.device.name,
                                              triggered_by=f"cmspatch {mode}"):
                 journal.append(event)
