@@ -240,8 +240,20 @@ def _summary(rows: list[Row]) -> dict[str, Any]:
     for r in rows:
         for v in r.result.verdicts:
             verdicts.setdefault(v.cve.value, Counter())[v.verdict.value] += 1
+    def seen(prefixes: tuple[str, ...], key: str = "contacts") -> int:
+        """Monitors (each counted once) with a failed network check of these kinds showing ``key``."""
+        return sum(1 for r in rows if any(e.check.startswith(prefixes) and e.outcome == "fail"
+                                          and e.details.get(key) for e in r.result.evidence))
+
     return {
         "monitors": len(rows),
+        "observed": {  # behaviour seen on the network, independent of what the binaries carry
+            "patient_data_in_clear": seen(("sinkhole-window",), "patient_record_seen"),
+            "indicator_contact": seen(("sinkhole-",)),
+            "hidden_mount": seen(("sinkhole-after-", "sinkhole-nfs")),
+            "udp_listener_answering": sum(1 for r in rows if any(
+                e.check == "udp-probe" and e.outcome == "fail" for e in r.result.evidence)),
+        },
         "status": dict(Counter(r.status.status for r in rows)),
         "affected": sum(1 for r in rows if r.status.affected),
         "unreachable": sum(1 for r in rows if not r.result.reachable),
@@ -262,6 +274,10 @@ def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
         for v in r.result.verdicts:
             if v.verdict.value != "fixed":
                 out.write(f"        {v.cve.value} {v.verdict.value}: {v.reason[:300]}\n")
+    observed = summary["observed"]
+    out.write(f"\nobserved: {observed['patient_data_in_clear']} sending patient data in clear, "
+              f"{observed['indicator_contact']} contacting 202.114.4.0/24, {observed['hidden_mount']} "
+              f"attempting the hidden mount, {observed['udp_listener_answering']} answering on UDP")
     out.write(f"\n{summary['monitors']} monitor(s): "
               + ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
               + f"; {summary['affected']} affected; {summary['unreachable']} unreachable\n")

@@ -130,6 +130,7 @@ def test_patient_data_is_seen_but_no_file_the_runs_wrote_holds_the_patient(site:
     survey = site.cli("survey", "--limit", site.patient, "--window", "8")
     leak = next(e for e in by_name(survey)[site.patient]["evidence"] if e["check"] == "sinkhole-window")
     assert leak["details"]["patient_record_seen"]  # the positive control: patient data did flow
+    assert survey.doc["summary"]["observed"]["patient_data_in_clear"] == 1
     written = [p for p in site.out.rglob("*") if p.is_file()]
     assert any(p.name.startswith("journal.db") for p in written)
     needle = SYNTHETIC_PATIENT_NAME.encode()
