@@ -76,6 +76,12 @@ class CmspatchApp(App[int]):
         self.flush_times: deque[float] = deque(maxlen=2000)
         self.records_applied = 0
 
+    def _main(self, selector: Any, expect_type: Any = None) -> Any:
+        """Query the main screen, whatever screen (monitor, modal) is on top: ``App.query_one`` would
+        search only the active screen."""
+        screen = self.screen_stack[0] if self.screen_stack else self.screen
+        return screen.query_one(selector) if expect_type is None else screen.query_one(selector, expect_type)
+
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
@@ -98,7 +104,7 @@ class CmspatchApp(App[int]):
             self._show_package()
         if self.session.config.read_journal is not None:
             self.poll_journal()
-        self.query_one(FleetView).table.focus()
+        self._main(FleetView).table.focus()
         self._push_changes(Changes(campaign=True))
 
     # -- background work ---------------------------------------------------------------------------
@@ -146,7 +152,7 @@ class CmspatchApp(App[int]):
     def _engine_stopped(self, error: str | None, outcome: Any) -> None:
         if error is not None:
             self.notify(error, title="Campaign stopped", severity="error", timeout=10)
-            self.query_one(LogPane).add([f"campaign stopped: {error}"])
+            self._main(LogPane).add([f"campaign stopped: {error}"])
         else:
             code = getattr(outcome, "exit_code", None)
             summary = getattr(outcome, "summary", None) or \
@@ -162,14 +168,14 @@ class CmspatchApp(App[int]):
     def _push_changes(self, changes: Changes) -> None:
         started = time.perf_counter()
         self.records_applied += changes.records
-        fleet = self.query_one(FleetView)
+        fleet = self._main(FleetView)
         with self.batch_update():
             fleet.table.push(changes.devices)
             if changes.devices or changes.campaign:
                 fleet.refresh_counts()
-                self.query_one(CampaignView).show(can=self._can(), read_only=self.session.read_only)
+                self._main(CampaignView).show(can=self._can(), read_only=self.session.read_only)
             if changes.log:
-                self.query_one(LogPane).add(changes.log)
+                self._main(LogPane).add(changes.log)
             screen = self.screen
             if isinstance(screen, MonitorScreen) and screen.device in changes.devices:
                 screen.refresh_view()
@@ -200,7 +206,7 @@ class CmspatchApp(App[int]):
             hint = f"press r to resume campaign {s.config.campaign_id} from the journal"
         else:
             hint = "press s (or the button) to start; you will be asked to confirm"
-        self.query_one(PackageView).show(s.report, can_start=bool(self._can().get("start")), hint=hint,
+        self._main(PackageView).show(s.report, can_start=bool(self._can().get("start")), hint=hint,
                                          error=self.report_error,
                                          pending=s.config.verify is not None)
         self.refresh_bindings()
@@ -238,19 +244,19 @@ class CmspatchApp(App[int]):
     def action_show_tab(self, tab: str) -> None:
         if self.screen is not self.screen_stack[0]:
             self.pop_screen()
-        self.query_one(TabbedContent).active = tab
+        self._main(TabbedContent).active = tab
         if tab == "fleet":
-            self.query_one(FleetView).table.focus()
+            self._main(FleetView).table.focus()
 
     def action_search(self) -> None:
         self.action_show_tab("fleet")
-        self.query_one("#fleet-filter", Input).focus()
+        self._main("#fleet-filter", Input).focus()
 
     def action_sort(self) -> None:
-        self.query_one(FleetView).cycle_sort()
+        self._main(FleetView).cycle_sort()
 
     def action_toggle_log(self) -> None:
-        self.query_one(LogPane).toggle_class("hidden")
+        self._main(LogPane).toggle_class("hidden")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -278,7 +284,7 @@ class CmspatchApp(App[int]):
     def _start_confirmed(self, answer: str | None) -> None:
         if answer is None:
             return
-        self.query_one(LogPane).add(["starting the campaign…"])
+        self._main(LogPane).add(["starting the campaign…"])
         self.action_show_tab("campaign")
         self.run_engine()
 
@@ -413,8 +419,8 @@ class CmspatchApp(App[int]):
 
     def _filter(self, text: str) -> None:
         self.action_show_tab("fleet")
-        self.query_one("#fleet-filter", Input).value = text
-        view = self.query_one(FleetView)
+        self._main("#fleet-filter", Input).value = text
+        view = self._main(FleetView)
         q = view.table.query_spec
         from tui.model import FleetQuery
 
@@ -435,6 +441,12 @@ class CmspatchApp(App[int]):
     def _quit_confirmed(self, answer: str | None) -> None:
         if answer is not None:
             self._leave()
+
+    def on_unmount(self) -> None:
+        """However the app ends (quit, test harness, crash), the engine must not outlive it blocked at a
+        gate: interrupt it so its worker thread returns and the process can exit."""
+        self._stop_polling.set()
+        self.session.stop()
 
     def _leave(self) -> None:
         self._stop_polling.set()
