@@ -29,13 +29,14 @@ from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.emulator.firmware import build_package
 from orchestrator.emulator.fleet import EmulatedFleet
 from orchestrator.engine import Engine
+from orchestrator.errors import EmulatorError
 from orchestrator.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=3, initial=0.05, maximum=0.2, jitter=0.05)
 
 
 def fast_policy(**overrides: Any) -> CampaignPolicy:
-    base: dict[str, Any] = {"waves": ("1", "100%"), "require_approval": False, "observation_window": 0.4,
+    base: dict[str, Any] = {"waves": ("1", "100%"), "require_approval": False, "observation_window": 0.2,
                             "reboot_timeout": 8.0, "recheck_interval": 0.2, "max_rechecks": 3,
                             "command_timeout": 10.0, "retry_attempts": 3, "retry_initial": 0.05,
                             "retry_max": 0.2}
@@ -86,14 +87,27 @@ class Rig:
                 "--indicator-prefix", self.indicator_map.loopback_prefix, "--journal", str(self.journal_path)]
 
 
+def _start_fleet(tmp_path: Path, monitors: int, faults: str | None, reboot_seconds: float,
+                 indicator_map: IndicatorMap) -> EmulatedFleet:
+    """Random addresses and ports; another rig (or engineer) may hold the ones drawn: draw again."""
+    for attempt in range(5):
+        try:
+            return EmulatedFleet.start(
+                tmp_path / f"fleet{attempt or ''}", monitors=monitors, faults=faults,
+                reboot_seconds=reboot_seconds, address_prefix=f"127.{random.randint(60, 119)}",
+                port=_free_port(), udp_port=_free_port(), indicator_map=indicator_map)
+        except EmulatorError as exc:
+            if exc.reason != "address-in-use":
+                raise
+    raise AssertionError("no free address for an emulated fleet after 5 draws")
+
+
 @contextmanager
 def rig(tmp_path: Path, *, monitors: int = 3, faults: str | None = None, sinkhole: bool = True,
         reboot_seconds: float = 0.3) -> Iterator[Rig]:
     indicator_map = IndicatorMap(f"127.{random.randint(120, 250)}.{random.randint(1, 250)}")
     with ExitStack() as stack:
-        fleet = stack.enter_context(EmulatedFleet.start(
-            tmp_path / "fleet", monitors=monitors, faults=faults, reboot_seconds=reboot_seconds,
-            address_prefix=f"127.{random.randint(60, 119)}", port=_free_port(), indicator_map=indicator_map))
+        fleet = stack.enter_context(_start_fleet(tmp_path, monitors, faults, reboot_seconds, indicator_map))
         package_path = build_package(tmp_path / "fix.tar.gz", variant="fixed")
         trust = make_demo_trust(tmp_path, package_path)
         package = verify_package(package_path, trust.manifest, trust.policy, state=trust.state).require()

@@ -44,19 +44,16 @@ def test_a_canary_failure_halts_the_campaign(tmp_path: Path) -> None:
 
 
 def test_a_failure_threshold_halts_mid_campaign(tmp_path: Path) -> None:
-    with rig(tmp_path, monitors=6) as r, r.journal() as journal:
-        monitors = r.fleet.monitors
-        for m in monitors[1:3]:
-            m.inject("install-fail")
-        policy = fast_policy(max_failures=2, max_workers=1)
-        engine = r.engine(journal, policy=policy)
-        order = list(engine.waves[1])
+    with rig(tmp_path, monitors=4) as r, r.journal() as journal:
+        engine = r.engine(journal, policy=fast_policy(max_failures=2, max_workers=1))
+        for name in engine.waves[1]:  # every monitor after the canary would fail: only two may
+            r.fleet.monitor(name).inject("install-fail")
         outcome = engine.run(auto_approve=True)
         assert outcome.exit_code is ExitCode.HALTED
         assert outcome.halted is not None and outcome.halted.rule == "max-failures"
-        assert outcome.counts["failed"] == 2
-        untouched = [n for n in order if engine.status.devices[n].state is DeviceState.SKIPPED]
-        assert untouched and all(r.installs(n) == 0 for n in untouched)
+        assert (outcome.counts["patched"], outcome.counts["failed"], outcome.counts["skipped"]) == (1, 2, 1)
+        untouched = [n for n in engine.waves[1] if engine.status.devices[n].state is DeviceState.SKIPPED]
+        assert all(r.installs(n) == 0 for n in untouched)
 
 
 def test_a_headless_run_stops_at_the_gate_and_resumes_after_approval(tmp_path: Path) -> None:
