@@ -36,7 +36,7 @@ FAST_RETRY = RetryPolicy(attempts=3, initial=0.05, maximum=0.2, jitter=0.05)
 
 
 def fast_policy(**overrides: Any) -> CampaignPolicy:
-    base: dict[str, Any] = {"waves": ("1", "100%"), "require_approval": False, "observation_window": 0.2,
+    base: dict[str, Any] = {"waves": ("1", "100%"), "require_approval": False, "observation_window": 0.4,
                             "reboot_timeout": 8.0, "recheck_interval": 0.2, "max_rechecks": 3,
                             "command_timeout": 10.0, "retry_attempts": 3, "retry_initial": 0.05,
                             "retry_max": 0.2}

@@ -13,7 +13,7 @@ from orchestrator.domain.events import Event, EventKind
 from orchestrator.errors import ExitCode
 from tests.integration.engine_rig import Rig, rig
 
-FAST = ["--waves", "1,100%", "--observation-window", "0.2", "--reboot-timeout", "8"]
+FAST = ["--waves", "1,100%", "--observation-window", "0.4", "--reboot-timeout", "8"]
 
 
 def cmspatch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

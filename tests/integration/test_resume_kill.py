@@ -20,7 +20,7 @@ from orchestrator.domain.status import project
 from orchestrator.errors import ExitCode
 from tests.integration.engine_rig import Rig, rig
 
-FAST = ["--waves", "1,100%", "--observation-window", "0.2", "--reboot-timeout", "8", "--yes"]
+FAST = ["--waves", "1,100%", "--observation-window", "0.4", "--reboot-timeout", "8", "--yes"]
 
 
 def _start(r: Rig, config: Path, *, json_out: bool = False) -> subprocess.Popen[str]:
