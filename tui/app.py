@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, TabbedContent, TabPane
 
@@ -97,7 +98,7 @@ class CmspatchApp(App[int]):
 
     def on_mount(self) -> None:
         self._update_subtitle()
-        self.set_interval(self.tick_seconds, self._tick)
+        self._ticker = self.set_interval(self.tick_seconds, self._tick)
         if self.session.config.verify is not None:
             self.verify_package()
         else:
@@ -163,7 +164,10 @@ class CmspatchApp(App[int]):
     # -- the coalescing tick --------------------------------------------------------------------------
     def _tick(self) -> None:
         records = self.session.inbox.drain()
-        self._push_changes(self.model.apply_many(records) if records else Changes())
+        try:
+            self._push_changes(self.model.apply_many(records) if records else Changes())
+        except NoMatches:  # the app is shutting down: its widgets are already gone
+            return
 
     def _push_changes(self, changes: Changes) -> None:
         started = time.perf_counter()
@@ -446,6 +450,7 @@ class CmspatchApp(App[int]):
         """However the app ends (quit, test harness, crash), the engine must not outlive it blocked at a
         gate: interrupt it so its worker thread returns and the process can exit."""
         self._stop_polling.set()
+        self._ticker.stop()
         self.session.stop()
 
     def _leave(self) -> None:

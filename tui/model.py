@@ -447,6 +447,7 @@ def counts_text(counts: dict[str, int]) -> str:
 COLUMN_ALIASES: dict[str, str] = {
     **{k: k for k in COLUMN_KEYS},
     **{cve.removeprefix("CVE-"): cve for cve in CVE_IDS},
+    **{cve.rsplit("-", 1)[-1]: cve for cve in CVE_IDS},  # 0626 for CVE-2025-0626
     **{cve.lower(): cve for cve in CVE_IDS},
     "fw": "firmware", "name": "name", "host": "name", "delivery": "delivery", "cve": "cve",
     "verdict": "cve", "wave": "wave", "reason": "reason", "asset": "asset_tag",
