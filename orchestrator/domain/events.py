@@ -13,13 +13,13 @@ Payloads by kind (device = inventory host name; all strings unless noted):
   wave-finished      {wave, counts: {state: n}}
   gate-waiting       {wave: next wave index}
   gate-approved      {wave, approver}
-  state-changed      device; {from, to, reason, wave, attempt?}
+  state-changed      device; {from, to, reason, wave, attempt?, sha256? (to uploaded: hash seen on device)}
   attempt            device; {step, attempt: int, outcome: "ok"|"retry"|"error", error_reason?, error?}
-  firmware-read      device; {version, when: "before"|"after"}
+  firmware-read      device; {version, when: "before"|"after"|"check" (resume: was the install applied?)}
   check-result       device; {evidence: Evidence.to_dict(), cves: [cve ids]}
   verdict            device; CveVerdict.to_dict()
-  work-order         device; {order: {...}}       (manual path)
-  technician-confirmed device; {technician, note}
+  work-order         device; {order: {...}, files: [paths written]}       (manual path)
+  technician-confirmed device; {technician, note, version?}
   trigger-exercised  device; {trigger: "menu-update"|"boot-key", by}
   campaign-paused / campaign-resumed  {by}
   campaign-halted    {reason, rule, failed: int, executed: int}
