@@ -240,13 +240,13 @@ def _scaled(states: dict[str, int], monitors: int) -> dict[str, int]:
     return {k: max(1, round(v * monitors / sum(states.values()))) for k, v in states.items()}
 
 
-def pick_prefix(preferred: str = "127.77") -> str:
+def pick_prefix(preferred: str = "127.77", *, port: int = 2222) -> str:
     """The demo's address prefix, or a free alternative when another demo already listens there."""
     for octet in (int(preferred.split(".")[1]), *range(100, 120)):
         prefix = f"127.{octet}"
         with socket.socket() as s:
             try:
-                s.bind((f"{prefix}.0.1", 2222))
+                s.bind((f"{prefix}.0.1", port))
             except OSError:
                 continue
         return prefix

@@ -48,6 +48,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--read-only", action="store_true")
     demo.add_argument("--fast", action="store_true", help="short reboots and observation windows")
     demo.add_argument("--json", action="store_true", help="headless: journal records as JSON lines")
+    demo.add_argument("--address-prefix",
+                      help="loopback prefix of the monitors (default 127.77, or a free one)")
+    demo.add_argument("--port", type=int, default=2222, help="SSH port of every emulated monitor")
+    demo.add_argument("--indicator-prefix", default="127.114.4",
+                      help="loopback /24 standing in for 202.114.4 (the sinkhole listens there)")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -154,7 +159,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(f"cmspatch demo: {message}", file=sys.stderr, flush=True)
 
-    demo = start_demo(args.workdir, monitors=args.monitors, address_prefix=pick_prefix(), fast=args.fast,
+    demo = start_demo(args.workdir, monitors=args.monitors, fast=args.fast,
+                      address_prefix=args.address_prefix or pick_prefix(port=args.port), port=args.port,
+                      indicator_map=IndicatorMap(args.indicator_prefix),
                       reboot_seconds=0.5 if args.fast else 1.0, progress=say)
     with demo:
         say(f"fleet up; journal {demo.journal_path}; inventory {demo.inventory_path}")
