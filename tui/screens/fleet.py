@@ -50,6 +50,7 @@ class FleetView(Vertical):
         return self.query_one(FleetTable)
 
     def refresh_counts(self) -> None:
+        self._show_sort()  # "shown" changes as monitors appear or leave the filter
         line = counts_line(self.fleet)
         if line != self._last_counts:
             self._last_counts = line
