@@ -18,8 +18,9 @@ wait, read the version. cmspatch additionally reads the firmware before, and ver
 
 Each contender runs in its own child process (the fleet stays in this one, so the monitors' CPU is not
 counted). Printed per contender: wall time, CPU (user+sys of the child and all its descendants, from
-wait4), peak RSS of the largest single process (wait4's ru_maxrss) and peak RSS of the whole process
-tree (sampled every 0.2 s with psutil), monitors patched. Ratios are printed, never asserted: figures
+wait4), peak RSS of the largest single process (VmHWM, read from /proc every 0.1 s: exact for every
+process alive at a sample) and peak RSS of the whole process tree (sum, sampled), monitors patched.
+Ratios are printed, never asserted: figures
 vary 30-50% run to run on a shared 2-core machine (PERFORMANCE.md).
 """
 
@@ -93,14 +94,25 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
     proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     peak = [0]
+    hwm = [0]  # largest VmHWM of any process of the tree (kB): a true per-process peak, unlike
+    #            wait4's ru_maxrss, which keeps the pre-exec high-water mark of the forked parent
     done = threading.Event()
+
+    def read_hwm(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def sample() -> None:
         try:
             root = psutil.Process(proc.pid)
         except psutil.Error:
             return
-        while not done.wait(0.2):
+        while not done.wait(0.1):
             total = 0
             try:
                 for p in [root, *root.children(recursive=True)]:
@@ -108,6 +120,7 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
                         total += p.memory_info().rss
                     except psutil.Error:
                         pass
+                    hwm[0] = max(hwm[0], read_hwm(p.pid))
             except psutil.Error:
                 break
             peak[0] = max(peak[0], total)
@@ -125,7 +138,10 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
         tail = output.decode("utf-8", "replace").strip().splitlines()[-6:]
         print(f"  [{name}] exit {proc.returncode}, patched {patched}/{monitors}: " + " | ".join(tail),
               file=sys.stderr)
-    return Measured(name, monitors, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+    lines = output.decode("utf-8", "replace").strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        note = f"{note} child: {lines[-1]}".strip()
+    return Measured(name, monitors, wall, usage.ru_utime + usage.ru_stime, hwm[0] / 1024,
                     peak[0] / 2**20, patched, note)
 
 
@@ -229,7 +245,7 @@ def run_all(args: argparse.Namespace) -> None:
                         result = Measured(label, args.hold_monitors, result.wall, result.cpu,
                                           result.maxrss_mb, result.tree_rss_mb, result.patched,
                                           f"plan + journal of {args.hold_monitors}, canary patched over "
-                                          "SSH, held at the gate; 1 monitor served")
+                                          f"SSH, held at the gate; 1 monitor served; {result.note}")
                 elif name == "plain":
                     argv = [str(Path(PY).parent / "ansible-playbook"), "-i", inv, "-f", str(args.forks),
                             str(REPO / "bench/plain_patch.yml"), "-e", f"package={package}", "-e",
