@@ -117,17 +117,6 @@ def test_uploaded_file_has_the_same_sha256_on_the_monitor(transport: DeviceTrans
     assert result.text.split()[0] == _sha256(package)
 
 
-@pytest.fixture
-def drop_xfail(path: str, request: pytest.FixtureRequest) -> None:
-    if path == "ssh":
-        # Known defect (reported): the emulator keeps applying pipelined SFTP writes queued behind the
-        # drop, so the partial file has a hole past the drop offset; SshSession.put resumes from the
-        # partial's size without checking it, and the result is corrupt. The Ansible path checks the
-        # sha256 on the monitor and re-uploads from zero. strict: this flips to a failure once fixed.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="ssh put resumes onto a corrupt partial"))
-
-
-@pytest.mark.usefixtures("drop_xfail")
 def test_dropped_upload_ends_as_an_intact_file(transport: DeviceTransport, pick: Callable,
                                                package: Path) -> None:
     device, monitor = pick("upload")
