@@ -158,6 +158,11 @@ class Changes:
     def empty(self) -> bool:
         return not (self.devices or self.campaign or self.log)
 
+    def merge(self, other: Changes) -> Changes:
+        """Two drains as one push (when the screen is held back under load)."""
+        return Changes(self.devices | other.devices, self.campaign or other.campaign, self.log + other.log,
+                       self.records + other.records)
+
 
 class Inbox:
     """Thread-safe hand-off from the engine's threads to the UI timer. ``put`` is cheap: one append."""
