@@ -20,11 +20,17 @@ from tui.screens.monitor import MonitorScreen
 SIZE = (160, 50)
 
 
+async def click(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a widget of the screen on top once it is there (a modal composes after it is pushed)."""
+    await wait_for(pilot, lambda: pilot.app.screen.query(selector), what=f"{selector} on screen")
+    await pilot.click(selector)
+
+
 async def start_campaign(app, pilot) -> None:  # type: ignore[no-untyped-def]
     await wait_for(pilot, lambda: app.session.verified is not None, what="the package to be verified")
     await pilot.press("s")
     assert isinstance(app.screen, ConfirmModal), "starting must ask first"
-    await pilot.click("#confirm-yes")
+    await click(pilot, "#confirm-yes")
     await wait_for(pilot, lambda: app.model.phase is Phase.GATE, what="the canary to finish at the gate")
 
 
@@ -54,10 +60,10 @@ async def test_canary_then_next_wave_approved_through_the_confirmation_modal(
         assert app.model.gate_wave == 1
         await pilot.press("a")
         assert isinstance(app.screen, ConfirmModal)
-        await pilot.click("#confirm-no")  # cancelling changes nothing
+        await click(pilot, "#confirm-no")  # cancelling changes nothing
         assert not records(journal, EventKind.GATE_APPROVED)
         await pilot.press("a")
-        await pilot.click("#confirm-yes")
+        await click(pilot, "#confirm-yes")
         await wait_for(pilot, lambda: records(journal, EventKind.GATE_APPROVED), what="wave 2 approved")
         assert records(journal, EventKind.GATE_APPROVED)[0].data == {"wave": 1, "approver": OPERATOR}
         await wait_for(pilot, lambda: app.model.gate_wave == 2, what="wave 3's gate")
@@ -84,7 +90,7 @@ async def test_abort_asks_for_a_reason_and_skips_what_was_not_started(
         await start_campaign(app, pilot)
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmModal)
-        await pilot.click("#confirm-yes")  # no reason typed: refused, the modal stays
+        await click(pilot, "#confirm-yes")  # no reason typed: refused, the modal stays
         assert isinstance(app.screen, ConfirmModal)
         reason = app.screen.query_one("#confirm-reason", Input)
         reason.value = "wrong package for ward B"
@@ -126,7 +132,7 @@ async def test_technician_confirms_a_hands_on_unit_from_its_monitor_screen(
     async with app.run_test(size=SIZE) as pilot:
         await start_campaign(app, pilot)
         await pilot.press("a")
-        await pilot.click("#confirm-yes")
+        await click(pilot, "#confirm-yes")
         await wait_for(pilot, lambda: app.model.rows[manual].state == "awaiting-technician",
                        what="the work order")
         app.open_monitor(manual)
@@ -137,7 +143,7 @@ async def test_technician_confirms_a_hands_on_unit_from_its_monitor_screen(
         await pilot.press("m")
         assert isinstance(app.screen, TechnicianModal)
         app.screen.query_one("#tech-name", Input).value = "L. Bianchi"
-        await pilot.click("#tech-yes")
+        await click(pilot, "#tech-yes")
         await wait_for(pilot, lambda: records(journal, EventKind.TECHNICIAN_CONFIRMED),
                        what="the confirmation in the journal")
         assert records(journal, EventKind.TECHNICIAN_CONFIRMED)[0].data["technician"] == "L. Bianchi"
@@ -163,11 +169,11 @@ async def test_headless_campaign_is_watched_from_the_journal_then_resumed(
         await wait_for(pilot, lambda: app.session.verified is not None, what="the package check")
         await pilot.press("r")
         assert isinstance(app.screen, ConfirmModal)
-        await pilot.click("#confirm-yes")
+        await click(pilot, "#confirm-yes")
         await wait_for(pilot, lambda: app.session.engine is not None and app.check_action("approve", ()),
                        what="the resumed engine at the gate")
         await pilot.press("a")
-        await pilot.click("#confirm-yes")
+        await click(pilot, "#confirm-yes")
         await wait_for(pilot, lambda: app.model.gate_wave == 2, what="wave 2 done after resuming")
         approvals = records(journal, EventKind.GATE_APPROVED)
         assert [(r.campaign, r.data["approver"]) for r in approvals] == [(cid, OPERATOR)]
