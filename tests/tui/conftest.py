@@ -68,7 +68,7 @@ def demo_app(demo: Demo, journal: SqliteJournal, *, read_only: bool = False, ref
 
 
 async def wait_for(pilot: Pilot[Any], predicate: Callable[[], Any], *, what: str,
-                   timeout: float = 40.0) -> Any:
+                   timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
