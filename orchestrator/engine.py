@@ -30,6 +30,7 @@ from orchestrator.adapters.manual import build_work_order
 from orchestrator.domain.campaign import (
     CampaignPlan,
     CampaignPolicy,
+    Deferral,
     HaltDecision,
     Step,
     Tally,
@@ -717,19 +718,40 @@ class _DeviceFlow:
             step = Step.CHECK_INSTALLED
         self.e._check_stop()
         if step is Step.CHECK_INSTALLED:
+            if not self.clear_to_disturb("install"):
+                return
             self.install()
             step = Step.REBOOT
         self.e._check_stop()
         if step is Step.REBOOT:
+            if not self.clear_to_disturb("reboot"):
+                return
             self.reboot()
             step = Step.VERIFY
         if step is Step.VERIFY:
             self.verify()
 
+    def clinical(self) -> Deferral | None:
+        result = self._run("clinical-check", "cms-status")
+        return clinical_deferral(parse_cms_status(result.text) if result.ok else None)
+
+    def clear_to_disturb(self, action: str) -> bool:
+        """Ask the monitor again right before an install or a reboot: an upload or an interruption may
+        have lasted long enough for a patient to be connected since the first check."""
+        why = self.clinical()
+        if why is None:
+            return True
+        if self.e._state(self.name) is S.UPLOADED:
+            self.e._defer(self.name, why.value)  # nothing irreversible yet: re-checked like any deferral
+        else:  # installed, not rebooted: leave it as journalled; `run --resume` asks again
+            self.e._event(EventKind.LOG, {"level": "warning",
+                                          "message": f"{action} postponed: {why.value}; resume later"},
+                          self.name)
+        return False
+
     def start(self) -> bool:
         """Clinical check, firmware, applicability. False when the monitor must not go further now."""
-        result = self._run("clinical-check", "cms-status")
-        why = clinical_deferral(parse_cms_status(result.text) if result.ok else None)
+        why = self.clinical()
         if why is not None:
             self.e._defer(self.name, why.value)
             return False

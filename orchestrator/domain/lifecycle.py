@@ -35,7 +35,8 @@ ALLOWED: dict[DeviceState, frozenset[DeviceState]] = {
     ),
     _S.DEFERRED: frozenset({_S.PENDING, _S.DEFERRED, _S.UPLOADING, _S.AWAITING_TECHNICIAN, _S.SKIPPED}),
     _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.FAILED}),
-    _S.UPLOADED: frozenset({_S.INSTALLING, _S.FAILED, _S.UPLOADING}),
+    # UPLOADED -> DEFERRED: a patient connected while the file was travelling; nothing irreversible yet.
+    _S.UPLOADED: frozenset({_S.INSTALLING, _S.FAILED, _S.UPLOADING, _S.DEFERRED}),
     _S.INSTALLING: frozenset({_S.REBOOTING, _S.FAILED}),
     _S.REBOOTING: frozenset({_S.VERIFYING, _S.FAILED}),
     _S.AWAITING_TECHNICIAN: frozenset({_S.VERIFYING, _S.FAILED, _S.SKIPPED}),

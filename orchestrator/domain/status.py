@@ -40,7 +40,8 @@ class DeviceStatus:
     attempts: int = 0
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     last_at: str = ""
-    rechecks: int = 0  # how many times a deferral was re-checked
+    rechecks: int = 0  # deferrals after the first: bounds the re-checks however the monitor got there
+    deferrals: int = 0
     technician: str | None = None  # hands-on path: who confirmed
     work_order: dict[str, Any] | None = None
 
@@ -119,8 +120,9 @@ def _state_changed(fleet: FleetStatus, record: JournalRecord) -> None:
     if device is None:
         return
     target = DeviceState(record.data["to"])
-    if target is DeviceState.DEFERRED and device.state is DeviceState.DEFERRED:
-        device.rechecks += 1
+    if target is DeviceState.DEFERRED:
+        device.rechecks += 1 if device.deferrals else 0
+        device.deferrals += 1
     device.state = target
     device.reason = str(record.data.get("reason", "") or "")
 

@@ -130,3 +130,24 @@ def test_an_already_patched_monitor_is_skipped_without_installing(tmp_path: Path
         assert second.status.devices[name].state is DeviceState.SKIPPED
         assert second.status.devices[name].reason == "already-patched"
         assert outcome.exit_code is ExitCode.OK and r.installs(name) == 1
+
+
+def test_a_patient_connected_during_the_upload_defers_the_install(tmp_path: Path) -> None:
+    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
+        monitor = r.fleet.monitors[0]
+        engine = r.engine(journal, policy=fast_policy(waves=("1",)))
+        seen: list[int] = []
+
+        def on_record(record: JournalRecord) -> None:
+            if record.kind is EventKind.STATE_CHANGED and record.data["to"] == "uploaded" and not seen:
+                seen.append(record.seq)
+                monitor.connect_patient()
+            if record.kind is EventKind.STATE_CHANGED and record.data["to"] == "deferred":
+                assert r.installs(monitor.name) == 0
+                monitor.disconnect_patient()
+
+        engine.subscribe(on_record)
+        outcome = engine.run(auto_approve=True)
+        path = [rec.data["to"] for rec in journal.records() if rec.kind is EventKind.STATE_CHANGED]
+        assert path[:3] == ["uploading", "uploaded", "deferred"]
+        assert outcome.exit_code is ExitCode.OK and r.installs(monitor.name) == 1

@@ -106,3 +106,15 @@ def test_a_named_campaign_is_projected_even_when_a_newer_one_exists() -> None:
     assert project(s.records).campaign == "c2"
     assert project(s.records).devices["a"].state is DeviceState.PENDING
     assert project(s.records, "c1").devices["a"].state is DeviceState.PATCHED
+
+
+def test_a_deferral_after_progress_still_counts_as_a_recheck() -> None:
+    s = _Stream()
+    s.created()
+    s.move("a", DeviceState.UPLOADING)
+    s.move("a", DeviceState.UPLOADED)
+    s.move("a", DeviceState.DEFERRED, "patient-connected")
+    s.move("a", DeviceState.UPLOADING)
+    s.move("a", DeviceState.UPLOADED)
+    s.move("a", DeviceState.DEFERRED, "patient-connected")
+    assert project(s.records).devices["a"].rechecks == 1
