@@ -13,13 +13,18 @@ All in ONE run, each contender against a FRESH emulated fleet (same size, same p
                         served, plan(), canary wave (1 monitor) patched over SSH, stopped at the gate
 
 Same steps for every contender: clinical check, upload, sha256sum on the monitor, cms-install, reboot,
-wait, read the version. cmspatch additionally reads the firmware before, and verifies after the reboot
-(binary scan, mounts, routes, UDP listener, a 0.5 s sinkhole watch, triggers off): more work, not less.
+wait, read the version. cmspatch additionally reads the firmware before, asks ``cms-status`` again right
+before install and before reboot, and verifies after the reboot with the product's default settings
+(binary scan, mounts, routes, UDP listener and probe, both hidden-mount triggers exercised, a sinkhole
+watching for the policy's default observation window): more work, not less. Its exit code is the
+campaign's (0 only if every monitor is patched with all four CVE verdicts fixed).
 
 Each contender runs in its own child process (the fleet stays in this one, so the monitors' CPU is not
 counted). Printed per contender: wall time, CPU (user+sys of the child and all its descendants, from
 wait4), peak RSS of the largest single process (VmHWM, read from /proc every 0.1 s: exact for every
-process alive at a sample) and peak RSS of the whole process tree (sum, sampled), monitors patched.
+process alive at a sample) and peak RSS of the whole process tree (sum, sampled), exit code, monitors
+patched (the emulator's own firmware state) and, for cmspatch, monitors its journal shows patched with
+all four verdicts fixed, plus where a cmspatch monitor's time went (mean seconds per phase).
 Ratios are printed, never asserted: figures
 vary 30-50% run to run on a shared 2-core machine (PERFORMANCE.md).
 """
@@ -58,6 +63,8 @@ class Measured:
     maxrss_mb: float
     tree_rss_mb: float
     patched: int
+    exit_code: int
+    verified: int | None = None  # cmspatch: patched with all four CVE verdicts fixed, per its journal
     note: str = ""
 
 
@@ -78,17 +85,57 @@ def build_bench_package(workdir: Path, mib: float) -> Path:
     return out
 
 
-def start_fleet(workdir: Path, monitors: int, prefix: str, port: int) -> Any:
+# Address plan, disjoint from the other users of this machine's loopback: tests draw monitor prefixes
+# from 127.20-127.119 and indicator maps from 127.120-127.250 (tests/integration/conftest.py,
+# engine_rig.py), the demo uses 127.77. Every monitor also listens on the fixed UDP service port, so a
+# shared prefix collides whatever the SSH port. The bench takes 127.2-127.19 for monitors and
+# 127.251-127.254 for its indicator maps, drawn at random, and draws again when the address is taken
+# (another bench at the same time).
+_BENCH_MONITOR_OCTETS = range(2, 20)
+_BENCH_INDICATOR_OCTETS = range(251, 255)
+
+
+def _indicator_free(prefix: str) -> bool:
+    """The child's sinkhole binds the mapped .119/.120 on fixed ports: are they free right now?"""
+    import socket
+
+    for host in (f"{prefix}.119", f"{prefix}.120"):
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            with socket.socket(socket.AF_INET, kind) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((host, 111))
+                except OSError:
+                    return False
+    return True
+
+
+def start_fleet(workdir: Path, monitors: int, rng: random.Random, used: set[str]) -> Any:
     from orchestrator.domain.indicators import IndicatorMap
     from orchestrator.emulator import EmulatedFleet
+    from orchestrator.errors import EmulatorError
 
-    return EmulatedFleet.start(workdir, monitors=monitors, address_prefix=prefix, port=port,
-                               indicator_map=IndicatorMap(f"127.{200 + port % 50}.{port % 250}"),
-                               reboot_seconds=1.0)
+    for attempt in range(8):
+        prefix = f"127.{rng.choice(_BENCH_MONITOR_OCTETS)}"
+        indicator = f"127.{rng.choice(_BENCH_INDICATOR_OCTETS)}.{rng.randrange(1, 255)}"
+        if prefix in used or indicator in used or not _indicator_free(indicator):
+            continue
+        try:
+            fleet = EmulatedFleet.start(workdir / f"try{attempt}", monitors=monitors, address_prefix=prefix,
+                                        port=rng.randrange(20000, 30000),
+                                        indicator_map=IndicatorMap(indicator), reboot_seconds=1.0)
+        except EmulatorError as exc:
+            if exc.reason != "address-in-use":
+                raise
+            print(f"  ({prefix}.x taken: {exc.message}; drawing again)", file=sys.stderr)
+            continue
+        used.update((prefix, indicator))
+        return fleet
+    raise SystemExit("no free loopback addresses for an emulated fleet after 8 draws")
 
 
 def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[str, str] | None = None,
-            cwd: Path = REPO, note: str = "", expect: int | None = None) -> Measured:
+            cwd: Path = REPO, note: str = "", expect: int | None = None, expect_exit: int = 0) -> Measured:
     """Run one contender as a child; CPU and max RSS from wait4, tree RSS sampled."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
@@ -134,15 +181,18 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
     sampler.join()
     wall = time.monotonic() - started
     patched = sum(1 for m in fleet.monitors if m.firmware_state == "fixed")
-    if proc.returncode not in (0, 1) or patched < (monitors if expect is None else expect):
+    if proc.returncode not in (0, expect_exit) or patched < (monitors if expect is None else expect):
         tail = output.decode("utf-8", "replace").strip().splitlines()[-6:]
         print(f"  [{name}] exit {proc.returncode}, patched {patched}/{monitors}: " + " | ".join(tail),
               file=sys.stderr)
     lines = output.decode("utf-8", "replace").strip().splitlines()
+    verified = None
     if lines and lines[-1].startswith("{"):
+        child = json.loads(lines[-1])
+        verified = child.get("verified")
         note = f"{note} child: {lines[-1]}".strip()
     return Measured(name, monitors, wall, usage.ru_utime + usage.ru_stime, hwm[0] / 1024,
-                    peak[0] / 2**20, patched, note)
+                    peak[0] / 2**20, patched, proc.returncode, verified, note)
 
 
 # -------------------------------------------------------------------------------- child: engine
@@ -156,7 +206,9 @@ def child_engine(args: argparse.Namespace) -> int:
     from orchestrator.adapters.ssh import SshTransport
     from orchestrator.domain.campaign import CampaignPolicy
     from orchestrator.domain.devices import DeliveryPath
-    from orchestrator.domain.indicators import IndicatorMap
+    from orchestrator.domain.indicators import ALL_CVES, IndicatorMap
+    from orchestrator.domain.lifecycle import DeviceState
+    from orchestrator.domain.verdicts import Verdict
     from orchestrator.engine import Engine
 
     inventory = load_inventory(args.inventory)
@@ -172,23 +224,73 @@ def child_engine(args: argparse.Namespace) -> int:
     gate = args.child == "hold"
     policy = CampaignPolicy(
         waves=("1", "100%") if gate else ("100%",), require_approval=gate, canary_must_pass=False,
-        per_site_concurrency=args.forks, max_workers=args.forks, exercise_triggers=False,
-        observation_window=0.5, reboot_timeout=120.0, command_timeout=60.0, retry_initial=0.5,
-        retry_max=5.0, max_rechecks=0)
+        per_site_concurrency=args.forks, max_workers=args.forks, exercise_triggers=True,
+        observation_window=args.observation_window, reboot_timeout=120.0, command_timeout=60.0,
+        retry_initial=0.5, retry_max=5.0, max_rechecks=0)
     with Sinkhole(IndicatorMap(args.indicator_prefix)) as sinkhole, SqliteJournal(args.journal) as journal:
         engine = Engine(inventory=inventory, package=package, journal=journal,
                         transports={DeliveryPath.SSH: transport}, policy=policy, operator="bench",
                         observer=sinkhole)
+        phases = Phases()
+        engine.subscribe(phases.record)
         plan = engine.plan()
         if gate:
             engine.stop_at_gate()
         outcome = engine.run(auto_approve=not gate)
         rss = psutil.Process().memory_info().rss / 2**20
-        print(json.dumps({"exit": int(outcome.exit_code), "waves": len(plan.waves),
-                          "devices": len(inventory.devices), "rss_mb_at_end": rss}))
+        verified = sum(1 for d in engine.status.devices.values()
+                       if d.state is DeviceState.PATCHED and len(d.verdicts) == len(ALL_CVES)
+                       and all(v is Verdict.FIXED for v in d.verdicts.values()))
+        print(json.dumps({"exit": int(outcome.exit_code), "verified": verified,
+                          "counts": {k: v for k, v in outcome.counts.items() if v},
+                          "waves": len(plan.waves), "devices": len(inventory.devices),
+                          "rss_mb_at_end": round(rss, 1), "phase_mean_s": phases.means()}))
     if isinstance(transport, AnsibleTransport):
         transport.close()
-    return 0
+    return int(outcome.exit_code)
+
+
+class Phases:
+    """Mean seconds a monitor spends per phase, from the engine's own events (for "where time goes")."""
+
+    MARKS = (("firmware-read", "before"), ("state", "uploading"), ("state", "uploaded"),
+             ("state", "installing"), ("state", "rebooting"), ("state", "verifying"), ("firmware-after", ""),
+             ("state", "patched"))
+    NAMES = ("queue+connect+clinical+firmware", "upload-start", "upload+hash", "clinical-recheck",
+             "install", "recheck+reboot+reconnect", "read-version", "verify(checks+triggers+window)")
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.seen: dict[str, dict[str, float]] = {}
+
+    def record(self, rec: Any) -> None:
+        now = time.monotonic()
+        if rec.device is None:
+            return
+        kind, data = str(rec.kind), rec.data
+        if kind == "firmware-read":
+            key = "firmware-read:before" if data.get("when") == "before" else "firmware-after:"
+        elif kind == "state-changed":
+            key = f"state:{data.get('to')}"
+        else:
+            return
+        with self.lock:
+            self.seen.setdefault(rec.device, {}).setdefault(key, now)
+
+    def means(self) -> dict[str, float]:
+        keys = [f"{a}:{b}" for a, b in self.MARKS]
+        out: dict[str, float] = {}
+        done = [m for m in self.seen.values() if all(k in m for k in keys)]
+        if not done:
+            return out
+        previous = [self.t0] * len(done)
+        for name, key in zip(self.NAMES, keys, strict=True):
+            now = [m[key] for m in done]
+            out[name] = round(sum(b - a for a, b in zip(previous, now, strict=True)) / len(done), 2)
+            previous = now
+        out["monitors"] = len(done)
+        return out
 
 
 def replicate(inventory: Any, count: int) -> Any:
@@ -219,16 +321,25 @@ def run_all(args: argparse.Namespace) -> None:
         trust = make_demo_trust(work, package)
         print(f"package {package.stat().st_size / 2**20:.1f} MiB, forks/concurrency {args.forks}, "
               f"{os.cpu_count()} cores; monitors: {args.monitors} (ansible path: {args.ansible_monitors})")
+        from orchestrator.domain.campaign import CampaignPolicy
+
+        default_window = CampaignPolicy().observation_window
+        print(f"cmspatch settings: observation window {args.observation_window:g} s "
+              f"(product default {default_window:g} s), both hidden-mount triggers exercised "
+              "(menu-update, boot-key), sinkhole on, UDP probe on, cms-status re-asked before install and "
+              "reboot; the other contenders do not verify (they only read the version after the reboot)")
         results: list[Measured] = []
-        base_port = 24000 + os.getpid() % 5000
+        rng = random.Random(os.getpid() ^ time.time_ns())
+        used: set[str] = set()
         wanted = args.only.split(",") if args.only else ["ssh", "ansible", "plain", "floor", "hold"]
-        for index, name in enumerate(wanted):
+        for name in wanted:
             n = {"ansible": args.ansible_monitors, "hold": 1}.get(name, args.monitors)
             fleet_dir = work / f"fleet-{name}"
-            prefix = f"127.{60 + index}"
             t0 = time.monotonic()
-            fleet = start_fleet(fleet_dir, n, prefix, base_port + index)
-            print(f"- {name}: fleet of {n} up in {time.monotonic() - t0:.1f} s", flush=True)
+            fleet = start_fleet(fleet_dir, n, rng, used)
+            print(f"- {name}: fleet of {n} up in {time.monotonic() - t0:.1f} s "
+                  f"({fleet.monitors[0].address}.., indicators {fleet.indicator_map.loopback_prefix}.x)",
+                  flush=True)
             try:
                 inv = str(fleet.inventory_path)
                 common = ["--inventory", inv, "--package", str(package), "--manifest", str(trust.manifest),
@@ -238,13 +349,17 @@ def run_all(args: argparse.Namespace) -> None:
                     state = work / f"state-{name}.json"
                     argv = [PY, "-m", "bench.bench_campaign", "--child", name, *common, "--state", str(state),
                             "--journal", str(work / f"journal-{name}.db"),
-                            "--hold-monitors", str(args.hold_monitors)]
+                            "--hold-monitors", str(args.hold_monitors),
+                            "--observation-window", str(args.observation_window)]
                     label = {"ssh": "cmspatch-ssh", "ansible": "cmspatch-ansible", "hold": "rss-1000"}[name]
-                    result = measure(label, argv, n, fleet, expect=1 if name == "hold" else None)
+                    result = measure(label, argv, n, fleet, expect=1 if name == "hold" else None,
+                                     expect_exit=5 if name == "hold" else 0)
                     if name == "hold":
                         result = Measured(label, args.hold_monitors, result.wall, result.cpu,
                                           result.maxrss_mb, result.tree_rss_mb, result.patched,
-                                          f"plan + journal of {args.hold_monitors}, canary patched over "
+                                          result.exit_code, result.verified,
+                                          f"exit 5 = held at the gate as asked; plan + journal of "
+                                          f"{args.hold_monitors}, canary patched over "
                                           f"SSH, held at the gate; 1 monitor served; {result.note}")
                 elif name == "plain":
                     argv = [str(Path(PY).parent / "ansible-playbook"), "-i", inv, "-f", str(args.forks),
@@ -276,12 +391,18 @@ def run_all(args: argparse.Namespace) -> None:
 
 def report(results: list[Measured], args: argparse.Namespace) -> None:
     print()
-    print(f"{'contender':<18}{'monitors':>9}{'patched':>9}{'wall s':>9}{'s/monitor':>11}{'CPU s':>9}"
-          f"{'CPU s/mon':>11}{'maxRSS MB':>11}{'treeRSS MB':>12}")
+    print("patched = the emulator's firmware state is fixed; verified = cmspatch's journal shows the monitor "
+          "patched with all four CVE verdicts fixed (the others do not verify: '-')")
+    print(f"{'contender':<18}{'monitors':>9}{'patched':>9}{'verified':>9}{'exit':>6}{'wall s':>9}"
+          f"{'s/monitor':>11}{'CPU s':>9}{'CPU s/mon':>11}{'maxRSS MB':>11}{'treeRSS MB':>12}")
     for r in results:
-        print(f"{r.name:<18}{r.monitors:>9}{r.patched:>9}{r.wall:>9.1f}{r.wall / r.monitors:>11.3f}"
-              f"{r.cpu:>9.1f}{r.cpu / r.monitors:>11.3f}{r.maxrss_mb:>11.0f}{r.tree_rss_mb:>12.0f}"
-              + (f"  ({r.note})" if r.note else ""))
+        verified = "-" if r.verified is None else str(r.verified)
+        print(f"{r.name:<18}{r.monitors:>9}{r.patched:>9}{verified:>9}{r.exit_code:>6}{r.wall:>9.1f}"
+              f"{r.wall / r.monitors:>11.3f}{r.cpu:>9.1f}{r.cpu / r.monitors:>11.3f}{r.maxrss_mb:>11.0f}"
+              f"{r.tree_rss_mb:>12.0f}")
+    for r in results:
+        if r.note:
+            print(f"  {r.name}: {r.note}")
     by = {r.name: r for r in results}
 
     def ratio(a: str, b: str, what: str, per_monitor: bool = False) -> None:
@@ -305,7 +426,8 @@ def report(results: list[Measured], args: argparse.Namespace) -> None:
               f"{hold.maxrss_mb:.0f} MB (goal < 200 MB at 1,000)")
     print(f"\ncommand: .venv/bin/python -m bench.bench_campaign --monitors {args.monitors} "
           f"--package-mib {args.package_mib:g} --ansible-monitors {args.ansible_monitors} "
-          f"--hold-monitors {args.hold_monitors} --forks {args.forks}")
+          f"--hold-monitors {args.hold_monitors} --forks {args.forks} "
+          f"--observation-window {args.observation_window:g}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,12 +440,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="campaign size for the planning/holding RSS measurement")
     parser.add_argument("--forks", type=int, default=50, help="parallelism of every contender")
     parser.add_argument("--only", help="comma list of contenders: ssh,ansible,plain,floor,hold")
+    parser.add_argument("--observation-window", type=float, default=None,
+                        help="cmspatch's post-reboot watch in seconds (default: the policy's default)")
     # child mode (internal)
     parser.add_argument("--child", choices=["ssh", "ansible", "hold"], help=argparse.SUPPRESS)
     for name in ("--inventory", "--package", "--manifest", "--policy", "--state", "--journal",
                  "--indicator-prefix"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.observation_window is None:
+        from orchestrator.domain.campaign import CampaignPolicy
+
+        args.observation_window = CampaignPolicy().observation_window
     if args.child:
         return child_engine(args)
     run_all(args)

@@ -9,7 +9,7 @@ base="$PKG"; remote="/data/upgrade/${base##*/}"
 opts="-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$KNOWN -i $KEY -o IdentitiesOnly=yes"
 cm="-o ControlMaster=auto -o ControlPath=$CPDIR/$name -o ControlPersist=30"
 s() { ssh $opts $cm -p "$port" "$USER@$addr" "$@"; }
-fail() { echo "$name FAILED: $*"; exit 0; }
+fail() { echo "$name FAILED: $*"; exit 1; }  # non-zero: xargs then exits 123
 st=$(s cms-status) || fail "cms-status"
 case "$st" in *patient=connected*|*alarm=active*) fail "clinical use";; esac
 scp -q $opts $cm -P "$port" "$PKG" "$USER@$addr:$remote" || fail "scp"
