@@ -243,7 +243,8 @@ class Sinkhole:
             try:
                 while True:
                     try:
-                        chunk = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
+                        async with asyncio.timeout(self.idle_timeout):
+                            chunk = await reader.read(65536)
                     except TimeoutError:
                         break
                     if not chunk:

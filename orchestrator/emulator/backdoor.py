@@ -58,7 +58,8 @@ async def open_to(source: str, address: str, port: int, timeout: float = 2.0
                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     guard_loopback(address)
     guard_loopback(source)
-    return await asyncio.wait_for(asyncio.open_connection(address, port, local_addr=(source, 0)), timeout)
+    async with asyncio.timeout(timeout):
+        return await asyncio.open_connection(address, port, local_addr=(source, 0))
 
 
 def cms_block(kind: int, payload: bytes) -> bytes:
@@ -131,11 +132,13 @@ def mnt_call(xid: int, path: str = "/pm") -> bytes:
 async def read_rpc_reply(reader: asyncio.StreamReader, timeout: float) -> bytes | None:
     """One record-marked RPC reply body, or None if the peer said nothing usable in time."""
     try:
-        marker = await asyncio.wait_for(reader.readexactly(4), timeout)
+        async with asyncio.timeout(timeout):
+            marker = await reader.readexactly(4)
         length = struct.unpack(">I", marker)[0] & 0x7FFFFFFF
         if length > 65536:
             return None
-        return await asyncio.wait_for(reader.readexactly(length), timeout)
+        async with asyncio.timeout(timeout):
+            return await reader.readexactly(length)
     except (TimeoutError, asyncio.IncompleteReadError, OSError):
         return None
 

@@ -409,10 +409,13 @@ class EmulatedMonitor:
 
     async def _stop_telemetry(self) -> None:
         task, self._telemetry = self._telemetry, None
-        if task is not None:
+        # A cancellation can be swallowed (Python 3.11's asyncio.wait_for loses one that lands as its
+        # inner await completes): cancel until the task is really done, never await it unbounded.
+        while task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await asyncio.wait({task}, timeout=0.2)
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved, so a crash of the stream is not reported as never awaited
 
     async def _trigger(self, which: str, *, source: str) -> None:
         from orchestrator.emulator.services import attempt_nfs_mount

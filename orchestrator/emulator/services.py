@@ -84,7 +84,8 @@ class _Link:
         assert self.writer is not None
         try:
             self.writer.write(data)
-            await asyncio.wait_for(self.writer.drain(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self.writer.drain()
         except (TimeoutError, OSError):
             self.close()
             return False
@@ -145,7 +146,8 @@ async def attempt_nfs_mount(monitor: EmulatedMonitor, server: str) -> None:
     else:
         writer.write(getport_call(xid=0x434D5301))
         with contextlib.suppress(OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(writer.drain(), 2.0)
+            async with asyncio.timeout(2.0):
+                await writer.drain()
         port = getport_result(await read_rpc_reply(reader, 1.0))
         writer.close()
         monitor.record("rpc", call="GETPORT", target=f"{server}:{PORTMAPPER_PORT}",
@@ -161,7 +163,8 @@ async def attempt_nfs_mount(monitor: EmulatedMonitor, server: str) -> None:
     else:
         writer.write(mnt_call(xid=0x434D5302))
         with contextlib.suppress(OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(writer.drain(), 2.0)
+            async with asyncio.timeout(2.0):
+                await writer.drain()
         reply = await read_rpc_reply(reader, 1.0)
         writer.close()
         monitor.record("rpc", call="MNT", path="/pm", target=f"{server}:{mount_port}",

@@ -205,7 +205,8 @@ async def handle_process(monitor: EmulatedMonitor, process: asyncssh.SSHServerPr
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await proc.wait()
         if master >= 0:
             with contextlib.suppress(OSError):
                 os.close(master)
