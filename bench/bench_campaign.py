@@ -32,6 +32,7 @@ vary 30-50% run to run on a shared 2-core machine (PERFORMANCE.md).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import io
 import json
@@ -66,6 +67,7 @@ class Measured:
     exit_code: int
     verified: int | None = None  # cmspatch: patched with all four CVE verdicts fixed, per its journal
     note: str = ""
+    fleet_cpu: float = 0.0  # the emulated monitors' CPU (this process + their busybox) during the run
 
 
 # ----------------------------------------------------------------------------------------- setup
@@ -138,6 +140,7 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
             cwd: Path = REPO, note: str = "", expect: int | None = None, expect_exit: int = 0) -> Measured:
     """Run one contender as a child; CPU and max RSS from wait4, tree RSS sampled."""
     started = time.monotonic()
+    before = os.times()  # this process runs the fleet; its reaped children include the monitors' busybox
     proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     peak = [0]
@@ -180,6 +183,9 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
     done.set()
     sampler.join()
     wall = time.monotonic() - started
+    after = os.times()
+    contender_cpu = usage.ru_utime + usage.ru_stime
+    fleet_cpu = sum(b - a for a, b in zip(before[:4], after[:4], strict=True)) - contender_cpu
     patched = sum(1 for m in fleet.monitors if m.firmware_state == "fixed")
     if proc.returncode not in (0, expect_exit) or patched < (monitors if expect is None else expect):
         tail = output.decode("utf-8", "replace").strip().splitlines()[-6:]
@@ -191,8 +197,8 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
         child = json.loads(lines[-1])
         verified = child.get("verified")
         note = f"{note} child: {lines[-1]}".strip()
-    return Measured(name, monitors, wall, usage.ru_utime + usage.ru_stime, hwm[0] / 1024,
-                    peak[0] / 2**20, patched, proc.returncode, verified, note)
+    return Measured(name, monitors, wall, contender_cpu, hwm[0] / 1024,
+                    peak[0] / 2**20, patched, proc.returncode, verified, note, fleet_cpu)
 
 
 # -------------------------------------------------------------------------------- child: engine
@@ -299,7 +305,6 @@ def replicate(inventory: Any, count: int) -> Any:
     The emulator cannot serve 1,000 chroots here (hard-link limit of the filesystem), and holding a
     campaign only touches the canary before the gate, so the other 999 need no server: they are
     planned, journalled (campaign-created lists all 1,000) and held in the engine's status."""
-    import dataclasses
 
     first = inventory.devices[0]
     devices = [first] + [dataclasses.replace(first, name=f"{first.name}-r{i:04d}",
@@ -355,12 +360,11 @@ def run_all(args: argparse.Namespace) -> None:
                     result = measure(label, argv, n, fleet, expect=1 if name == "hold" else None,
                                      expect_exit=5 if name == "hold" else 0)
                     if name == "hold":
-                        result = Measured(label, args.hold_monitors, result.wall, result.cpu,
-                                          result.maxrss_mb, result.tree_rss_mb, result.patched,
-                                          result.exit_code, result.verified,
-                                          f"exit 5 = held at the gate as asked; plan + journal of "
-                                          f"{args.hold_monitors}, canary patched over "
-                                          f"SSH, held at the gate; 1 monitor served; {result.note}")
+                        result = dataclasses.replace(
+                            result, monitors=args.hold_monitors,
+                            note=f"exit 5 = held at the gate as asked; plan + journal of "
+                                 f"{args.hold_monitors}, canary patched over SSH;"
+                                 f" 1 monitor served; {result.note}")
                 elif name == "plain":
                     argv = [str(Path(PY).parent / "ansible-playbook"), "-i", inv, "-f", str(args.forks),
                             str(REPO / "bench/plain_patch.yml"), "-e", f"package={package}", "-e",
@@ -392,14 +396,16 @@ def run_all(args: argparse.Namespace) -> None:
 def report(results: list[Measured], args: argparse.Namespace) -> None:
     print()
     print("patched = the emulator's firmware state is fixed; verified = cmspatch's journal shows the monitor "
-          "patched with all four CVE verdicts fixed (the others do not verify: '-')")
+          "patched with all four CVE verdicts fixed (the others do not verify: '-');\nCPU = the contender's "
+          "process tree; fleet CPU = the emulated monitors serving it (same 2 cores)")
     print(f"{'contender':<18}{'monitors':>9}{'patched':>9}{'verified':>9}{'exit':>6}{'wall s':>9}"
-          f"{'s/monitor':>11}{'CPU s':>9}{'CPU s/mon':>11}{'maxRSS MB':>11}{'treeRSS MB':>12}")
+          f"{'s/monitor':>11}{'CPU s':>9}{'CPU s/mon':>11}{'maxRSS MB':>11}{'treeRSS MB':>12}"
+          f"{'fleet CPU s':>13}")
     for r in results:
         verified = "-" if r.verified is None else str(r.verified)
         print(f"{r.name:<18}{r.monitors:>9}{r.patched:>9}{verified:>9}{r.exit_code:>6}{r.wall:>9.1f}"
               f"{r.wall / r.monitors:>11.3f}{r.cpu:>9.1f}{r.cpu / r.monitors:>11.3f}{r.maxrss_mb:>11.0f}"
-              f"{r.tree_rss_mb:>12.0f}")
+              f"{r.tree_rss_mb:>12.0f}{r.fleet_cpu:>13.1f}")
     for r in results:
         if r.note:
             print(f"  {r.name}: {r.note}")
