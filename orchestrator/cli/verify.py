@@ -43,7 +43,9 @@ from orchestrator.errors import CmspatchError, ExitCode, UsageError
 from orchestrator.ports import DeviceSession, NetworkObserver
 from orchestrator.verification import DeviceVerification, session_trigger, verification_events, verify_device
 
-DEFAULT_WINDOW = 3.0
+# A leaking monitor that found nobody listening retries on its own schedule (the emulated one backs off
+# up to 5 s): a window shorter than that can miss a leak that is there.
+DEFAULT_WINDOW = 10.0
 SYMBOL = {"vulnerable": "!!", "unproven": "? ", "fixed": "ok", "unknown": "--"}
 
 
