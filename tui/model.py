@@ -1,9 +1,10 @@
-"""The TUI's own view model: fleet rows, waves and the campaign phase, folded from journal records.
+"""The TUI's view model: fleet rows, waves and the campaign phase, read from the journal's projection.
 
 Why a model of our own rather than asking widgets: the engine may append hundreds of records a second
 from its worker threads, while a DataTable re-renders the whole visible table on every frame
 (PERFORMANCE.md). So records land in a thread-safe ``Inbox``; a 4-10 Hz timer drains it, folds the
-records here (cheap, no widget touched) and learns which rows changed (``Changes``); only then does it
+records into ``orchestrator.domain.status.FleetStatus`` (cheap, no widget touched), the same projection
+the CLI and the exports read, and learns which rows changed (``Changes``); only then does it
 touch the screen, once, inside ``batch_update()``. A monitor that changed ten times between two ticks
 costs one row update.
 
@@ -25,6 +26,7 @@ from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState
+from orchestrator.domain.status import FleetStatus
 
 # Words and symbols, never colour alone (NO_COLOR makes Textual monochrome).
 STATE_LABELS: dict[str, str] = {
@@ -52,6 +54,7 @@ TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in TERMINAL)
 FAILED_STATES: frozenset[str] = frozenset({DeviceState.FAILED.value})
 TIMELINE_LIMIT = 400  # records kept per monitor: enough for every retry of a normal campaign
 LOG_LIMIT = 2000
+_WAVE_KINDS = frozenset({EventKind.CAMPAIGN_CREATED, EventKind.WAVE_STARTED, EventKind.WAVE_FINISHED})
 
 
 def state_label(state: str) -> str:
@@ -191,25 +194,51 @@ class Inbox:
 
 
 class FleetModel:
-    """Everything the screens show, folded from journal records (and seeded from the inventory)."""
+    """Everything the screens show: the journal's own projection (``FleetStatus``) plus what only a view
+    needs (inventory rows not in the campaign, per-monitor timelines, the log pane, the phase).
+
+    Why the projection rather than a fold of our own: the CLI ``status``, the exports and a resumed
+    engine read state through ``FleetStatus``; a second fold of the same records would drift from it.
+    ``MonitorRow`` is a display copy, refreshed from the projection for the monitors a drain touched.
+    """
 
     def __init__(self) -> None:
+        self.status = FleetStatus()
         self.rows: dict[str, MonitorRow] = {}
         self.campaign_id: str | None = None
-        self.package: dict[str, Any] = {}
-        self.policy: dict[str, Any] = {}
-        self.operator: str = ""
         self.waves: list[WaveInfo] = []
         self.phase: Phase = Phase.NOT_STARTED
         self.phase_detail: str = ""
-        self.gate_wave: int | None = None
-        self.current_wave: int | None = None
         self.final_counts: dict[str, int] = {}
         self.log: deque[str] = deque(maxlen=LOG_LIMIT)
         self.seen: set[int] = set()
         self.last_seq = 0
         self.applied = 0
-        self._also_touched: set[str] = set()
+
+    # -- what the projection holds, under the names the screens read --------------------------------
+    @property
+    def package(self) -> dict[str, Any]:
+        created = self.status.created
+        if not created:
+            return {}
+        return {k: created.get(k) for k in ("package_name", "package_sha256", "manifest_sha256",
+                                            "target_version", "signers")}
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        return dict(self.status.created.get("policy") or {})
+
+    @property
+    def operator(self) -> str:
+        return str(self.status.created.get("operator", ""))
+
+    @property
+    def current_wave(self) -> int | None:
+        return self.status.current_wave
+
+    @property
+    def gate_wave(self) -> int | None:
+        return None if self.status.finished else self.status.gate_waiting
 
     # -- seeding -------------------------------------------------------------------------------
     def load_inventory(self, devices: Iterable[Device]) -> None:
@@ -230,14 +259,13 @@ class FleetModel:
                 continue  # the same record via the journal poll and the live subscription
             touched, camp, line = self._apply(record)
             if touched:
-                devices.add(touched)
+                devices |= touched
             campaign = campaign or camp
             if line:
                 log.append(line)
                 self.log.append(line)
-        if self._also_touched:
-            devices |= self._also_touched
-            self._also_touched = set()
+        for name in devices:  # once per drain, however many records the monitor had
+            self._refresh(name)
         return Changes(frozenset(devices), campaign, tuple(log), len(records))
 
     def apply(self, record: JournalRecord) -> Changes:
@@ -249,133 +277,95 @@ class FleetModel:
             row = self.rows[name] = MonitorRow(name=name)
         return row
 
-    def _apply(self, r: JournalRecord) -> tuple[str | None, bool, str | None]:
+    def _refresh(self, name: str) -> None:
+        """Copy one monitor's projection into its display row (inventory values stay where it has none)."""
+        row = self._row(name)
+        st = self.status.devices.get(name)
+        if st is None:
+            return
+        row.model, row.serial = st.model or row.model, st.serial or row.serial
+        row.site, row.ward, row.bed = st.site or row.site, st.ward or row.ward, st.bed or row.bed
+        row.delivery, row.asset_tag = st.delivery or row.delivery, st.asset_tag or row.asset_tag
+        row.firmware_before = st.firmware_before or row.firmware_before
+        row.firmware_after = st.firmware_after or ""
+        row.state, row.reason, row.wave = st.state.value, st.reason, st.wave
+        row.attempts, row.retries = st.highest_attempt, st.retries
+        row.verdicts = {cve: v.value for cve, v in st.verdicts.items()}
+        row.last_at = st.last_at or row.last_at
+
+    def _apply(self, r: JournalRecord) -> tuple[set[str], bool, str | None]:
         if self.campaign_id is None:
             self.campaign_id = r.campaign
         elif r.campaign != self.campaign_id:
-            return None, False, None  # another campaign in the same journal: not ours
+            return set(), False, None  # another campaign in the same journal: not ours
         self.seen.add(r.seq)
         self.last_seq = max(self.last_seq, r.seq)
         self.applied += 1
-        d = r.data
-        kind = r.kind
         if r.device is not None:
             row = self._row(r.device)
             if r.seq < row.last_seq:
-                return None, False, None  # stale: a later record for this monitor is already folded
-            row.last_seq, row.last_at = r.seq, r.at
+                return set(), False, None  # stale: a later record for this monitor is already folded
+            self.status.apply(r)
+            row.last_seq = r.seq
             row.timeline.append(r)
-            return r.device, self._device(row, r), self._device_log(row, r)
+            return {r.device}, r.kind is EventKind.STATE_CHANGED, self._device_log(row, r)
+        self.status.apply(r)
+        if r.kind in _WAVE_KINDS:
+            st = self.status
+            self.waves = [WaveInfo(i, list(w), i in st.waves_started, i in st.waves_finished)
+                          for i, w in enumerate(st.waves)]
+        touched = set(self.status.devices) if r.kind is EventKind.CAMPAIGN_CREATED else set()
+        line = self._campaign_event(r)
+        return touched, r.kind is not EventKind.LOG and line is not None, line
+
+    def _campaign_event(self, r: JournalRecord) -> str | None:
+        """The phase (the one thing the projection leaves to views) and the log pane's line."""
+        d = r.data
+        kind = r.kind
         when = r.at[11:19]
         if kind == EventKind.CAMPAIGN_CREATED:
-            self.package = {k: d.get(k) for k in ("package_name", "package_sha256", "manifest_sha256",
-                                                  "target_version", "signers")}
-            self.policy = dict(d.get("policy") or {})
-            self.operator = str(d.get("operator", ""))
-            for name, info in (d.get("devices") or {}).items():
-                row = self._row(name)
-                for key in ("model", "serial", "site", "ward", "bed", "asset_tag", "delivery"):
-                    if info.get(key) is not None:
-                        setattr(row, key, str(info[key]))
-                if info.get("firmware") and not row.firmware_before:
-                    row.firmware_before = str(info["firmware"])
-                if row.state == "inventory":
-                    row.state = DeviceState.PENDING.value
-            self.waves = [WaveInfo(i, list(w)) for i, w in enumerate(d.get("waves") or [])]
-            for wave in self.waves:
-                for name in wave.devices:
-                    self._row(name).wave = wave.index
             self.phase = Phase.RUNNING
-            self._also_touched.update(self.rows)  # every row's state and wave changed at once
-            return None, True, f"{when} campaign {r.campaign} created by {self.operator}: " \
+            return f"{when} campaign {r.campaign} created by {self.operator}: " \
                 f"{len(self.waves)} wave(s), package {self.package.get('package_name')}"
         if kind == EventKind.WAVE_STARTED:
-            w = self._wave(int(d.get("wave", 0)), d.get("devices"))
-            w.started = True
-            self.current_wave = w.index
-            self.gate_wave = None
+            w = int(d.get("wave", 0))
             if self.phase in (Phase.GATE, Phase.NOT_STARTED):
                 self.phase = Phase.RUNNING
-            return None, True, f"{when} wave {w.index + 1} started ({w.size} monitors)"
+            size = self.waves[w].size if w < len(self.waves) else len(d.get("devices") or ())
+            return f"{when} wave {w + 1} started ({size} monitors)"
         if kind == EventKind.WAVE_FINISHED:
-            w = self._wave(int(d.get("wave", 0)), None)
-            w.finished = True
-            return None, True, f"{when} wave {w.index + 1} finished: {_counts_text(d.get('counts') or {})}"
+            return f"{when} wave {int(d.get('wave', 0)) + 1} finished: {_counts_text(d.get('counts') or {})}"
         if kind == EventKind.GATE_WAITING:
-            self.gate_wave = int(d.get("wave", 0))
             if self.phase not in (Phase.PAUSED,):
                 self.phase = Phase.GATE
-            return None, True, f"{when} waiting for approval of wave {self.gate_wave + 1}"
+            return f"{when} waiting for approval of wave {int(d.get('wave', 0)) + 1}"
         if kind == EventKind.GATE_APPROVED:
-            approved = int(d.get("wave", 0))
-            self.gate_wave = None
             if self.phase == Phase.GATE:
                 self.phase = Phase.RUNNING
-            return None, True, f"{when} wave {approved + 1} approved by {d.get('approver', '?')}"
+            return f"{when} wave {int(d.get('wave', 0)) + 1} approved by {d.get('approver', '?')}"
         if kind == EventKind.CAMPAIGN_PAUSED:
             self.phase = Phase.PAUSED
-            return None, True, f"{when} paused by {d.get('by', '?')}"
+            return f"{when} paused by {d.get('by', '?')}"
         if kind == EventKind.CAMPAIGN_RESUMED:
             self.phase = Phase.GATE if self.gate_wave is not None else Phase.RUNNING
-            return None, True, f"{when} resumed by {d.get('by', '?')}"
+            return f"{when} resumed by {d.get('by', '?')}"
         if kind == EventKind.CAMPAIGN_HALTED:
             self.phase = Phase.HALTED
             self.phase_detail = f"{d.get('reason', '')} ({d.get('failed', '?')} failed of " \
                 f"{d.get('executed', '?')} executed)"
-            return None, True, f"{when} HALTED: {self.phase_detail}"
+            return f"{when} HALTED: {self.phase_detail}"
         if kind == EventKind.CAMPAIGN_ABORTED:
             self.phase = Phase.ABORTED
             self.phase_detail = f"by {d.get('by', '?')}: {d.get('reason', '')}"
-            return None, True, f"{when} ABORTED {self.phase_detail}"
+            return f"{when} ABORTED {self.phase_detail}"
         if kind == EventKind.CAMPAIGN_FINISHED:
             if self.phase not in (Phase.HALTED, Phase.ABORTED):
                 self.phase = Phase.FINISHED
             self.final_counts = dict(d.get("counts") or {})
-            self.gate_wave = None
-            return None, True, f"{when} campaign finished: {_counts_text(self.final_counts)}"
+            return f"{when} campaign finished: {_counts_text(self.final_counts)}"
         if kind == EventKind.LOG:
-            return None, False, f"{when} {d.get('level', 'info')}: {d.get('message', '')}"
-        return None, False, None
-
-    def _wave(self, index: int, devices: Any) -> WaveInfo:
-        while len(self.waves) <= index:
-            self.waves.append(WaveInfo(len(self.waves), []))
-        w = self.waves[index]
-        if devices:
-            w.devices = [str(x) for x in devices]
-            for name in w.devices:
-                self._row(name).wave = index
-        return w
-
-    def _device(self, row: MonitorRow, r: JournalRecord) -> bool:
-        """Fold one monitor record; return True when wave/campaign aggregates change too."""
-        d = r.data
-        kind = r.kind
-        if kind == EventKind.STATE_CHANGED:
-            row.state = str(d.get("to", row.state))
-            row.reason = str(d.get("reason") or "")
-            if d.get("wave") is not None:
-                row.wave = int(d["wave"])
-            return True
-        if kind == EventKind.ATTEMPT:
-            row.attempts = max(row.attempts, int(d.get("attempt", 0) or 0))
-            if d.get("outcome") == "retry":
-                row.retries += 1
-            return False
-        if kind == EventKind.FIRMWARE_READ:
-            if d.get("when") == "after":
-                row.firmware_after = str(d.get("version") or "")
-            else:
-                row.firmware_before = str(d.get("version") or "")
-            return False
-        if kind == EventKind.VERDICT:
-            cve = str(d.get("cve", ""))
-            if cve:
-                row.verdicts[cve] = str(d.get("verdict", ""))
-            return False
-        if kind == EventKind.SURVEY:
-            return False
-        return False
+            return f"{when} {d.get('level', 'info')}: {d.get('message', '')}"
+        return None
 
     @staticmethod
     def _device_log(row: MonitorRow, r: JournalRecord) -> str | None:
@@ -395,36 +385,42 @@ class FleetModel:
 
     # -- queries -------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for row in self.rows.values():
-            out[row.state] = out.get(row.state, 0) + 1
+        """Monitors per state: the projection's, plus inventory rows the campaign does not cover."""
+        out = {state: n for state, n in self.status.counts().items() if n}
+        for name, row in self.rows.items():
+            if name not in self.status.devices:
+                out[row.state] = out.get(row.state, 0) + 1
         return out
 
     def wave_progress(self, wave: WaveInfo) -> tuple[int, int]:
-        done = sum(1 for n in wave.devices if self.rows.get(n) and self.rows[n].state in TERMINAL_STATES)
+        devices = self.status.devices
+        done = sum(1 for n in wave.devices if n in devices and devices[n].terminal)
         return done, wave.size
 
     def overall_progress(self) -> tuple[int, int]:
-        in_campaign = [r for r in self.rows.values() if r.wave is not None] or list(self.rows.values())
-        return sum(1 for r in in_campaign if r.state in TERMINAL_STATES), len(in_campaign)
+        in_campaign = [d for d in self.status.devices.values() if d.wave is not None]
+        if in_campaign:
+            return sum(1 for d in in_campaign if d.terminal), len(in_campaign)
+        return sum(1 for r in self.rows.values() if r.state in TERMINAL_STATES), len(self.rows)
 
     def deferred(self) -> list[MonitorRow]:
-        return sorted((r for r in self.rows.values() if r.state == DeviceState.DEFERRED.value),
-                      key=lambda r: r.name)
+        return sorted((self.rows[d.name] for d in self.status.devices.values()
+                       if d.state is DeviceState.DEFERRED and d.name in self.rows), key=lambda r: r.name)
 
     def failure_budget(self) -> str:
         """The halt rules of the policy against what has failed so far, in words."""
-        failed = sum(1 for r in self.rows.values() if r.state in FAILED_STATES)
-        executed = sum(1 for r in self.rows.values()
-                       if r.state in (DeviceState.PATCHED.value, DeviceState.FAILED.value))
+        counts = self.status.counts()
+        failed = counts[DeviceState.FAILED.value]
+        executed = failed + counts[DeviceState.PATCHED.value]
+        policy = self.policy
         parts: list[str] = []
-        max_failures = self.policy.get("max_failures")
+        max_failures = policy.get("max_failures")
         if max_failures is not None:
             left = max(0, int(max_failures) - failed)
             parts.append(f"{failed} failed of max {max_failures}: {left} left before halt")
-        pct = self.policy.get("max_failure_pct")
+        pct = policy.get("max_failure_pct")
         if pct is not None:
-            floor = int(self.policy.get("min_executed_for_pct", 5) or 0)
+            floor = int(policy.get("min_executed_for_pct", 5) or 0)
             now = (failed * 100.0 / executed) if executed else 0.0
             rule = f"{now:.0f}% failed of {executed} executed (halts at {float(pct):.0f}%"
             parts.append(rule + (f", once {floor} executed)" if executed < floor else ")"))

@@ -37,7 +37,9 @@ class DeviceStatus:
     reason: str = ""
     firmware_before: str | None = None
     firmware_after: str | None = None
-    attempts: int = 0
+    attempts: int = 0  # attempt records, every step counted
+    highest_attempt: int = 0  # the largest attempt number any step reported (1 = nothing was retried)
+    retries: int = 0  # attempts that ended in "retry"
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     last_at: str = ""
     rechecks: int = 0  # deferrals after the first: bounds the re-checks however the monitor got there
@@ -56,6 +58,7 @@ class FleetStatus:
     devices: dict[str, DeviceStatus] = field(default_factory=dict)
     waves: list[list[str]] = field(default_factory=list)
     current_wave: int | None = None
+    waves_started: set[int] = field(default_factory=set)
     waves_finished: set[int] = field(default_factory=set)
     gate_waiting: int | None = None  # wave index waiting for approval
     approved: dict[int, str] = field(default_factory=dict)  # wave -> approver
@@ -131,6 +134,9 @@ def _attempt(fleet: FleetStatus, record: JournalRecord) -> None:
     device = fleet._device(record)
     if device is not None:
         device.attempts += 1
+        device.highest_attempt = max(device.highest_attempt, int(record.data.get("attempt", 0) or 0))
+        if record.data.get("outcome") == "retry":
+            device.retries += 1
 
 
 def _firmware(fleet: FleetStatus, record: JournalRecord) -> None:
@@ -163,6 +169,7 @@ def _technician(fleet: FleetStatus, record: JournalRecord) -> None:
 
 def _wave_started(fleet: FleetStatus, record: JournalRecord) -> None:
     fleet.current_wave = int(record.data["wave"])
+    fleet.waves_started.add(fleet.current_wave)
     if fleet.gate_waiting is not None and fleet.gate_waiting <= fleet.current_wave:
         fleet.gate_waiting = None
 
