@@ -824,9 +824,7 @@ class _DeviceFlow:
                 self.session.run("reboot", timeout=10.0)
 
         self.e._retry(self.name, "reboot", attempt, once=True)
-        wait_disconnect = getattr(self.session, "wait_disconnect", None)
-        if wait_disconnect is not None:
-            wait_disconnect(min(15.0, self.policy.reboot_timeout))
+        self.session.wait_disconnect(min(15.0, self.policy.reboot_timeout))
         try:  # one attempt: the timeout *is* the patience; retrying would multiply it
             self.e._retry(
                 self.name,

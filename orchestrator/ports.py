@@ -55,6 +55,13 @@ class DeviceSession(Protocol):
         """Upload a file; resumes a partial upload left by an earlier, dropped attempt."""
         ...
 
+    def wait_disconnect(self, timeout: float) -> bool:
+        """After ``reboot``: wait until the monitor drops this connection (True) or ``timeout`` passes.
+
+        Reconnecting before the drop would reach the old, still-running system and read its state (and
+        miss a silent rollback), so callers wait for the drop before ``reconnect``."""
+        ...
+
     def reconnect(self, *, timeout: float) -> None:
         """Wait for the monitor to come back (after a reboot) and reopen the session."""
         ...

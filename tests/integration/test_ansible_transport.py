@@ -3,8 +3,9 @@ host key checking on (the shared contract is in ``test_transport_conformance.py`
 
 from __future__ import annotations
 
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ def fleet(module_fleet_factory: Callable[..., EmulatedFleet]) -> EmulatedFleet:
 
 def _leftovers() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("cmsp-*")}
+
+
+@pytest.fixture(autouse=True)
+def _private_tempdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Count only this test's leftovers: other processes on the machine also make cmsp-* dirs.
+
+    A short path of its own (not tmp_path): SSH control sockets live there and a UNIX socket path is
+    limited to 108 bytes."""
+    private = tempfile.mkdtemp(prefix="cmsp-t")
+    monkeypatch.setattr(tempfile, "tempdir", private)
+    yield
+    monkeypatch.undo()
+    shutil.rmtree(private, ignore_errors=True)
 
 
 def test_runner_artifacts_and_control_sockets_are_removed(fleet: EmulatedFleet,

@@ -157,6 +157,7 @@ def test_session_reconnects_after_the_monitor_reboots(transport: DeviceTransport
     session = transport.open(device)
     try:
         session.run("reboot")
+        assert session.wait_disconnect(15.0), "the reboot never dropped the connection"
         session.reconnect(timeout=30.0)
         result = session.run("cat /etc/firmware_version")
     finally:
