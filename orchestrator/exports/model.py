@@ -27,6 +27,7 @@ from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, c
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.status import project
+from orchestrator.domain.verdicts import Evidence
 from orchestrator.errors import ExportError, JournalError
 from orchestrator.exports.sanitize import details as sanitize_details
 from orchestrator.exports.sanitize import text as clean
@@ -54,27 +55,13 @@ OUTCOME_SYMBOL: dict[Outcome, str] = {
 
 
 @dataclass(frozen=True)
-class EvidenceItem:
-    check: str
-    source: str
-    observed_at: str
-    outcome: str
-    summary: str
-    sha256: str
+class EvidenceItem(Evidence):
+    """The domain's evidence record as journalled, plus the CVEs its check-result spoke to."""
+
     cves: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "source": self.source,
-            "observed_at": self.observed_at,
-            "outcome": self.outcome,
-            "summary": self.summary,
-            "sha256": self.sha256,
-            "cves": list(self.cves),
-            "details": dict(self.details),
-        }
+        return {**super().to_dict(), "cves": list(self.cves)}
 
 
 @dataclass(frozen=True)
