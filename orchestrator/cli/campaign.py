@@ -32,7 +32,7 @@ from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
-from orchestrator.domain.status import FleetStatus, project
+from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.waves import parse_waves
 from orchestrator.errors import ExitCode, UsageError
 
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     status = sub.add_parser("status", help="fleet status of a campaign, from the journal")
     _journal_arg(status)
-    status.add_argument("--campaign", help="campaign id (default: the newest)")
+    status.add_argument("--campaign", help="campaign id (default: the newest; survey and verify runs too)")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
@@ -359,8 +359,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return int(outcome.exit_code)
 
 
-def _campaign_of(journal: SqliteJournal, wanted: str | None) -> str:
-    ids = [c for c in journal.campaigns() if not c.startswith("survey")]
+def _campaign_of(journal: SqliteJournal, wanted: str | None, *, read_only: bool = False) -> str:
+    """The campaign asked for, or the newest; survey/verify runs only where ``read_only`` allows them."""
+    ids = [c for c in journal.campaigns() if read_only or not c.startswith(READ_ONLY_PREFIXES)]
     if wanted:
         if wanted not in ids:
             raise UsageError(f"no campaign {wanted} in {journal.path}", reason="unknown-campaign")
@@ -379,9 +380,14 @@ def _open_existing(args: argparse.Namespace) -> SqliteJournal:
 
 def cmd_status(args: argparse.Namespace) -> int:
     with _open_existing(args) as journal:
-        campaign = _campaign_of(journal, args.campaign)
+        campaign = _campaign_of(journal, args.campaign, read_only=True)
         fleet = project(journal.records(campaign), campaign)
-    if args.json:
+    if fleet.mode != "patch":
+        from orchestrator.cli.survey_status import render_survey_status, survey_status_dict
+
+        print(json.dumps(survey_status_dict(fleet), indent=2, sort_keys=True) if args.json
+              else render_survey_status(fleet))
+    elif args.json:
         print(json.dumps(status_dict(fleet), indent=2, sort_keys=True))
     else:
         print(render_status(fleet))

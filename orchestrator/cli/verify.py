@@ -11,8 +11,11 @@
 - ``pcap FILE`` reads a mirror-port capture and flags any contact with 202.114.4.0/24.
 
 All three are thin: the work is ``orchestrator.verification`` and ``orchestrator.adapters.pcap``. With
-``--journal`` the results are appended as ``survey``/``verify`` campaigns (``check-result``, ``verdict``,
-``survey`` events), the same records the engine writes. Unreachable monitors are inconclusive.
+``--journal`` the results are appended as ``survey-...``/``verify-...`` campaigns: a ``survey-started``
+header (devices, inventory, who, window, network evidence), then per monitor ``firmware-read``,
+``check-result``, ``verdict``, ``trigger-exercised`` and ``survey``, then ``campaign-finished`` with the
+counts, so ``cmspatch status`` and an auditor reading the journal see what the run was. Unreachable
+monitors are inconclusive.
 Exit codes: 0 every selected monitor verified fixed (pcap: capture clean), 1 some monitor affected,
 vulnerable or inconclusive (pcap: indicators found), 2 usage / unreadable input.
 """
@@ -25,7 +28,7 @@ import json
 import sys
 import tarfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -159,7 +162,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
     devices = inventory.select(args.limit)
     if not devices:
         raise UsageError(f"--limit {args.limit!r} selects no monitor")
-    campaign = f"{args.mode}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+    started = datetime.now(UTC)
+    campaign = f"{args.mode}-{started.strftime('%Y%m%dT%H%M%S.%fZ')}"
     print(f"cmspatch {args.mode}: {len(devices)} monitor(s), window {args.window:g} s, triggers "
           f"{'exercised' if args.exercise_triggers else 'not exercised'}", file=sys.stderr)
     if getattr(args, "package", None) is not None:
@@ -171,7 +175,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(max_workers=min(args.workers, len(devices))) as pool:
             rows = list(pool.map(lambda d: _check_one(d, args, observer, transport), devices))
     if args.journal is not None:
-        _record(args.journal, campaign, rows, args.mode)
+        _record(args.journal, campaign, rows, args.mode,
+                header=_header(args, devices, inventory.path, started))
     summary = _summary(rows)
     if args.json:
         json.dump({"campaign": campaign, "mode": args.mode, "summary": summary,
@@ -212,10 +217,43 @@ def package_expectations(path: Path) -> tuple[str | None, dict[str, str]]:
     return version, hashes
 
 
-def _record(path: Path, campaign: str, rows: list[Row], mode: str) -> None:
+def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str, started: datetime
+            ) -> dict[str, Any]:
+    """The ``survey-started`` payload: what an auditor needs to know the run was, without reading code."""
+    import getpass
+    import hashlib
+
+    if args.no_sinkhole:
+        network = "none"
+    elif args.pcap is not None:
+        network = f"pcap {args.pcap}"
+    else:
+        network = "bench sinkhole" if args.bench_sinkhole else f"sinkhole {args.sinkhole_prefix}"
+    package, package_sha256 = getattr(args, "package", None), None
+    if package is not None:  # already read whole by package_expectations, so it is readable
+        digest = hashlib.sha256()
+        with package.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        package_sha256 = digest.hexdigest()
+    return {
+        "mode": args.mode, "operator": getpass.getuser(), "inventory": inventory, "limit": args.limit,
+        "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "window": max(args.window, 0.0), "exercise_triggers": bool(args.exercise_triggers),
+        "network": network, "udp_probe": not args.no_udp_probe,
+        "expected_version": getattr(args, "expected_version", None),
+        "package_sha256": package_sha256,
+        "devices": {d.name: {"model": d.model, "serial": d.serial, "site": d.site, "ward": d.ward,
+                             "bed": d.bed, "asset_tag": d.asset_tag, "firmware": d.firmware,
+                             "delivery": d.delivery.value} for d in devices},
+    }
+
+
+def _record(path: Path, campaign: str, rows: list[Row], mode: str, header: dict[str, Any]) -> None:
     from orchestrator.adapters.journal_sqlite import SqliteJournal
 
     with SqliteJournal(path) as journal:
+        journal.append(Event(campaign, EventKind.SURVEY_STARTED, header))
         for row in rows:
             if row.result.firmware:  # a survey reads the state before patching; verify, after
                 journal.append(Event(campaign, EventKind.FIRMWARE_READ, {
@@ -229,6 +267,8 @@ def _record(path: Path, campaign: str, rows: list[Row], mode: str) -> None:
                 "status": row.status.status, "model": row.device.model,
                 "firmware": row.result.firmware or row.device.firmware, "reachable": row.result.reachable,
             }, device=row.device.name))
+        journal.append(Event(campaign, EventKind.CAMPAIGN_FINISHED,
+                             {"counts": dict(Counter(r.status.status for r in rows))}))
 
 
 def _summary(rows: list[Row]) -> dict[str, Any]:

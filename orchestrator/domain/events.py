@@ -25,7 +25,14 @@ Payloads by kind (device = inventory host name; all strings unless noted):
   campaign-halted    {reason, rule, failed: int, executed: int}
   campaign-aborted   {by, reason}
   campaign-finished  {counts: {state: n}}
-  survey             device; {affected: bool, reasons: [...]}   (survey/verify runs, campaign "survey-...")
+  survey-started     {mode: "survey"|"verify", operator, inventory: path, limit, started_at, window: float,
+                      exercise_triggers: bool, network: "sinkhole <prefix>"|"bench sinkhole"|"pcap <file>"|
+                      "none", udp_probe: bool, expected_version, package_sha256,
+                      devices: {name: {...as in campaign-created}}}    (header of a survey/verify run)
+  survey             device; {status: "vulnerable"|"unproven"|"fixed"|"unknown", affected: bool,
+                      reasons: [...], model, firmware, reachable: bool}   (survey/verify runs)
+  A survey/verify run (campaign "survey-..." / "verify-...") ends with campaign-finished whose counts are
+  per survey status.
   log                {level, message}
 """
 
@@ -58,6 +65,7 @@ class EventKind(StrEnum):
     CAMPAIGN_ABORTED = "campaign-aborted"
     CAMPAIGN_FINISHED = "campaign-finished"
     SURVEY = "survey"
+    SURVEY_STARTED = "survey-started"
     LOG = "log"
 
 

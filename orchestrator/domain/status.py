@@ -6,6 +6,12 @@ record at a time; ``project`` folds a whole record stream.
 
 Deliberately left out: no I/O, and no judgement about what to do next (that is ``domain.campaign``).
 Records of other campaigns in the same stream are ignored once a campaign is being followed.
+
+Read-only runs (``cmspatch survey`` / ``verify``, campaign ids ``survey-...`` / ``verify-...``) fold into the
+same ``FleetStatus`` with ``mode`` set: their header is ``survey-started`` and each monitor gets its survey
+classification (``survey_status``). Such a header never displaces a patch campaign being followed (a
+survey run beside a campaign must not pull the TUI or a resume off it). Journals written before the header
+existed still fold when the campaign is named: ``project(records, "survey-...")`` starts from the id.
 """
 
 from __future__ import annotations
@@ -46,6 +52,12 @@ class DeviceStatus:
     deferrals: int = 0
     technician: str | None = None  # hands-on path: who confirmed
     work_order: dict[str, Any] | None = None
+    # survey/verify runs: what was read on the monitor, and the classification of the survey event
+    firmware_seen: str | None = None
+    survey_status: str | None = None  # "vulnerable" | "unproven" | "fixed" | "unknown" (verdict_rules)
+    affected: bool | None = None
+    reachable: bool | None = None
+    survey_reasons: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -68,6 +80,7 @@ class FleetStatus:
     finished: bool = False
     created: dict[str, Any] = field(default_factory=dict)  # the campaign-created payload
     last_seq: int = 0
+    mode: str = "patch"  # "patch" | "survey" | "verify" (read-only runs: ``created`` is their header)
 
     def counts(self) -> dict[str, int]:
         """Number of monitors per state (every state present, zeros included)."""
@@ -78,12 +91,23 @@ class FleetStatus:
         status = self.devices.get(device)
         return status.wave if status else None
 
+    def survey_counts(self) -> dict[str, int]:
+        """Survey/verify runs: monitors per survey status (the four words, zeros included)."""
+        tally = Counter(d.survey_status for d in self.devices.values() if d.survey_status)
+        return {s: tally.get(s, 0) for s in SURVEY_STATUSES}
+
     def apply(self, record: JournalRecord) -> None:
         """Fold one record in. Unknown kinds are ignored so older readers survive newer writers."""
         if record.kind is EventKind.CAMPAIGN_CREATED:
             if self.campaign is not None and record.campaign != self.campaign:
                 self.__dict__.update(FleetStatus().__dict__)  # a newer campaign in the stream: follow it
             self._created(record)
+        elif record.kind is EventKind.SURVEY_STARTED and (
+                self.campaign is None or record.campaign == self.campaign or self.mode != "patch"):
+            if self.campaign is not None and record.campaign != self.campaign:
+                self.__dict__.update(FleetStatus().__dict__)  # a newer survey after a survey: follow it
+            self._created(record)
+            self.mode = str(record.data.get("mode") or campaign_mode(record.campaign))
         elif self.campaign is None or record.campaign != self.campaign:
             return
         else:
@@ -143,6 +167,7 @@ def _firmware(fleet: FleetStatus, record: JournalRecord) -> None:
     device = fleet._device(record)
     if device is None:
         return
+    device.firmware_seen = record.data.get("version") or device.firmware_seen
     if record.data.get("when") == "before":
         device.firmware_before = record.data.get("version")
     elif record.data.get("when") == "after":
@@ -165,6 +190,19 @@ def _technician(fleet: FleetStatus, record: JournalRecord) -> None:
     device = fleet._device(record)
     if device is not None:
         device.technician = str(record.data.get("technician", ""))
+
+
+def _survey(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is None:
+        return
+    data = record.data
+    status = data.get("status")
+    device.survey_status = str(status) if status in SURVEY_STATUSES else "unknown"
+    device.affected = bool(data.get("affected")) if "affected" in data else None
+    device.reachable = bool(data.get("reachable")) if "reachable" in data else None
+    device.survey_reasons = tuple(str(r) for r in data.get("reasons") or ())
+    device.model = device.model or str(data.get("model") or "")
 
 
 def _wave_started(fleet: FleetStatus, record: JournalRecord) -> None:
@@ -221,12 +259,24 @@ _HANDLERS = {
     EventKind.CAMPAIGN_PAUSED: _paused,
     EventKind.CAMPAIGN_RESUMED: _paused,
     EventKind.CAMPAIGN_FINISHED: _finished,
+    EventKind.SURVEY: _survey,
 }
+
+SURVEY_STATUSES = ("vulnerable", "unproven", "fixed", "unknown")
+READ_ONLY_PREFIXES = ("survey-", "verify-")
+
+
+def campaign_mode(campaign: str) -> str:
+    """The mode of a campaign id: survey / verify for the read-only runs, patch for everything else."""
+    return campaign.split("-", 1)[0] if campaign.startswith(READ_ONLY_PREFIXES) else "patch"
 
 
 def project(records: Iterable[JournalRecord], campaign: str | None = None) -> FleetStatus:
     """Fold records into the fleet status of ``campaign`` (default: the last campaign created)."""
     fleet = FleetStatus()
+    if campaign is not None and campaign_mode(campaign) != "patch":
+        # a survey/verify run recorded before it had a header still shows what it recorded
+        fleet.campaign, fleet.mode = campaign, campaign_mode(campaign)
     for record in records:
         if campaign is not None and record.campaign != campaign:
             continue

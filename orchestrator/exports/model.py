@@ -26,7 +26,7 @@ from typing import Any
 from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import DeviceState
-from orchestrator.domain.status import project
+from orchestrator.domain.status import campaign_mode, project
 from orchestrator.domain.verdicts import Evidence
 from orchestrator.errors import ExportError, JournalError
 from orchestrator.exports.sanitize import details as sanitize_details
@@ -335,6 +335,15 @@ def build_model(
     campaign_id = campaign or _latest_campaign(everything)
     mine = [r for r in everything if r.campaign == campaign_id]
     if not any(r.kind is EventKind.CAMPAIGN_CREATED for r in mine):
+        if mine and campaign_mode(campaign_id) != "patch":
+            # A survey has no package, waves or install outcome: these documents would have to invent them
+            # (a CSAF/VEX "fixed" from a run that patched nothing). Its results are `cmspatch status`.
+            raise ExportError(
+                f"{campaign_id} is a read-only {campaign_mode(campaign_id)} run, not a patch campaign: the "
+                "compliance exports report what a campaign installed and proved; see its results with "
+                f"`cmspatch status --campaign {campaign_id} [--json]`",
+                reason="not-a-patch-campaign",
+            )
         raise ExportError(f"campaign {campaign_id!r} is not in this journal", reason="unknown-campaign")
     fleet = project(mine, campaign_id)
     created = next(r for r in mine if r.kind is EventKind.CAMPAIGN_CREATED)

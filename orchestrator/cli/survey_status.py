@@ -1,0 +1,129 @@
+"""``cmspatch status`` for read-only runs (``survey-...`` / ``verify-...``): one row per monitor.
+
+A patch campaign's status is about states and waves; a survey's is about what was found: the survey
+classification (``domain.verdict_rules.survey_status``: vulnerable / unproven / fixed / unknown), the
+firmware read on the monitor, and the verdict per CVE. Both views read the same ``FleetStatus`` projection
+(``domain.status``), so this module only formats. Words and symbols carry the meaning (no colour), the
+way ``cmspatch survey`` prints it. A journal written before runs had a ``survey-started`` header shows
+what it recorded and says that the header is missing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from orchestrator.domain.indicators import ALL_CVES
+from orchestrator.domain.status import SURVEY_STATUSES, DeviceStatus, FleetStatus
+
+SYMBOL = {"vulnerable": "!!", "unproven": "? ", "fixed": "ok", "unknown": "--"}
+CVE_IDS: tuple[str, ...] = tuple(c.value for c in ALL_CVES)
+
+
+def _firmware(device: DeviceStatus) -> str:
+    if device.firmware_seen:
+        return device.firmware_seen
+    inventory = device.firmware_before or device.firmware_after
+    return f"{inventory} (inventory; not read)" if inventory else "not read"
+
+
+def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
+    header = fleet.created
+    return {
+        "campaign": fleet.campaign,
+        "mode": fleet.mode,
+        "finished": fleet.finished,
+        "header": bool(header),
+        "operator": header.get("operator"),
+        "inventory": header.get("inventory"),
+        "started_at": header.get("started_at"),
+        "window": header.get("window"),
+        "exercise_triggers": header.get("exercise_triggers"),
+        "network": header.get("network"),
+        "counts": fleet.survey_counts(),
+        "affected": sum(1 for d in fleet.devices.values() if d.affected),
+        "unreachable": sum(1 for d in fleet.devices.values() if d.reachable is False),
+        "verdicts": _verdict_counts(fleet),
+        "devices": {
+            n: {
+                "status": d.survey_status,
+                "affected": d.affected,
+                "reachable": d.reachable,
+                "model": d.model,
+                "site": d.site,
+                "ward": d.ward,
+                "bed": d.bed,
+                "serial": d.serial,
+                "firmware_seen": d.firmware_seen,
+                "firmware_inventory": d.firmware_before if header else None,
+                "verdicts": {k: v.value for k, v in d.verdicts.items()},
+                "reasons": list(d.survey_reasons),
+            }
+            for n, d in fleet.devices.items()
+        },
+    }
+
+
+def _verdict_counts(fleet: FleetStatus) -> dict[str, dict[str, int]]:
+    table: dict[str, Counter[str]] = {cve: Counter() for cve in CVE_IDS}
+    for d in fleet.devices.values():
+        for cve in CVE_IDS:
+            verdict = d.verdicts.get(cve)
+            table[cve][verdict.value if verdict else "not recorded"] += 1
+    return {cve: dict(sorted(c.items())) for cve, c in table.items()}
+
+
+def render_survey_status(fleet: FleetStatus) -> str:
+    h = fleet.created
+    phase = "finished" if fleet.finished else "incomplete (interrupted, or still being recorded)"
+    lines = [f"{fleet.mode} {fleet.campaign}: {phase}, {len(fleet.devices)} monitor(s)"]
+    if h:
+        triggers = "exercised" if h.get("exercise_triggers") else "not exercised"
+        lines.append(
+            f"  run by {h.get('operator') or '?'} at {h.get('started_at') or '?'} "
+            f"on {h.get('inventory') or '?'}"
+            f"{' --limit ' + str(h['limit']) if h.get('limit') else ''}; window {h.get('window', 0):g} s, "
+            f"triggers {triggers}, network evidence: {h.get('network') or '?'}"
+        )
+        if h.get("expected_version"):
+            lines.append(f"  expected firmware {h['expected_version']}")
+    else:
+        lines.append("  (no survey-started header: recorded by an older cmspatch; "
+                     "showing what the journal holds)")
+    lines.append("")
+    short = [cve.removeprefix("CVE-") for cve in CVE_IDS]
+    order = {s: i for i, s in enumerate(SURVEY_STATUSES)}
+    rows = sorted(fleet.devices.items(), key=lambda kv: (order.get(kv[1].survey_status or "", 9), kv[0]))
+    wide = max([len("monitor"), *(len(n) for n, _ in rows)])
+    fw = max([len("firmware seen"), *(len(_firmware(d)) for _, d in rows)])
+    lines.append(
+        f"     {'status':<10} {'monitor':<{wide}} {'model':<8} {'firmware seen':<{fw}} "
+        + " ".join(f"{s:<12}" for s in short).rstrip()
+    )
+    for name, d in rows:
+        status = d.survey_status or "no result"
+        verdicts = " ".join(f"{_verdict(d, cve):<12}" for cve in CVE_IDS)
+        unreachable = "  (unreachable)" if d.reachable is False else ""
+        lines.append(
+            f"[{SYMBOL.get(status, '  ')}] {status:<10} {name:<{wide}} {d.model:<8} {_firmware(d):<{fw}} "
+            f"{verdicts.rstrip()}{unreachable}"
+        )
+    counts = fleet.survey_counts()
+    affected = sum(1 for d in fleet.devices.values() if d.affected)
+    unreachable_n = sum(1 for d in fleet.devices.values() if d.reachable is False)
+    lines.append("")
+    lines.append(
+        f"{len(fleet.devices)} monitor(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f"; {affected} affected; {unreachable_n} unreachable"
+    )
+    lines.append("per CVE:")
+    for cve, tally in _verdict_counts(fleet).items():
+        lines.append(f"  {cve:<15} " + ", ".join(f"{n} {v}" for v, n in tally.items()))
+    return "\n".join(lines)
+
+
+def _verdict(device: DeviceStatus, cve: str) -> str:
+    verdict = device.verdicts.get(cve)
+    if verdict is None:
+        return "-"
+    return "VULNERABLE" if verdict.value == "vulnerable" else verdict.value
