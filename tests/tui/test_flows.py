@@ -67,7 +67,8 @@ async def test_canary_then_next_wave_approved_through_the_confirmation_modal(
         await wait_for(pilot, lambda: records(journal, EventKind.GATE_APPROVED), what="wave 2 approved")
         assert records(journal, EventKind.GATE_APPROVED)[0].data == {"wave": 1, "approver": OPERATOR}
         await wait_for(pilot, lambda: app.model.gate_wave == 2, what="wave 3's gate")
-        assert "Wave 2" in screen_text(app)
+        # The screen follows the model on a coalescing timer: wait for the frame, don't race it.
+        await wait_for(pilot, lambda: "Wave 2" in screen_text(app), what="wave 2 on screen", timeout=10)
 
 
 async def test_pause_then_resume_is_journalled_and_shown(demo: Demo, journal: SqliteJournal) -> None:
@@ -76,7 +77,7 @@ async def test_pause_then_resume_is_journalled_and_shown(demo: Demo, journal: Sq
         await start_campaign(app, pilot)
         await pilot.press("z")
         await wait_for(pilot, lambda: app.model.phase is Phase.PAUSED, what="the pause to show")
-        assert "PAUSED" in screen_text(app)
+        await wait_for(pilot, lambda: "PAUSED" in screen_text(app), what="PAUSED on screen", timeout=10)
         await pilot.press("r")
         await wait_for(pilot, lambda: app.model.phase is Phase.GATE, what="the resume to show")
         assert [r.data["by"] for r in records(journal, EventKind.CAMPAIGN_PAUSED)] == [OPERATOR]
