@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from orchestrator.adapters.manual import build_work_order
+from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.domain.campaign import (
     CampaignPlan,
     CampaignPolicy,
@@ -47,7 +48,7 @@ from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
-from orchestrator.domain.status import FleetStatus, project
+from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.domain.waves import plan_waves
 from orchestrator.errors import (
@@ -60,6 +61,7 @@ from orchestrator.errors import (
 )
 from orchestrator.ports import DeviceSession, DeviceTransport, Journal, NetworkObserver
 from orchestrator.retry import RetryPolicy, call_with_retry
+from orchestrator.technician import TechnicianDesk
 
 S = DeviceState
 Verifier = Callable[..., Any]  # orchestrator.verification.Verifier (imported lazily: optional module)
@@ -142,6 +144,12 @@ class Engine:
         self._ctl = _Control()
         self._tally_lock = threading.Lock()
         self.status: FleetStatus = project(journal.records(self.campaign_id), self.campaign_id)
+        self._desk = TechnicianDesk(
+            emit=self._device_event,
+            fold_external=self._fold_external, stopping=lambda: self._ctl.stopping,
+            timeout=policy.trigger_timeout)
+        self._expected_files: dict[str, str] | None = None
+        self._expected_lock = threading.Lock()
         if self.status.campaign is not None:  # resuming: the journal's waves and devices are the truth
             self.waves = tuple(tuple(w) for w in self.status.waves)
             names = [n for w in self.waves for n in w]
@@ -172,7 +180,7 @@ class Engine:
         policy: CampaignPolicy | None = None,
     ) -> Engine:
         """Continue a campaign from its journal (default: the newest campaign in the journal)."""
-        ids = [c for c in journal.campaigns() if not c.startswith("survey")]
+        ids = [c for c in journal.campaigns() if not c.startswith(READ_ONLY_PREFIXES)]
         campaign = campaign_id or (ids[-1] if ids else None)
         if campaign is None or campaign not in ids:
             raise UsageError(
@@ -252,6 +260,7 @@ class Engine:
                 return
             self._ctl.aborted = (by, reason)
             self._ctl.cond.notify_all()
+        self._desk.wake()
         self._emit(Event(self.campaign_id, EventKind.CAMPAIGN_ABORTED, {"by": by, "reason": reason}))
 
     def interrupt(self, by: str = "operator") -> None:
@@ -259,6 +268,7 @@ class Engine:
         with self._ctl.cond:
             self._ctl.interrupted = by
             self._ctl.cond.notify_all()
+        self._desk.wake()
 
     def stop_at_gate(self) -> None:
         with self._ctl.cond:
@@ -286,16 +296,46 @@ class Engine:
         )
         self._drive(self.devices[device])
 
+    def answer_trigger(
+        self, device: str, trigger: str, by: str, *, done: bool = True, note: str = ""
+    ) -> None:
+        """A technician says they exercised (``done``) or could not exercise a requested trigger."""
+        if device not in self.devices:
+            raise UsageError(f"{device} is not in campaign {self.campaign_id}", reason="unknown-device")
+        request = self.status.devices[device].trigger_request
+        if request is None or request.get("trigger") != trigger:
+            asked = f"asked for {request.get('trigger')}" if request else "not waiting for a trigger"
+            raise UsageError(f"{device} is {asked}, not {trigger}", reason="no-trigger-request")
+        self._emit(Event(self.campaign_id, EventKind.TRIGGER_ANSWERED,
+                         trigger_answer_payload(trigger, by, done, note), device))
+
     # --- journal --------------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> JournalRecord:
         with self._emit_lock:
             record = self.journal.append(event)
-            self.status.apply(record)
-            for callback in self._subscribers:
-                with contextlib.suppress(Exception):  # a view's bug must not stop a campaign
-                    callback(record)
+            if record.seq > self.status.last_seq + 1:
+                self._fold_external(before=record.seq)  # another process appended in between
+            self._apply(record)
             return record
+
+    def _apply(self, record: JournalRecord) -> None:
+        self.status.apply(record)
+        self._desk.observe(record)
+        for callback in self._subscribers:
+            with contextlib.suppress(Exception):  # a view's bug must not stop a campaign
+                callback(record)
+
+    def _fold_external(self, before: int | None = None) -> None:
+        """Apply records other processes appended (``cmspatch confirm``) that this engine has not seen."""
+        with self._emit_lock:
+            for record in self.journal.records(self.campaign_id, since_seq=self.status.last_seq):
+                if before is not None and record.seq >= before:
+                    break
+                self._apply(record)
+
+    def _device_event(self, device: str, kind: EventKind, data: dict[str, Any]) -> None:
+        self._event(kind, data, device)
 
     def _event(self, kind: EventKind, data: dict[str, Any], device: str | None = None) -> JournalRecord:
         return self._emit(Event(self.campaign_id, kind, data, device))
@@ -532,9 +572,7 @@ class Engine:
 
     def _pick_up_external(self) -> None:
         """Fold in records other processes appended (``cmspatch confirm``), then verify those units."""
-        with self._emit_lock:
-            for record in self.journal.records(self.campaign_id, since_seq=self.status.last_seq):
-                self.status.apply(record)
+        self._fold_external()
         for name, st in self.status.devices.items():
             if st.state is S.AWAITING_TECHNICIAN and st.technician and not self._ctl.stopping:
                 self._drive(self.devices[name])
@@ -639,7 +677,10 @@ class Engine:
         from orchestrator.verification import session_trigger, verification_events, verify_device
 
         verifier = self._verifier or verify_device
-        trigger = session_trigger(session) if session is not None and self.policy.exercise_triggers else None
+        trigger, no_trigger = self._trigger_for(device, session, session_trigger)
+        kwargs: dict[str, Any] = {"expected_files": self._package_files()}
+        if no_trigger:
+            kwargs["no_trigger_reason"] = no_trigger
         result = verifier(
             session,
             device,
@@ -647,9 +688,13 @@ class Engine:
             observer=self.observer,
             trigger=trigger,
             window=self.policy.observation_window,
+            **kwargs,
         )
+        if self._ctl.interrupted is not None:
+            raise _Stop()  # a verification cut short is not evidence: the resumed run verifies again
+        by = {t: f"technician {who}" for (d, t), who in self._desk.answered_by.items() if d == device.name}
         for event in verification_events(
-            self.campaign_id, result, device=device.name, triggered_by="cmspatch"
+            self.campaign_id, result, device=device.name, triggered_by="cmspatch", by_trigger=by
         ):
             self._emit(event)
         if result.all_fixed:
@@ -662,6 +707,38 @@ class Engine:
                 device.name,
                 "backdoor-still-present" if result.any_vulnerable else "verification-inconclusive",
             )
+
+    def _trigger_for(
+        self, device: Device, session: DeviceSession | None, by_service: Callable[[DeviceSession], Any]
+    ) -> tuple[Any, str]:
+        """Who presses the hidden-mount triggers on this monitor, or why nobody does."""
+        if not self.policy.exercise_triggers:
+            return None, "triggers switched off for this campaign (--no-triggers)"
+        technician = device.delivery is DeliveryPath.MANUAL or self.policy.trigger_by == "technician"
+        if not technician:
+            if session is None:
+                return None, "no service session to run the trigger command"
+            return by_service(session), ""
+        if session is None and not device.address:
+            return None, "nothing could observe a trigger (no service access and no network address)"
+        return self._desk.trigger_for(device.name), ""
+
+    def _package_files(self) -> dict[str, str] | None:
+        """{installed path: SHA-256} of the package's binaries, for the binary-hashes check (read once)."""
+        with self._expected_lock:
+            if self._expected_files is None:
+                try:
+                    _, self._expected_files = package_expectations(self.package.package)
+                except CmspatchError as exc:
+                    self._event(EventKind.LOG, {"level": "warning", "message":
+                                f"binary hashes will not be compared: {exc.message}"})
+                    self._expected_files = {}
+            return self._expected_files or None
+
+
+def trigger_answer_payload(trigger: str, by: str, done: bool, note: str) -> dict[str, Any]:
+    """The ``trigger-answered`` payload, the same from the TUI and from ``cmspatch confirm --trigger``."""
+    return {"trigger": trigger, "by": by, "done": done, "note": note}
 
 
 def technician_payload(technician: str, note: str, version: str | None) -> dict[str, Any]:

@@ -222,7 +222,9 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
         try:
             trigger(name)
         except Exception as exc:  # a trigger is the technician or the device: report, don't crash
-            r.add(checks.not_run(check, now_iso(), f"trigger {name} failed: {exc}"))
+            reason = getattr(exc, "reason", "")
+            what = "not exercised" if reason in ("trigger-not-answered", "trigger-declined") else "failed"
+            r.add(checks.not_run(check, now_iso(), f"trigger {name} {what}: {exc}"))
             continue
         watch.exercised.append(name)
         if watch.live:
@@ -266,11 +268,13 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
                   observer: NetworkObserver | None, trigger: Trigger | None, window: float,
                   indicator_map: IndicatorMap | None = None, expected_files: Mapping[str, str] | None = None,
                   udp_probe_ports: Sequence[int] | None = checks.DEFAULT_UDP_PROBE_PORTS,
-                  prober: Prober | None = None, no_session_reason: str | None = None) -> DeviceVerification:
+                  prober: Prober | None = None, no_session_reason: str | None = None,
+                  no_trigger_reason: str | None = None) -> DeviceVerification:
     """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc.
 
     ``udp_probe_ports=None`` skips the probe (CVE-2024-12248 then stays inconclusive);
-    ``no_session_reason`` says why ``session`` is None (shown in the evidence instead of "no service access").
+    ``no_session_reason`` says why ``session`` is None (shown in the evidence instead of "no service access");
+    ``no_trigger_reason`` likewise says why ``trigger`` is None.
     """
     mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
     r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
@@ -294,8 +298,8 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
         _exercise_triggers(r, watch, trigger, window, eth0)
     else:
         for name in checks.TRIGGERS:
-            r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(),
-                                 "trigger not exercised (read-only run; use --exercise-triggers)"))
+            r.add(checks.not_run(f"sinkhole-after-{name}", now_iso(), "trigger not exercised (" + (
+                no_trigger_reason or "read-only run; use --exercise-triggers") + ")"))
     if watch.live:
         # The whole verification watches at least ``window`` for the leak (triggers may have ended early on
         # a mount). Only patient data in clear ends it sooner: nothing stronger can come.
@@ -311,11 +315,14 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
 
 
 def verification_events(campaign: str, result: DeviceVerification, *, device: str | None = None,
-                        triggered_by: str = "cmspatch") -> list[Event]:
-    """The journal records of one verification, identical whoever ran it (engine, survey, verify)."""
+                        triggered_by: str = "cmspatch", by_trigger: Mapping[str, str] | None = None
+                        ) -> list[Event]:
+    """The journal records of one verification, identical whoever ran it (engine, survey, verify).
+    ``by_trigger`` names who exercised a given trigger when it was not ``triggered_by`` (a technician)."""
     name = device or result.device
-    events = [Event(campaign, EventKind.TRIGGER_EXERCISED, {"trigger": t, "by": triggered_by}, device=name)
-              for t in result.triggers]
+    who = by_trigger or {}
+    events = [Event(campaign, EventKind.TRIGGER_EXERCISED, {"trigger": t, "by": who.get(t, triggered_by)},
+                    device=name) for t in result.triggers]
     events += [Event(campaign, EventKind.CHECK_RESULT,
                      {"evidence": e.to_dict(), "cves": [c.value for c in checks.cves_of(e)]}, device=name)
                for e in result.evidence]

@@ -46,6 +46,7 @@ from orchestrator.domain.trust.scan import (
     UnsafeMember,
     member_problem,
 )
+from orchestrator.errors import UsageError
 
 CHUNK = 1 << 20
 MAX_ARCHIVE_DEPTH = 1  # the package's own archive is depth 0; archives inside it are opened once more
@@ -334,3 +335,37 @@ def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
         walk.uninspectable.insert(0, "the package's format is not recognised (not tar, gzip, bzip2, xz, "
                                      "zip or ELF): its raw bytes were scanned; it may hide compressed data")
     return walk.result(fmt)
+
+
+class PackageFilesError(UsageError):
+    """The package's installed binaries could not be read back (not a trust decision: that was made)."""
+
+
+def package_expectations(path: Path) -> tuple[str | None, dict[str, str]]:
+    """(VERSION, {installed path: SHA-256}) of a vendor package's ``bin/monitor`` and ``bin/update``."""
+    wanted = {"bin/monitor": "/opt/cms/bin/monitor", "bin/update": "/opt/cms/bin/update"}
+    version: str | None = None
+    hashes: dict[str, str] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if not member.isfile() or (name not in wanted and name != "VERSION"):
+                    continue
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                if name == "VERSION":
+                    version = handle.read(256).decode("utf-8", "replace").strip() or None
+                else:
+                    digest = hashlib.sha256()
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+                    hashes[wanted[name]] = digest.hexdigest()
+    except (OSError, tarfile.TarError) as exc:
+        raise PackageFilesError(f"{path}: cannot read the package ({exc})",
+                                reason="package-unreadable") from exc
+    if not hashes:
+        raise PackageFilesError(f"{path}: no bin/monitor or bin/update in the package",
+                                reason="package-unreadable")
+    return version, hashes

@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
-from orchestrator.domain.campaign import CampaignPolicy
+from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy
+from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
@@ -81,9 +82,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     enroll.add_argument("--yes", action="store_true", help="record without asking (fingerprints are shown)")
     enroll.set_defaults(func=cmd_enroll)
 
-    confirm = sub.add_parser("confirm", help="record that a technician installed the package by hand")
+    confirm = sub.add_parser(
+        "confirm", help="record that a technician installed the package by hand, or exercised a trigger"
+    )
     confirm.add_argument("device")
     confirm.add_argument("--technician", required=True)
+    confirm.add_argument(
+        "--trigger", choices=TRIGGERS, help="answer the running campaign's request to exercise this trigger"
+    )
+    confirm.add_argument(
+        "--could-not",
+        action="store_true",
+        help="with --trigger: the technician could not do it (say why in --note)",
+    )
     confirm.add_argument("--version", help="firmware version the monitor shows afterwards")
     confirm.add_argument("--note", default="")
     confirm.add_argument("--campaign", help="campaign id (default: the newest)")
@@ -117,6 +128,13 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reboot-timeout", type=float)
     p.add_argument("--observation-window", type=float)
     p.add_argument("--no-triggers", action="store_true", help="do not exercise the hidden-mount triggers")
+    p.add_argument(
+        "--trigger-by",
+        choices=TRIGGER_BY,
+        help="who presses the triggers: a service command (emulated fleet; the default) or a technician "
+        "asked at the bed (real units; answered in the TUI or with `cmspatch confirm --trigger`)",
+    )
+    p.add_argument("--trigger-timeout", type=float, help="seconds a technician has per trigger (default 300)")
     p.add_argument("--no-sinkhole", action="store_true", help="no network observation (verdicts weaker)")
     p.add_argument("--indicator-prefix", default="127.114.4", help="loopback /24 standing in for 202.114.4")
     p.add_argument("--work-orders", type=Path, help="directory for hands-on work orders (text + JSON)")
@@ -147,6 +165,8 @@ def build_policy(args: argparse.Namespace) -> CampaignPolicy:
         "min_executed_for_pct": args.min_executed,
         "reboot_timeout": args.reboot_timeout,
         "observation_window": args.observation_window,
+        "trigger_by": args.trigger_by,
+        "trigger_timeout": args.trigger_timeout,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.unreachable_not_failure:
@@ -271,6 +291,14 @@ def describe(record: JournalRecord) -> str | None:
         ),
         EventKind.CAMPAIGN_ABORTED: lambda: f"ABORTED by {d.get('by')}: {d.get('reason')}",
         EventKind.WORK_ORDER: lambda: f"WORK {who}: work order issued (hands-on)",
+        EventKind.TRIGGER_REQUESTED: lambda: (
+            f"ASK  {who}: {d.get('instructions')} Then answer within {float(d.get('timeout', 0)):g} s: "
+            f"cmspatch confirm {who} --trigger {d.get('trigger')} --technician NAME [--could-not]"
+        ),
+        EventKind.TRIGGER_ANSWERED: lambda: (
+            f"..   {who}: {d.get('trigger')} "
+            f"{'exercised' if d.get('done') else 'could not be exercised'} by {d.get('by')}"
+        ),
         EventKind.CAMPAIGN_FINISHED: lambda: f"campaign finished: {_nonzero(d.get('counts', {}))}",
     }
     make = simple.get(kind)
@@ -472,14 +500,27 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from orchestrator.domain.events import Event
-    from orchestrator.engine import technician_payload
+    from orchestrator.engine import technician_payload, trigger_answer_payload
 
+    if args.could_not and not args.trigger:
+        raise UsageError("--could-not answers a trigger request: give --trigger too", reason="bad-arguments")
     with _open_existing(args) as journal:
         campaign = _campaign_of(journal, args.campaign)
         fleet = project(journal.records(campaign), campaign)
         device = fleet.devices.get(args.device)
         if device is None:
             raise UsageError(f"{args.device} is not in campaign {campaign}", reason="unknown-device")
+        if args.trigger:
+            request = device.trigger_request
+            if request is None or request.get("trigger") != args.trigger:
+                asked = f"asks for {request.get('trigger')}" if request else "asks for no trigger now"
+                raise UsageError(f"campaign {campaign} {asked} on {args.device}", reason="no-trigger-request")
+            journal.append(Event(campaign, EventKind.TRIGGER_ANSWERED, trigger_answer_payload(
+                args.trigger, args.technician, not args.could_not, args.note), args.device))
+            print(f"recorded: {args.trigger} on {args.device} "
+                  f"{'could not be exercised' if args.could_not else 'exercised'} by {args.technician}; "
+                  "the running campaign picks it up", file=sys.stderr)
+            return int(ExitCode.OK)
         if device.state is not DeviceState.AWAITING_TECHNICIAN:
             raise UsageError(
                 f"{args.device} is {device.state.value}, not awaiting a technician",

@@ -23,10 +23,8 @@ vulnerable or inconclusive (pcap: indicators found), 2 usage / unreadable input.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-import tarfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS
 from orchestrator.domain.devices import DeliveryPath, Device
@@ -187,34 +186,6 @@ def cmd_survey(args: argparse.Namespace) -> int:
     if args.journal is not None:
         print(f"recorded as campaign {campaign} in {args.journal}", file=sys.stderr)
     return int(ExitCode.OK if all(r.result.all_fixed for r in rows) else ExitCode.INCOMPLETE)
-
-
-def package_expectations(path: Path) -> tuple[str | None, dict[str, str]]:
-    """(VERSION, {installed path: SHA-256}) of a vendor package's ``bin/monitor`` and ``bin/update``."""
-    wanted = {"bin/monitor": "/opt/cms/bin/monitor", "bin/update": "/opt/cms/bin/update"}
-    version: str | None = None
-    hashes: dict[str, str] = {}
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if not member.isfile() or (name not in wanted and name != "VERSION"):
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    continue
-                if name == "VERSION":
-                    version = handle.read(256).decode("utf-8", "replace").strip() or None
-                else:
-                    digest = hashlib.sha256()
-                    while chunk := handle.read(1 << 20):
-                        digest.update(chunk)
-                    hashes[wanted[name]] = digest.hexdigest()
-    except (OSError, tarfile.TarError) as exc:
-        raise UsageError(f"{path}: cannot read the package ({exc})", reason="package-unreadable") from exc
-    if not hashes:
-        raise UsageError(f"{path}: no bin/monitor or bin/update in the package", reason="package-unreadable")
-    return version, hashes
 
 
 def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str, started: datetime

@@ -28,6 +28,7 @@ from orchestrator.errors import UsageError
 
 UNREACHABLE_REASONS = frozenset({"unreachable", "connection-refused", "timeout", "connection-dropped",
                                  "connection-failed", "reconnect-timeout"})
+TRIGGER_BY = ("service", "technician")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class CampaignPolicy:
     maintenance_windows: dict[str, str] = field(default_factory=dict)
     exercise_triggers: bool = True
     observation_window: float = 3.0  # seconds watched after reboot and triggers
+    # Who exercises the triggers: "service" (a service command on the monitor, as the emulator offers) or
+    # "technician" (a person at the bed, asked and waited for). Hands-on units always use a technician.
+    trigger_by: str = "service"
+    trigger_timeout: float = 300.0  # seconds a technician has to answer one trigger request
     # Additions beyond the lead's contract (all defaulted):
     canary_must_pass: bool = True  # any failure in wave 0 halts the campaign
     wave_max_failures: int | None = None  # the same rules, counted inside the current wave
@@ -63,6 +68,9 @@ class CampaignPolicy:
         parse_waves(self.waves)
         if self.group_by not in (None, "site", "ward"):
             raise UsageError(f"group_by must be site or ward, not {self.group_by!r}", reason="bad-group-by")
+        if self.trigger_by not in TRIGGER_BY:
+            raise UsageError(f"trigger_by must be one of {', '.join(TRIGGER_BY)}, not {self.trigger_by!r}",
+                             reason="bad-policy")
         if self.per_site_concurrency < 1 or self.max_workers < 1:
             raise UsageError("concurrency must be at least 1", reason="bad-concurrency")
         for pct in (self.max_failure_pct, self.wave_max_failure_pct):

@@ -49,6 +49,13 @@ KNOWN_AFFECTED_VERSIONS: tuple[str, ...] = (
 )
 TRIGGERS: tuple[str, ...] = ("menu-update", "boot-key")
 TRIGGER_CVE = {"menu-update": Cve.MONITOR_NFS, "boot-key": Cve.UPDATE_NFS}
+# What a technician is asked to do at a real unit (no service command presses these keys for us). Both
+# are harmless on a fixed unit and, on a vulnerable one, are exactly what makes it reach for the share.
+TRIGGER_INSTRUCTIONS = {
+    "menu-update": "On the monitor: open the main menu and start a software update (Menu > Maintenance > "
+                   "Update), then cancel it once the update screen appears.",
+    "boot-key": "Restart the monitor and hold the 'C' key while it boots, until the start screen shows.",
+}
 DEFAULT_UDP_PROBE_PORTS: tuple[int, ...] = (51000,)  # the emulator's; the real port is unpublished
 ALLOWED_UDP_PORTS: tuple[int, ...] = (68,)  # a DHCP client is not the CVE-2024-12248 listener
 

@@ -21,6 +21,8 @@ Payloads by kind (device = inventory host name; all strings unless noted):
   work-order         device; {order: {...}, files: [paths written]}       (manual path)
   technician-confirmed device; {technician, note, version?}
   trigger-exercised  device; {trigger: "menu-update"|"boot-key", by}
+  trigger-requested  device; {trigger, instructions, timeout: seconds (float)}   (a person must act)
+  trigger-answered   device; {trigger, by, done: bool, note}   (done false: the technician could not)
   campaign-paused / campaign-resumed  {by}
   campaign-halted    {reason, rule, failed: int, executed: int}
   campaign-aborted   {by, reason}
@@ -59,6 +61,8 @@ class EventKind(StrEnum):
     WORK_ORDER = "work-order"
     TECHNICIAN_CONFIRMED = "technician-confirmed"
     TRIGGER_EXERCISED = "trigger-exercised"
+    TRIGGER_REQUESTED = "trigger-requested"
+    TRIGGER_ANSWERED = "trigger-answered"
     CAMPAIGN_PAUSED = "campaign-paused"
     CAMPAIGN_RESUMED = "campaign-resumed"
     CAMPAIGN_HALTED = "campaign-halted"

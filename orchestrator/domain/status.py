@@ -58,6 +58,8 @@ class DeviceStatus:
     affected: bool | None = None
     reachable: bool | None = None
     survey_reasons: tuple[str, ...] = ()
+    # A trigger a person was asked to exercise and has not answered yet (the trigger-requested payload).
+    trigger_request: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -152,6 +154,7 @@ def _state_changed(fleet: FleetStatus, record: JournalRecord) -> None:
         device.deferrals += 1
     device.state = target
     device.reason = str(record.data.get("reason", "") or "")
+    device.trigger_request = None  # a request belongs to one verification; a move ends it
 
 
 def _attempt(fleet: FleetStatus, record: JournalRecord) -> None:
@@ -190,6 +193,19 @@ def _technician(fleet: FleetStatus, record: JournalRecord) -> None:
     device = fleet._device(record)
     if device is not None:
         device.technician = str(record.data.get("technician", ""))
+
+
+def _trigger_requested(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is not None:
+        device.trigger_request = dict(record.data)
+
+
+def _trigger_answered(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is not None and device.trigger_request is not None \
+            and device.trigger_request.get("trigger") == record.data.get("trigger"):
+        device.trigger_request = None
 
 
 def _survey(fleet: FleetStatus, record: JournalRecord) -> None:
@@ -250,6 +266,8 @@ _HANDLERS = {
     EventKind.VERDICT: _verdict,
     EventKind.WORK_ORDER: _work_order,
     EventKind.TECHNICIAN_CONFIRMED: _technician,
+    EventKind.TRIGGER_REQUESTED: _trigger_requested,
+    EventKind.TRIGGER_ANSWERED: _trigger_answered,
     EventKind.WAVE_STARTED: _wave_started,
     EventKind.WAVE_FINISHED: _wave_finished,
     EventKind.GATE_WAITING: _gate_waiting,

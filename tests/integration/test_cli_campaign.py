@@ -112,7 +112,10 @@ def test_a_hands_on_unit_gets_a_work_order_and_is_verified_after_confirm(tmp_pat
         inventory = r.fleet.inventory_path.read_text()
         r.fleet.inventory_path.write_text(inventory.replace("delivery: ssh", "delivery: manual"))
         orders = tmp_path / "orders"
-        first = cmspatch("run", *r.cli_args(), *FAST, "--yes", "--work-orders", str(orders))
+        # Nobody is at the bed to press the trigger keys in this test: the campaign asks, waits 1 s, and
+        # records the hidden-mount CVEs as not proven (test_technician_trigger.py answers the request).
+        first = cmspatch("run", *r.cli_args(), *FAST, "--yes", "--work-orders", str(orders),
+                         "--trigger-timeout", "1")
         assert first.returncode == ExitCode.INCOMPLETE, first.stderr
         name = r.fleet.monitors[0].name
         assert (orders / f"work-order-{name}.txt").exists()
