@@ -126,6 +126,12 @@ class Demo:
                              transports=self.transports(inventory), operator=operator,
                              observer=self.observer, **kwargs)
 
+    def press_trigger(self, device: str, trigger: str) -> None:
+        """The technician's hands in emulation: press ``trigger`` on the emulated monitor (the hands-on
+        unit has no emulated device: nothing to press there)."""
+        if any(m.name == device for m in self.fleet.monitors):
+            self.fleet.monitor(device).trigger(trigger)
+
     def close(self) -> None:
         """Stop the sinkhole and the fleet; remove the work directory if ``start_demo`` made it."""
         self._stack.close()

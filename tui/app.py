@@ -31,7 +31,7 @@ from orchestrator.errors import CmspatchError
 from tui.model import Changes, FleetModel, Phase
 from tui.screens.campaign import CampaignView
 from tui.screens.fleet import FleetView
-from tui.screens.modals import ConfirmModal, HelpScreen, TechnicianModal
+from tui.screens.modals import ConfirmModal, HelpScreen, TechnicianModal, TriggerAnswerModal
 from tui.screens.monitor import MonitorScreen
 from tui.screens.package import PackageView
 from tui.session import Session
@@ -40,7 +40,7 @@ from tui.widgets.log_pane import LogPane
 TICK_SECONDS = 1 / 8  # 8 Hz: inside the 4-10 Hz band where a DataTable keeps up (PERFORMANCE.md)
 MAX_PUSH_SECONDS = 0.5  # under overload the screen updates at 2 Hz, never less
 JOURNAL_POLL_SECONDS = 0.5
-ACTIONS = ("start", "approve", "pause", "resume", "abort", "confirm_manual")
+ACTIONS = ("start", "approve", "pause", "resume", "abort", "confirm_manual", "answer_trigger")
 
 
 class CmspatchApp(App[int]):
@@ -202,6 +202,10 @@ class CmspatchApp(App[int]):
                 self._main(CampaignView).show(can=self._can(), read_only=self.session.read_only)
             if changes.log:
                 self._main(LogPane).add(changes.log)
+            for device in changes.asks:
+                self.notify(f"{device}: a technician must exercise a trigger at the bed. "
+                            "Open the monitor (enter) and answer with t or n.",
+                            title="Technician needed", severity="warning", timeout=15)
             screen = self.screen
             if isinstance(screen, MonitorScreen) and screen.device in changes.devices:
                 screen.refresh_view()
@@ -250,6 +254,7 @@ class CmspatchApp(App[int]):
             "resume": (running and m.phase == Phase.PAUSED) or resumable_from_journal,
             "abort": running and m.live,
             "confirm_manual": running,
+            "answer_trigger": running,
         }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -364,6 +369,26 @@ class CmspatchApp(App[int]):
             return
         self.push_screen(TechnicianModal(device, self.session.operator),
                          lambda answer: self._confirm_manual(device, answer))
+
+    def action_answer_trigger(self, device: str, done: bool) -> None:
+        if self._refused("answer a technician request"):
+            return
+        row = self.model.rows.get(device)
+        request = row.trigger_request if row is not None else None
+        if not request:
+            self.notify(f"{device} is not waiting for a trigger.", severity="warning")
+            return
+        trigger = str(request.get("trigger"))
+        self.push_screen(TriggerAnswerModal(device, trigger, str(request.get("instructions", "")),
+                                            self.session.operator, done=done),
+                         lambda answer: self._answer_trigger(device, trigger, done, answer))
+
+    def _answer_trigger(self, device: str, trigger: str, done: bool, answer: tuple[str, str] | None) -> None:
+        if answer is not None:
+            technician, note = answer
+            did = "exercised" if done else "could not be exercised"
+            self._call(lambda: self.session.answer_trigger(device, trigger, technician, done=done, note=note),
+                       f"{device}: {trigger} {did} ({technician}); the sinkhole window runs")
 
     def _confirm_manual(self, device: str, answer: tuple[str, str, str] | None) -> None:
         if answer is not None:

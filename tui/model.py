@@ -99,6 +99,7 @@ class MonitorRow:
     verdicts: dict[str, str] = field(default_factory=dict)
     last_at: str = ""
     last_seq: int = 0
+    trigger_request: dict[str, Any] | None = None  # a technician is asked to exercise this trigger now
     timeline: deque[JournalRecord] = field(default_factory=lambda: deque(maxlen=TIMELINE_LIMIT))
 
     @property
@@ -156,6 +157,7 @@ class Changes:
     campaign: bool = False
     log: tuple[str, ...] = ()
     records: int = 0
+    asks: tuple[str, ...] = ()  # monitors whose technician was just asked to exercise a trigger
 
     @property
     def empty(self) -> bool:
@@ -164,7 +166,7 @@ class Changes:
     def merge(self, other: Changes) -> Changes:
         """Two drains as one push (when the screen is held back under load)."""
         return Changes(self.devices | other.devices, self.campaign or other.campaign, self.log + other.log,
-                       self.records + other.records)
+                       self.records + other.records, self.asks + other.asks)
 
 
 class Inbox:
@@ -254,19 +256,22 @@ class FleetModel:
         devices: set[str] = set()
         campaign = False
         log: list[str] = []
+        asks: list[str] = []
         for record in records:
             if record.seq in self.seen and record.campaign == self.campaign_id:
                 continue  # the same record via the journal poll and the live subscription
             touched, camp, line = self._apply(record)
             if touched:
                 devices |= touched
+                if record.kind is EventKind.TRIGGER_REQUESTED and record.device:
+                    asks.append(record.device)
             campaign = campaign or camp
             if line:
                 log.append(line)
                 self.log.append(line)
         for name in devices:  # once per drain, however many records the monitor had
             self._refresh(name)
-        return Changes(frozenset(devices), campaign, tuple(log), len(records))
+        return Changes(frozenset(devices), campaign, tuple(log), len(records), tuple(asks))
 
     def apply(self, record: JournalRecord) -> Changes:
         return self.apply_many([record])
@@ -292,6 +297,7 @@ class FleetModel:
         row.attempts, row.retries = st.highest_attempt, st.retries
         row.verdicts = {cve: v.value for cve, v in st.verdicts.items()}
         row.last_at = st.last_at or row.last_at
+        row.trigger_request = dict(st.trigger_request) if st.trigger_request else None
 
     def _apply(self, r: JournalRecord) -> tuple[set[str], bool, str | None]:
         if self.campaign_id is None:
@@ -379,6 +385,11 @@ class FleetModel:
             return f"{when} {row.name} retry {d.get('step')} #{d.get('attempt')}: {d.get('error', '')}"
         if r.kind == EventKind.TECHNICIAN_CONFIRMED:
             return f"{when} {row.name} confirmed by technician {d.get('technician', '?')}"
+        if r.kind == EventKind.TRIGGER_REQUESTED:
+            return f"{when} {row.name} TECHNICIAN NEEDED ({d.get('trigger')}): {d.get('instructions', '')}"
+        if r.kind == EventKind.TRIGGER_ANSWERED:
+            did = "exercised" if d.get("done") else "could not be exercised"
+            return f"{when} {row.name} {d.get('trigger')} {did} by {d.get('by', '?')}"
         if r.kind == EventKind.VERDICT and d.get("verdict") == "vulnerable":
             return f"{when} {row.name} still VULNERABLE to {d.get('cve')}: {d.get('reason', '')}"
         return None

@@ -50,6 +50,9 @@ class EngineLike(Protocol):
                        version: str | None = None) -> None:
         ...
 
+    def answer_trigger(self, device: str, trigger: str, by: str, *, done: bool = True,
+                       note: str = "") -> None: ...
+
 
 class ReportLike(Protocol):
     """The part of ``package_verify.VerificationReport`` the TUI shows."""
@@ -85,6 +88,10 @@ class SessionConfig:
     auto_approve: bool = False
     title: str = "cmspatch"
     on_exit: Callable[[], None] | None = None
+    # Emulation only (``cmspatch demo``): the technician's hands. Called with (device, trigger) when the
+    # person at the keyboard says a trigger was exercised, before the answer is recorded, so the emulated
+    # monitor gets the key press a real technician would have made at the bed. None on a real fleet.
+    technician_hands: Callable[[str, str], None] | None = None
 
 
 class Session:
@@ -175,6 +182,14 @@ class Session:
                        version: str | None = None) -> None:
         """Blocks while the engine verifies the unit (its observation window): call from a worker."""
         self._engine("confirm a hands-on unit").confirm_manual(device, technician, note, version)
+
+    def answer_trigger(self, device: str, trigger: str, technician: str, *, done: bool,
+                       note: str = "") -> None:
+        """Record the technician's answer to a trigger request (the engine's verification is waiting)."""
+        engine = self._engine("answer a technician request")
+        if done and self.config.technician_hands is not None:
+            self.config.technician_hands(device, trigger)
+        engine.answer_trigger(device, trigger, technician, done=done, note=note)
 
     def stop(self) -> None:
         """Leaving the window: the engine stops at its next step boundary (``Engine.interrupt``), the

@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.errors import ExitCode, UsageError
 
@@ -53,6 +54,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--port", type=int, default=2222, help="SSH port of every emulated monitor")
     demo.add_argument("--indicator-prefix", default="127.114.4",
                       help="loopback /24 standing in for 202.114.4 (the sinkhole listens there)")
+    demo.add_argument("--trigger-by", choices=TRIGGER_BY, default="service",
+                      help="technician: every monitor asks you to exercise its triggers, as a real unit "
+                      "would (answer with t/n on the monitor's screen; try it with --monitors 3)")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -151,7 +155,7 @@ def _say_after(session: Any, campaign_id: str | None, journal_file: Path) -> Non
 # --- cmspatch demo ------------------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from orchestrator.demo import pick_prefix, start_demo
+    from orchestrator.demo import demo_policy, pick_prefix, start_demo
 
     if not 1 <= args.monitors <= 2000:
         raise UsageError("--monitors must be 1..2000", reason="bad-monitors")
@@ -162,7 +166,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo = start_demo(args.workdir, monitors=args.monitors, fast=args.fast,
                       address_prefix=args.address_prefix or pick_prefix(port=args.port), port=args.port,
                       indicator_map=IndicatorMap(args.indicator_prefix),
-                      reboot_seconds=0.5 if args.fast else 1.0, progress=say)
+                      reboot_seconds=0.5 if args.fast else 1.0, progress=say,
+                      policy=demo_policy(fast=args.fast, trigger_by=args.trigger_by))
     with demo:
         say(f"fleet up; journal {demo.journal_path}; inventory {demo.inventory_path}")
         if args.headless:
@@ -200,7 +205,8 @@ def _demo_tui(demo: Any, args: argparse.Namespace) -> int:
             operator=operator, devices=demo.inventory().devices, read_only=args.read_only,
             verify=lambda: demo.verify(refused=args.refused),
             new_engine=lambda package: demo.engine(package, journal, operator=operator),
-            title=f"cmspatch demo · {args.monitors} emulated monitors")
+            title=f"cmspatch demo · {args.monitors} emulated monitors",
+            technician_hands=demo.press_trigger)
         session = Session(config)
         code = _run_app(session)
         if session.engine is not None:

@@ -101,6 +101,51 @@ class TechnicianModal(ModalScreen[tuple[str, str, str] | None]):
         self.dismiss(None)
 
 
+class TriggerAnswerModal(ModalScreen[tuple[str, str] | None]):
+    """The technician's answer to a trigger request: who, and (when it could not be done) why."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = MODAL_CSS.format(name="TriggerAnswerModal")
+
+    def __init__(self, device: str, trigger: str, instructions: str, default_technician: str, *,
+                 done: bool) -> None:
+        super().__init__()
+        self.device, self.trigger, self.instructions = device, trigger, instructions
+        self.default_technician = default_technician
+        self.done = done
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            if self.done:
+                yield Label(f"{self.device}: the technician exercised {self.trigger}")
+                yield Label(f"Only confirm once it was done at the bed: {self.instructions}")
+            else:
+                yield Label(f"{self.device}: {self.trigger} could not be exercised")
+                yield Label("The CVE it speaks to stays inconclusive. Say why below.")
+            yield Input(value=self.default_technician, placeholder="technician", id="trig-name")
+            yield Input(placeholder="note" + ("" if self.done else " (required: why not)"), id="trig-note")
+            with Horizontal():
+                yield Button("Cancel", id="trig-no")
+                yield Button("Done at the bed" if self.done else "Could not do it", id="trig-yes",
+                             variant="success" if self.done else "warning")
+
+    @on(Button.Pressed, "#trig-yes")
+    def _yes(self) -> None:
+        name = self.query_one("#trig-name", Input).value.strip()
+        note = self.query_one("#trig-note", Input).value.strip()
+        if not name:
+            self.notify("Who did it? The journal records the technician.", severity="warning")
+            return
+        if not self.done and not note:
+            self.notify("Say why it could not be done: the auditor reads it.", severity="warning")
+            return
+        self.dismiss((name, note))
+
+    @on(Button.Pressed, "#trig-no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 HELP = """\
 # cmspatch - keys
 
@@ -110,6 +155,7 @@ HELP = """\
 | `/` | search / filter the fleet (`state:failed site:north 0626:vuln`) |
 | `o` | sort by the next column (or click a column header; click again to reverse) |
 | `enter` | open the selected monitor: timeline, retries, evidence, work order |
+| `t` / `n` | on a monitor asking for a technician: the trigger was exercised / could not be |
 | `s` | start the campaign (asks first; only with an accepted package) |
 | `a` | approve the next wave (asks first) |
 | `z` / `r` | pause / resume |

@@ -138,10 +138,26 @@ def render_work_order(row: MonitorRow) -> Text | None:
     return t
 
 
+def render_trigger_request(row: MonitorRow) -> Text | None:
+    """The prompt to the technician while the verification waits for a trigger to be exercised."""
+    request = row.trigger_request
+    if not request:
+        return None
+    t = Text()
+    where = f"{row.site} / {row.ward} / bed {row.bed}"
+    t.append(f"TECHNICIAN NEEDED at {where}: exercise {request.get('trigger')}\n", style="bold reverse")
+    t.append(f"  {request.get('instructions', '')}\n")
+    t.append(f"  The sinkhole is watching. Answer within {float(request.get('timeout') or 0):g} s: "
+             "t = done at the bed, n = could not be done.\n", style="bold")
+    return t
+
+
 class MonitorScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("m", "confirm_manual", "Technician confirms…"),
+        Binding("t", "answer_trigger(True)", "Trigger done…"),
+        Binding("n", "answer_trigger(False)", "Could not…"),
     ]
     DEFAULT_CSS = """
     MonitorScreen > VerticalScroll { height: 1fr; }
@@ -161,9 +177,12 @@ class MonitorScreen(Screen[None]):
         yield Header()
         with VerticalScroll():
             yield Static("", id="monitor-summary")
+            yield Static("", id="monitor-trigger")
             yield Static("", id="monitor-work-order")
             with Horizontal(id="monitor-actions"):
                 yield Button("Technician confirms…", id="btn-confirm-manual", variant="primary")
+                yield Button("Trigger done…", id="btn-trigger-done", variant="success")
+                yield Button("Could not…", id="btn-trigger-not", variant="warning")
             yield Static("", id="monitor-verdicts")
             yield Static("Timeline", classes="title")
             yield DataTable(id="monitor-timeline", cursor_type="row", zebra_stripes=True)
@@ -187,6 +206,10 @@ class MonitorScreen(Screen[None]):
             if self.read_only:
                 return False
             return True if self.row.state == "awaiting-technician" else None
+        if action == "answer_trigger":
+            if self.read_only:
+                return False
+            return bool(self.row.trigger_request)  # only while a request waits: hidden otherwise
         return True
 
     def refresh_view(self) -> None:
@@ -197,6 +220,13 @@ class MonitorScreen(Screen[None]):
         wo.display = order is not None
         if order is not None:
             wo.update(order)
+        prompt = render_trigger_request(row)
+        asked = self.query_one("#monitor-trigger", Static)
+        asked.display = prompt is not None
+        if prompt is not None:
+            asked.update(prompt)
+        for button_id in ("#btn-trigger-done", "#btn-trigger-not"):
+            self.query_one(button_id, Button).display = prompt is not None and not self.read_only
         button = self.query_one("#btn-confirm-manual", Button)
         button.display = row.delivery == "manual" and not self.read_only
         button.disabled = row.state != "awaiting-technician"
@@ -216,7 +246,15 @@ class MonitorScreen(Screen[None]):
         if callable(confirm):
             confirm(self.device)
 
+    def action_answer_trigger(self, done: bool) -> None:
+        answer = getattr(self.app, "action_answer_trigger", None)
+        if callable(answer):
+            answer(self.device, done)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "btn-confirm-manual":
             event.stop()
             self.action_confirm_manual()
+        elif event.button.id in ("btn-trigger-done", "btn-trigger-not"):
+            event.stop()
+            self.action_answer_trigger(event.button.id == "btn-trigger-done")
