@@ -28,18 +28,16 @@ from typing import Any, cast
 
 from orchestrator.adapters.manual import build_work_order
 from orchestrator.adapters.package_reader import package_expectations
+from orchestrator.device_flow import DeviceFlow
 from orchestrator.domain.campaign import (
     CampaignPlan,
     CampaignPolicy,
-    Deferral,
     HaltDecision,
     Step,
     Tally,
     all_done,
-    clinical_deferral,
     counts_as_failure,
     halt_decision,
-    parse_cms_status,
     plan_device,
     resume_step,
     window_deferral,
@@ -54,7 +52,6 @@ from orchestrator.domain.waves import plan_waves
 from orchestrator.errors import (
     CmspatchError,
     ExitCode,
-    PermanentTransportError,
     TransientTransportError,
     TransportError,
     UsageError,
@@ -636,7 +633,7 @@ class Engine:
         except TransientTransportError as exc:
             raise TransportError(exc.message, reason="unreachable") from exc
         try:
-            _DeviceFlow(self, device, cast(DeviceSession, session)).run(step)
+            DeviceFlow(self, device, cast(DeviceSession, session)).run(step)
         finally:
             with contextlib.suppress(Exception):
                 session.close()
@@ -754,175 +751,3 @@ def _interleave(groups: list[list[str]]) -> list[list[str]]:
     for i in range(depth):
         out.append([g[i] for g in groups if i < len(g)])
     return out
-
-
-class _DeviceFlow:
-    """The network path for one monitor over one session, from a given resume step."""
-
-    def __init__(self, engine: Engine, device: Device, session: DeviceSession) -> None:
-        self.e = engine
-        self.device = device
-        self.name = device.name
-        self.session = session
-        self.pkg = engine.package
-        self.policy = engine.policy
-        self.remote = f"{self.policy.upload_dir.rstrip('/')}/{self.pkg.package_name}"
-
-    def _run(self, step: str, command: str, timeout: float | None = None) -> Any:
-        """One command with retries; on a transient error the session is reopened before the next try."""
-
-        def attempt(n: int) -> Any:
-            if n > 1:
-                self.session.reconnect(timeout=self.policy.command_timeout)
-            return self.session.run(command, timeout=timeout or self.policy.command_timeout)
-
-        return self.e._retry(self.name, step, attempt)
-
-    def firmware(self, when: str) -> str:
-        result = self._run(f"read-firmware-{when}", "cat /etc/firmware_version")
-        version = result.text.strip().splitlines()[0].strip() if result.ok and result.text.strip() else ""
-        self.e._event(EventKind.FIRMWARE_READ, {"version": version, "when": when}, self.name)
-        return version
-
-    def run(self, step: Step) -> None:
-        if step is Step.START:
-            if not self.start():
-                return
-            step = Step.UPLOAD
-        self.e._check_stop()
-        if step is Step.UPLOAD:
-            self.upload()
-            step = Step.CHECK_INSTALLED
-        self.e._check_stop()
-        if step is Step.CHECK_INSTALLED:
-            if not self.clear_to_disturb("install"):
-                return
-            self.install()
-            step = Step.REBOOT
-        self.e._check_stop()
-        if step is Step.REBOOT:
-            if not self.clear_to_disturb("reboot"):
-                return
-            self.reboot()
-            step = Step.VERIFY
-        if step is Step.VERIFY:
-            self.verify()
-
-    def clinical(self) -> Deferral | None:
-        result = self._run("clinical-check", "cms-status")
-        return clinical_deferral(parse_cms_status(result.text) if result.ok else None)
-
-    def clear_to_disturb(self, action: str) -> bool:
-        """Ask the monitor again right before an install or a reboot: an upload or an interruption may
-        have lasted long enough for a patient to be connected since the first check."""
-        why = self.clinical()
-        if why is None:
-            return True
-        if self.e._state(self.name) is S.UPLOADED:
-            self.e._defer(self.name, why.value)  # nothing irreversible yet: re-checked like any deferral
-        else:  # installed, not rebooted: leave it as journalled; `run --resume` asks again
-            self.e._event(EventKind.LOG, {"level": "warning",
-                                          "message": f"{action} postponed: {why.value}; resume later"},
-                          self.name)
-        return False
-
-    def start(self) -> bool:
-        """Clinical check, firmware, applicability. False when the monitor must not go further now."""
-        why = self.clinical()
-        if why is not None:
-            self.e._defer(self.name, why.value)
-            return False
-        before = self.firmware("before")
-        applies = self.pkg.applies_to(self.device.model, before)
-        if applies == "already-installed":
-            self.e._verify(self.device, self.session, already=True)
-            return False
-        if applies is not None:
-            self.e._fail(self.name, applies)
-            return False
-        return True
-
-    def upload(self) -> None:
-        for round_ in (1, 2):  # a hash mismatch deletes and re-uploads once, then fails
-            self.e._move(self.name, S.UPLOADING, "" if round_ == 1 else "hash-mismatch-reupload")
-            self.e._retry(self.name, "upload", self._put_attempt)
-            result = self._run("hash-check", f"sha256sum {self.remote}")
-            seen = result.text.split()[0] if result.ok and result.text.split() else ""
-            if seen == self.pkg.sha256:
-                self.e._move(self.name, S.UPLOADED, "", sha256=seen)
-                return
-            self.e._event(
-                EventKind.LOG,
-                {
-                    "level": "warning",
-                    "message": f"hash on the monitor {seen or '(none)'} differs from the "
-                    f"manifest's {self.pkg.sha256}",
-                },
-                self.name,
-            )
-            self._run("delete-upload", f"rm -f {self.remote}")
-        raise PermanentTransportError(
-            f"{self.name}: uploaded file's hash does not match the manifest",
-            reason="hash-mismatch",
-            host=self.name,
-        )
-
-    def _put_attempt(self, n: int) -> None:
-        if n > 1:
-            self.session.reconnect(timeout=self.policy.command_timeout)
-        self.session.put(self.pkg.package, self.remote)
-
-    def install(self) -> None:
-        if self.e._state(self.name) is S.INSTALLING:
-            # Resumed: the install may have run before the interruption. Look before installing again.
-            if self.firmware("check") == self.pkg.target_version:
-                self.e._event(
-                    EventKind.LOG,
-                    {"level": "info", "message": "install already applied before the interruption"},
-                    self.name,
-                )
-                self.e._move(self.name, S.REBOOTING, "")
-                return
-        else:
-            self.e._move(self.name, S.INSTALLING, "")
-        result = self._run("install", f"cms-install {self.remote}", timeout=self.policy.install_timeout)
-        if not result.ok:
-            message = result.stderr.decode("utf-8", "replace").strip() or f"exit {result.exit_status}"
-            reason = (
-                "disk-full" if result.exit_status == 6 or "space" in message.lower() else "installer-failed"
-            )
-            self.e._event(EventKind.LOG, {"level": "error", "message": f"cms-install: {message}"}, self.name)
-            raise PermanentTransportError(f"{self.name}: {message}", reason=reason, host=self.name)
-        self.e._move(self.name, S.REBOOTING, "")
-
-    def reboot(self) -> None:
-        def attempt(n: int) -> None:
-            with contextlib.suppress(TransientTransportError):  # the reboot drops the connection
-                self.session.run("reboot", timeout=10.0)
-
-        self.e._retry(self.name, "reboot", attempt, once=True)
-        self.session.wait_disconnect(min(15.0, self.policy.reboot_timeout))
-        try:  # one attempt: the timeout *is* the patience; retrying would multiply it
-            self.e._retry(
-                self.name,
-                "reconnect",
-                lambda n: self.session.reconnect(timeout=self.policy.reboot_timeout),
-                once=True,
-            )
-        except TransientTransportError as exc:
-            raise PermanentTransportError(
-                f"{self.name}: did not come back after reboot", reason="reboot-timeout", host=self.name
-            ) from exc
-        self.e._move(self.name, S.VERIFYING, "")
-
-    def verify(self) -> None:
-        after = self.firmware("after")
-        if after != self.pkg.target_version:
-            before = self.e.status.devices[self.name].firmware_before
-            reason = "silent-rollback" if after == before or not after else "unexpected-version"
-            raise PermanentTransportError(
-                f"{self.name}: runs {after!r} after reboot, not {self.pkg.target_version!r}",
-                reason=reason,
-                host=self.name,
-            )
-        self.e._verify(self.device, self.session)
