@@ -29,18 +29,19 @@ WORK=""
 log "start $PKG"
 [ -f "$PKG" ] || fail 2 "no such file: $PKG"
 [ -e /var/lib/cms/faults/install-fail ] && fail 5 "flash write error at block 0x3a00 (installer aborted)"
-gunzip -t "$PKG" 2>/dev/null || fail 3 "not a gzip archive: $PKG"
-LIST=$(tar -tzf "$PKG" 2>/dev/null) || fail 3 "not a tar archive: $PKG"
-for m in VERSION MODELS bin/monitor bin/update; do
-    echo "$LIST" | grep -qE "^(\./)?$m\$" || fail 3 "package has no $m"
-done
-SIZE_K=$(( ($(wc -c < "$PKG") + 1023) / 1024 ))
+# The package is decompressed once, as it is unpacked (a corrupt or truncated stream fails there); only
+# the gzip magic is looked at before, so garbage is named as such without reading the whole file.
+[ "$(head -c 2 "$PKG" | od -An -tx1 | tr -d ' \n')" = "1f8b" ] || fail 3 "not a gzip archive: $PKG"
+SIZE_K=$(( ($(stat -c %s "$PKG") + 1023) / 1024 ))  # not wc -c: BusyBox's reads the whole file
 CAP_K=$(( $(cat /var/lib/cms/data_capacity) / 1024 ))
 USED_K=$(du -sk /data | cut -f1)
 FREE_K=$(( CAP_K - USED_K ))
 [ "$FREE_K" -ge "$SIZE_K" ] || fail 6 "insufficient space on /data: need ${SIZE_K}K, ${FREE_K}K free"
 WORK=/data/.cms-install.$$
-mkdir -p "$WORK" && tar -xzf "$PKG" -C "$WORK" 2>/dev/null || fail 3 "cannot unpack $PKG"
+mkdir -p "$WORK" && tar -xzf "$PKG" -C "$WORK" 2>/dev/null || fail 3 "not a valid gzip tar archive: $PKG"
+for m in VERSION MODELS bin/monitor bin/update; do
+    [ -f "$WORK/$m" ] || fail 3 "package has no $m"
+done
 MODEL=$(sed -n 's/^MODEL=//p' /etc/device.conf)
 grep -qx "$MODEL" "$WORK/MODELS" || fail 4 "package does not apply to model $MODEL"
 for b in monitor update; do

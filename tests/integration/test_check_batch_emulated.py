@@ -5,22 +5,29 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
+import pytest
+
+from orchestrator.adapters.ansible import AnsibleTransport
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.check_batch import batch_script, split_batch
 from orchestrator.domain.checks import CATALOGUE
 from orchestrator.emulator import EmulatedFleet
+from orchestrator.ports import DeviceTransport
 
 # Files and binaries: what they say does not change between two reads (unlike /proc/net).
 STABLE = ("firmware-version", "monitor-mount-string", "update-mount-string", "monitor-indicator-address",
           "update-indicator-address", "binary-hashes", "eth0-state", "patient-status")
 
 
+@pytest.mark.parametrize("path", ["ssh", "ansible"])
 def test_batched_checks_see_exactly_what_each_command_sees_alone(
-        fleet_factory: Callable[..., EmulatedFleet]) -> None:
+        fleet_factory: Callable[..., EmulatedFleet], path: str) -> None:
     fleet = fleet_factory(1, states={"vulnerable": 1})
     inventory = load_inventory(fleet.inventory_path)
-    session = SshTransport(known_hosts=inventory.known_hosts).open(inventory.devices[0])
+    transport: DeviceTransport = (SshTransport(known_hosts=inventory.known_hosts) if path == "ssh"
+                                  else AnsibleTransport(fleet.inventory_path))
+    session = transport.open(inventory.devices[0])
     try:
         nonce = secrets.token_hex(16)
         names = [*STABLE, "nfs-mount", "indicator-route", "udp-listener"]
@@ -35,6 +42,8 @@ def test_batched_checks_see_exactly_what_each_command_sees_alone(
         assert all(parts[name].exit_status == 0 for name in ("nfs-mount", "indicator-route", "udp-listener"))
     finally:
         session.close()
+        if isinstance(transport, AnsibleTransport):
+            transport.close()
 
 
 def test_a_check_that_fails_on_the_device_keeps_its_stderr_and_exit_status(
