@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -36,14 +36,22 @@ from typing import Any
 
 from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.ssh import SshTransport
-from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS
+from orchestrator.domain.campaign import TRIGGER_BY
+from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCTIONS
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.verdict_rules import SurveyStatus, survey_status
 from orchestrator.errors import CmspatchError, ExitCode, UsageError
 from orchestrator.ports import DeviceSession, NetworkObserver
-from orchestrator.verification import DeviceVerification, session_trigger, verification_events, verify_device
+from orchestrator.technician import TriggerNotExercised
+from orchestrator.verification import (
+    DeviceVerification,
+    Trigger,
+    session_trigger,
+    verification_events,
+    verify_device,
+)
 
 # A leaking monitor that found nobody listening retries on its own schedule (the emulated one backs off
 # up to 5 s): a window shorter than that can miss a leak that is there.
@@ -81,6 +89,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"how long to watch the network per monitor (default {DEFAULT_WINDOW})")
     p.add_argument("--exercise-triggers", action="store_true",
                    help="press the hidden-mount triggers (menu update, boot key) during the window")
+    p.add_argument("--trigger-by", choices=TRIGGER_BY, default="service",
+                   help="with --exercise-triggers: the emulator's service command (default), or a technician "
+                   "at the bed, asked here on the terminal one monitor at a time (real units)")
     p.add_argument("--sinkhole-prefix", default="127.114.4", metavar="PREFIX",
                    help="loopback /24 standing in for 202.114.4.0/24 (default 127.114.4)")
     where = p.add_mutually_exclusive_group()
@@ -137,7 +148,11 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
         except CmspatchError as exc:
             why = f"monitor unreachable ({exc.reason}: {exc.message})"
     try:
-        trigger = session_trigger(session) if session is not None and args.exercise_triggers else None
+        trigger: Trigger | None = None
+        if args.exercise_triggers and args.trigger_by == "technician" and (session or device.address):
+            trigger = terminal_trigger(device)
+        elif args.exercise_triggers and session is not None:
+            trigger = session_trigger(session)
         result = verify_device(
             session, device, expected_version=getattr(args, "expected_version", None), observer=observer,
             trigger=trigger, window=max(args.window, 0.0),
@@ -150,6 +165,31 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
     firmware = result.firmware or device.firmware
     status = survey_status(device.model, firmware, result.verdicts, KNOWN_AFFECTED_VERSIONS)
     return Row(device, result, status)
+
+
+def _ask_on_stderr(prompt: str) -> str:
+    """``input`` writes its prompt to stdout, which carries --json output: ask on stderr instead."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def terminal_trigger(device: Device, ask: Callable[[str], str] = _ask_on_stderr) -> Trigger:
+    """A technician at the bed, asked on this terminal: Enter once done, or a reason it could not be."""
+    def trigger(name: str) -> None:
+        print(f"\n>>> {device.name} ({device.site} / {device.ward} / bed {device.bed}), {name}: "
+              f"{TRIGGER_INSTRUCTIONS[name]}", file=sys.stderr, flush=True)
+        try:
+            answer = ask("    Press Enter once done, or type why it could not be done: ").strip()
+        except EOFError:
+            raise TriggerNotExercised("nobody answered at the terminal (input closed)",
+                                      reason="trigger-not-answered") from None
+        if answer:
+            raise TriggerNotExercised(f"the technician could not exercise it: {answer}",
+                                      reason="trigger-declined")
+    return trigger
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
@@ -169,13 +209,19 @@ def cmd_survey(args: argparse.Namespace) -> int:
         version, args.expected_files = package_expectations(args.package)
         args.expected_version = args.expected_version or version
     transport = SshTransport(known_hosts=inventory.known_hosts)
+    workers = min(args.workers, len(devices))
+    if args.exercise_triggers and args.trigger_by == "technician":
+        workers = 1  # one person, one prompt at a time
+        print(f"cmspatch {args.mode}: a technician is asked for each trigger here, one monitor at a time",
+              file=sys.stderr)
     with ExitStack() as stack:
         observer = stack.enter_context(_observer(args))
-        with ThreadPoolExecutor(max_workers=min(args.workers, len(devices))) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             rows = list(pool.map(lambda d: _check_one(d, args, observer, transport), devices))
     if args.journal is not None:
         _record(args.journal, campaign, rows, args.mode,
-                header=_header(args, devices, inventory.path, started))
+                header=_header(args, devices, inventory.path, started),
+                triggered_by="technician" if args.trigger_by == "technician" else f"cmspatch {args.mode}")
     summary = _summary(rows)
     if args.json:
         json.dump({"campaign": campaign, "mode": args.mode, "summary": summary,
@@ -211,6 +257,7 @@ def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str,
         "mode": args.mode, "operator": getpass.getuser(), "inventory": inventory, "limit": args.limit,
         "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "window": max(args.window, 0.0), "exercise_triggers": bool(args.exercise_triggers),
+        "trigger_by": args.trigger_by if args.exercise_triggers else None,
         "network": network, "udp_probe": not args.no_udp_probe,
         "expected_version": getattr(args, "expected_version", None),
         "package_sha256": package_sha256,
@@ -220,7 +267,8 @@ def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str,
     }
 
 
-def _record(path: Path, campaign: str, rows: list[Row], mode: str, header: dict[str, Any]) -> None:
+def _record(path: Path, campaign: str, rows: list[Row], mode: str, header: dict[str, Any],
+            triggered_by: str) -> None:
     from orchestrator.adapters.journal_sqlite import SqliteJournal
 
     with SqliteJournal(path) as journal:
@@ -231,7 +279,7 @@ def _record(path: Path, campaign: str, rows: list[Row], mode: str, header: dict[
                     "version": row.result.firmware, "when": "before" if mode == "survey" else "after",
                 }, device=row.device.name))
             for event in verification_events(campaign, row.result, device=row.device.name,
-                                             triggered_by=f"cmspatch {mode}"):
+                                             triggered_by=triggered_by):
                 journal.append(event)
             journal.append(Event(campaign, EventKind.SURVEY, {
                 "affected": row.status.affected, "reasons": list(row.status.reasons),

@@ -9,6 +9,7 @@ Everything else is real: SSH to the emulated monitors, the sinkhole, SQLite, the
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -30,7 +31,8 @@ from tests.integration.engine_rig import Rig, fast_policy, rig
 NFS_CVES = {"CVE-2025-0626", "CVE-2025-1204"}
 
 
-def _technician(rig_: Rig, answer: Callable[[str, str], None]) -> Callable[[JournalRecord], None]:
+def _technician(rig_: Rig, answer: Callable[[str, str], None],
+                threads: list[threading.Thread] | None = None) -> Callable[[JournalRecord], None]:
     """A subscriber that, like a person at the bed, presses the requested key and then answers."""
     def on_record(record: JournalRecord) -> None:
         if record.kind is not EventKind.TRIGGER_REQUESTED or record.device is None:
@@ -40,7 +42,10 @@ def _technician(rig_: Rig, answer: Callable[[str, str], None]) -> Callable[[Jour
         def act() -> None:
             rig_.fleet.monitor(device).trigger(trigger)
             answer(device, trigger)
-        threading.Thread(target=act, daemon=True).start()  # never block the engine's emit
+        thread = threading.Thread(target=act, daemon=True)  # never block the engine's emit
+        thread.start()
+        if threads is not None:
+            threads.append(thread)
     return on_record
 
 
@@ -96,8 +101,11 @@ def test_an_answer_from_another_terminal_reaches_the_running_campaign(tmp_path: 
                 [sys.executable, "-m", "orchestrator.cli.main", "confirm", device, "--trigger", trigger,
                  "--technician", "Bo Chen", "--journal", str(r.journal_path)],
                 capture_output=True, text=True, timeout=60))
-        engine.subscribe(_technician(r, confirm))
+        threads: list[threading.Thread] = []
+        engine.subscribe(_technician(r, confirm, threads))
         engine.run()
+        for thread in threads:  # the campaign may read an answer before its `confirm` process has exited
+            thread.join(timeout=60)
 
         assert [a.returncode for a in answers] == [0, 0], [a.stderr for a in answers]
         assert "exercised by Bo Chen" in answers[0].stderr
@@ -171,3 +179,44 @@ def test_interrupting_while_waiting_for_the_technician_keeps_the_monitor_resumab
                                 policy=fast_policy(trigger_by="technician", trigger_timeout=0.3))
         resumed.run()
         assert resumed.status.devices[name].state is DeviceState.FAILED  # nobody answered the second time
+
+
+def test_verify_asks_the_technician_on_the_terminal_and_keeps_stdout_for_json(
+        fleet_factory: Callable[..., Any], tmp_path: Path) -> None:
+    """`cmspatch verify --exercise-triggers --trigger-by technician`: one prompt per trigger on stderr; the
+    person presses the key (here the emulator's API) and answers on stdin; --json stays parseable."""
+    fleet = fleet_factory(1, states={"vulnerable": 1})
+    monitor = fleet.monitors[0]
+    journal_path = tmp_path / "journal.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli.main", "verify", "-i", str(fleet.inventory_path),
+         "--exercise-triggers", "--trigger-by", "technician", "--window", "2", "--json",
+         "--journal", str(journal_path), "--sinkhole-prefix", fleet.indicator_map.loopback_prefix],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stderr is not None and proc.stdout is not None
+    prompts: list[str] = []
+    for answer in ("", "patient arriving"):
+        line = ""
+        while ">>>" not in line:
+            line = proc.stderr.readline()
+            assert line, "cmspatch ended before asking"
+        prompts.append(line)
+        if not answer:
+            monitor.trigger("menu-update")  # the technician's hand on the real unit
+        proc.stdin.write(answer + "\n")
+        proc.stdin.flush()
+    out, _ = proc.communicate(timeout=120)
+    doc = json.loads(out)
+
+    assert "menu-update" in prompts[0] and "Menu > Maintenance > Update" in prompts[0]
+    assert "boot-key" in prompts[1]
+    device = doc["devices"][0]
+    assert device["triggers"] == ["menu-update"]
+    verdicts = {v["cve"]: v["verdict"] for v in device["verdicts"]}
+    assert verdicts["CVE-2025-0626"] == "vulnerable"  # the key press made it reach for the share
+    evidence = {e["check"]: e for e in device["evidence"]}
+    assert "could not exercise it: patient arriving" in evidence["sinkhole-after-boot-key"]["summary"] + \
+        json.dumps(evidence["sinkhole-after-boot-key"].get("details", {}))
+    with SqliteJournal(journal_path) as journal:
+        exercised = [r.data for r in journal.records() if r.kind is EventKind.TRIGGER_EXERCISED]
+    assert exercised == [{"trigger": "menu-update", "by": "technician"}]
