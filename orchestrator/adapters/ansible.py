@@ -44,6 +44,7 @@ import ansible_runner
 
 from orchestrator.adapters.ansible_events import TaskResult, classify_unreachable, task_result
 from orchestrator.domain.devices import Device
+from orchestrator.domain.inventory import Inventory
 from orchestrator.errors import PermanentTransportError, TransientTransportError, UsageError
 from orchestrator.ports import CommandResult, ProgressCallback
 
@@ -277,8 +278,11 @@ class AnsibleTransport:
 
     name = "ansible"
 
-    def __init__(self, inventory: Path, *, playbooks_dir: Path = PLAYBOOKS_DIR, forks: int = 50) -> None:
-        self.runner = AnsibleRunner(Path(inventory), playbooks_dir=playbooks_dir, forks=forks)
+    def __init__(self, inventory: Path | str | Inventory, *, playbooks_dir: Path = PLAYBOOKS_DIR,
+                 forks: int = 50) -> None:
+        # ansible-runner reads the file itself: a loaded Inventory (as `cmspatch run` holds) gives its path.
+        path = inventory.path if isinstance(inventory, Inventory) else inventory
+        self.runner = AnsibleRunner(Path(path), playbooks_dir=playbooks_dir, forks=forks)
         self._lock = threading.Lock()
 
     def open(self, device: Device) -> AnsibleSession:

@@ -343,6 +343,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     operator = args.operator or getpass.getuser()
     transports = _transports(inventory, args)
     with ExitStack() as stack:
+        for transport in transports.values():  # Ansible's ControlPersist masters and control directory
+            if callable(getattr(transport, "close", None)):
+                stack.callback(transport.close)
         journal = stack.enter_context(SqliteJournal(journal_path(args)))
         observer = None
         if not args.no_sinkhole:
