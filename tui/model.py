@@ -110,7 +110,8 @@ class MonitorRow:
         """The table row, in ``FLEET_COLUMNS`` order."""
         return (
             self.site, self.ward, self.bed, self.model, self.serial, self.firmware,
-            "! technician" if self.trigger_request else state_label(self.state), *(verdict_label(self.verdicts.get(c, "")) for c in CVE_IDS),
+            "! technician" if self.trigger_request else state_label(self.state),
+            *(verdict_label(self.verdicts.get(c, "")) for c in CVE_IDS),
         )
 
     def matches(self, column: str, needle: str) -> bool:
