@@ -143,7 +143,9 @@ class Engine:
         self.status: FleetStatus = project(journal.records(self.campaign_id), self.campaign_id)
         self._desk = TechnicianDesk(
             emit=self._device_event,
-            fold_external=self._fold_external, stopping=lambda: self._ctl.stopping,
+            # Only an interruption ends the wait: a halt or an abort lets in-flight monitors finish, and a
+            # monitor waiting for its technician is in flight.
+            fold_external=self._fold_external, stopping=lambda: self._ctl.interrupted is not None,
             timeout=policy.trigger_timeout)
         self._expected_files: dict[str, str] | None = None
         self._expected_lock = threading.Lock()
@@ -257,7 +259,6 @@ class Engine:
                 return
             self._ctl.aborted = (by, reason)
             self._ctl.cond.notify_all()
-        self._desk.wake()
         self._emit(Event(self.campaign_id, EventKind.CAMPAIGN_ABORTED, {"by": by, "reason": reason}))
 
     def interrupt(self, by: str = "operator") -> None:

@@ -8,7 +8,7 @@ unit, a technician at the bed does it. The verification calls a ``Trigger`` like
    shows on the monitor's screen and ``cmspatch run`` prints with the command that answers it;
 2. waits until ``trigger-answered`` arrives, from the TUI in this process (``Engine.answer_trigger``) or
    from another terminal (``cmspatch confirm DEVICE --trigger NAME``, folded in from the journal), or
-   until the timeout or a stop of the campaign;
+   until the timeout or an interruption of the campaign (a halt or an abort lets it finish: in flight);
 3. returns if the technician did it, raises ``TriggerNotExercised`` otherwise, which the verification
    records as "not run" evidence, so the CVE it speaks to stays inconclusive, never fixed.
 
@@ -71,7 +71,7 @@ class TechnicianDesk:
                 self._cond.notify_all()
 
     def wake(self) -> None:
-        """The campaign is stopping: let every waiter look at ``stopping`` now."""
+        """The campaign is being interrupted: let every waiter look at ``stopping`` now."""
         with self._cond:
             self._cond.notify_all()
 
@@ -112,7 +112,7 @@ class TechnicianDesk:
                 if answer is not None:
                     return answer
                 if self._stopping():
-                    raise TriggerNotExercised("the campaign stopped while waiting for the technician",
+                    raise TriggerNotExercised("the campaign was interrupted while waiting for the technician",
                                               reason="trigger-not-answered")
                 left = deadline - self._clock()
                 if left <= 0:

@@ -220,3 +220,21 @@ def test_verify_asks_the_technician_on_the_terminal_and_keeps_stdout_for_json(
     with SqliteJournal(journal_path) as journal:
         exercised = [r.data for r in journal.records() if r.kind is EventKind.TRIGGER_EXERCISED]
     assert exercised == [{"trigger": "menu-update", "by": "technician"}]
+
+
+def test_an_abort_lets_a_monitor_waiting_for_its_technician_finish(tmp_path: Path) -> None:
+    """Abort stops new monitors; one whose technician is at the bed is in flight and is finished."""
+    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
+        engine = r.engine(journal, fast_policy(trigger_by="technician", trigger_timeout=30.0))
+        name = next(iter(engine.devices))
+
+        def answer(device: str, trigger: str) -> None:
+            if trigger == "menu-update":
+                engine.abort("test", "stop the campaign")
+            engine.answer_trigger(device, trigger, "Ana")
+        engine.subscribe(_technician(r, answer))
+        outcome = engine.run()
+
+        assert engine.status.aborted is not None
+        assert engine.status.devices[name].state is DeviceState.PATCHED
+        assert int(outcome.exit_code) == 4
