@@ -448,6 +448,7 @@ def status_dict(fleet: FleetStatus) -> dict[str, Any]:
                 "firmware_after": d.firmware_after,
                 "attempts": d.attempts,
                 "verdicts": {k: v.value for k, v in d.verdicts.items()},
+                "trigger_request": d.trigger_request,
             }
             for n, d in fleet.devices.items()
         },
@@ -475,6 +476,13 @@ def render_status(fleet: FleetStatus) -> str:
             f"{name:<28} {wave:>4}  {d.state.value:<20} {d.reason:<28} "
             f"{d.firmware_after or d.firmware_before or ''}"
         )
+    asks = [(n, d.trigger_request) for n, d in fleet.devices.items() if d.trigger_request]
+    if asks:
+        lines += ["", "waiting for a technician at the bed (answer with the command shown):"]
+        for name, request in asks:
+            trigger = request.get("trigger")
+            answer = f"cmspatch confirm {name} --trigger {trigger} --technician NAME [--could-not --note WHY]"
+            lines += [f"  {name}: {request.get('instructions', '')}", f"    {answer}"]
     return "\n".join(lines)
 
 

@@ -95,8 +95,13 @@ def test_an_answer_from_another_terminal_reaches_the_running_campaign(tmp_path: 
         engine = r.engine(journal, fast_policy(trigger_by="technician", trigger_timeout=60.0))
         name = next(iter(engine.devices))
         answers: list[subprocess.CompletedProcess[str]] = []
+        shown: list[str] = []
 
         def confirm(device: str, trigger: str) -> None:
+            status = subprocess.run(  # what the person in the other terminal looks at first
+                [sys.executable, "-m", "orchestrator.cli.main", "status", "--journal", str(r.journal_path)],
+                capture_output=True, text=True, timeout=60)
+            shown.append(status.stdout)
             answers.append(subprocess.run(
                 [sys.executable, "-m", "orchestrator.cli.main", "confirm", device, "--trigger", trigger,
                  "--technician", "Bo Chen", "--journal", str(r.journal_path)],
@@ -109,6 +114,8 @@ def test_an_answer_from_another_terminal_reaches_the_running_campaign(tmp_path: 
 
         assert [a.returncode for a in answers] == [0, 0], [a.stderr for a in answers]
         assert "exercised by Bo Chen" in answers[0].stderr
+        assert "waiting for a technician" in shown[0]
+        assert f"cmspatch confirm {name} --trigger menu-update --technician NAME" in shown[0]
         assert engine.status.devices[name].state is DeviceState.PATCHED
         answered = _records(journal, engine.campaign_id, EventKind.TRIGGER_ANSWERED)
         assert [(a.data["by"], a.data["done"]) for a in answered] == [("Bo Chen", True)] * 2
