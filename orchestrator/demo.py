@@ -155,7 +155,7 @@ def add_manual_unit(inventory_path: Path, out: Path, *, name_suffix: str = "usb0
     ward_group = next(iter(wards))
     hosts = wards[ward_group].setdefault("hosts", {})
     name = f"{ward_group.replace('_', '-')}-{name_suffix}"
-    hosts[name] = {"model": "CMS6000", "serial": "CMS6K-2301-09901", "bed": "99", "delivery": "manual",
+    hosts[name] = {"model": "CMS6000", "serial_number": "CMS6K-2301-09901", "bed": "99", "delivery": "manual",
                    "asset_tag": "BME-009901", "firmware": DEFAULT_VULNERABLE_VERSION["CMS6000"]}
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("# Demo inventory: the emulated fleet plus one hands-on unit.\n"

@@ -194,6 +194,15 @@ class _Builder:
         if values.get("ansible_user") is None and values.get("ansible_ssh_user") is not None:
             values["ansible_user"] = values["ansible_ssh_user"]  # the older spelling Ansible still honours
         ok = all(v is not INVALID for v in values.values())
+        # ``serial_number`` is the key to write: Ansible reserves ``serial`` (a play keyword) and warns once
+        # per host for it. ``serial`` is still read, so inventories written before keep working.
+        number, old = values.get("serial_number"), values.get("serial")
+        if number is not None:
+            if old is not None and old is not INVALID and number is not INVALID and old != number:
+                ok = False
+                self.problem(host.line, f"host '{host.name}' has serial_number {number!r} and serial "
+                             f"{old!r}: keep serial_number only", "conflicting-field")
+            values["serial"] = number
         given = values.get("delivery")
         delivery = given if isinstance(given, DeliveryPath) else DeliveryPath.SSH  # ssh unless said otherwise
         # With a mistyped delivery we cannot know which fields it needs: its own problem says enough.
@@ -202,7 +211,8 @@ class _Builder:
         for key in REQUIRED:
             if values.get(key) is None:
                 ok = False
-                self.problem(host.line, f"host '{host.name}' has no {key}", "missing-field")
+                shown = "serial_number" if key == "serial" else key
+                self.problem(host.line, f"host '{host.name}' has no {shown}", "missing-field")
         for key, label in REQUIRED_NETWORK if network else ():
             if values.get(key) is None:
                 ok = False

@@ -32,6 +32,7 @@ PASSWORD_KEYS = frozenset(
 TEXT_KEYS = frozenset(
     {
         "serial",
+        "serial_number",
         "site",
         "ward",
         "bed",

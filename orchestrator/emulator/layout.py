@@ -136,9 +136,9 @@ def render_inventory(hosts: list[tuple[MonitorPlan, int, str, str]], *, key_path
         assert isinstance(wards, dict)
         ward = wards.setdefault(w.ward_group, {"vars": {"ward": w.ward}, "hosts": {}})
         ward["hosts"][plan.name] = {
-            "ansible_host": plan.address, "ansible_port": port, "model": plan.model, "serial": plan.serial,
-            "bed": plan.bed, "host_key": fingerprint, "delivery": "ssh", "asset_tag": plan.asset_tag,
-            "firmware": firmware,
+            "ansible_host": plan.address, "ansible_port": port, "model": plan.model,
+            "serial_number": plan.serial, "bed": plan.bed, "host_key": fingerprint, "delivery": "ssh",
+            "asset_tag": plan.asset_tag, "firmware": firmware,
         }
     doc = {"all": {
         "vars": {

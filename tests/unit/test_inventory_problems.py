@@ -272,3 +272,24 @@ def test_hosts_written_as_a_list_are_a_structure_problem() -> None:
 
 def test_the_agent_switch_must_be_true_or_false() -> None:
     assert located(problems(host("bed01", cmspatch_ssh_agent="maybe"))) == {(19, "bad-value")}
+
+
+def test_serial_number_is_the_key_and_serial_is_still_read() -> None:
+    """Ansible reserves ``serial`` (a play keyword) and warns once per host; ``serial_number`` is the key."""
+    text = HEAD + "          hosts:\n" + textwrap.indent(
+        host("north-icu-bed01", serial="DROP", serial_number='"S-9"')
+        + host("north-icu-bed02", address="127.77.0.2", serial="S-2", host_key=f'"{KEY2}"'), "        ")
+    devices = parse_inventory(text, "inv.yml", base_dir="/srv/inv").devices
+    assert [d.serial for d in devices] == ["S-9", "S-2"]
+
+
+def test_serial_number_and_a_different_serial_on_one_host_are_a_conflict() -> None:
+    found = problems(host("north-icu-bed01", serial_number='"S-9"'))
+    assert located(found) == {(12, "conflicting-field")}
+    assert "keep serial_number only" in found[0].message
+
+
+def test_a_host_without_any_serial_is_told_the_key_to_write() -> None:
+    found = problems(host("north-icu-bed01", serial="DROP"))
+    assert located(found) == {(12, "missing-field")}
+    assert "has no serial_number" in found[0].message
