@@ -34,6 +34,9 @@ async def test_the_technician_answers_each_trigger_from_the_monitor_screen(
         canary = await wait_for(pilot, lambda: next((n for n, r in app.model.rows.items()
                                                      if r.trigger_request), None), what="a trigger request")
         assert "TECHNICIAN NEEDED" in "\n".join(app.model.log)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: f"Technician needed at the bed: {canary}" in screen_text(app),
+                       what="the campaign tab to say who is needed", timeout=10)
         app.open_monitor(canary)
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor screen")
         await wait_for(pilot, lambda: "TECHNICIAN NEEDED" in screen_text(app), what="the prompt on screen")

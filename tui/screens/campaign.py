@@ -29,6 +29,10 @@ def phase_line(model: FleetModel) -> str:
         text += f" - wave {model.current_wave + 1} of {len(model.waves)}"
     if model.phase_detail:
         text += f" - {model.phase_detail}"
+    asking = sorted(name for name, row in model.rows.items() if row.trigger_request)
+    if asking:
+        more = f" and {len(asking) - 3} more" if len(asking) > 3 else ""
+        text += f"\n! Technician needed at the bed: {', '.join(asking[:3])}{more} (open the monitor, t / n)"
     return text
 
 
