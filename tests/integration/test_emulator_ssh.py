@@ -134,6 +134,6 @@ def test_inventory_pins_every_host_key_and_spans_three_sites(shared: EmulatedFle
                             text=True, check=True)
     for m in shared.monitors:
         h = hosts[m.name]
-        assert (h["ansible_host"], h["ansible_port"], h["model"], h["serial"]) == (m.address, m.port, m.model,
-                                                                                  m.serial)
+        seen = (h["ansible_host"], h["ansible_port"], h["model"], h["serial_number"])
+        assert seen == (m.address, m.port, m.model, m.serial)
         assert h["host_key"] in keygen.stdout
