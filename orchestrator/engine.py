@@ -43,7 +43,7 @@ from orchestrator.domain.campaign import (
     window_deferral,
 )
 from orchestrator.domain.devices import DeliveryPath, Device
-from orchestrator.domain.events import Event, EventKind, JournalRecord
+from orchestrator.domain.events import Event, EventKind, JournalRecord, device_header
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
 from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
@@ -58,7 +58,7 @@ from orchestrator.errors import (
 )
 from orchestrator.ports import DeviceSession, DeviceTransport, Journal, NetworkObserver
 from orchestrator.retry import RetryPolicy, call_with_retry
-from orchestrator.technician import TechnicianDesk
+from orchestrator.technician import TechnicianDesk, trigger_answer_payload
 
 S = DeviceState
 Verifier = Callable[..., Any]  # orchestrator.verification.Verifier (imported lazily: optional module)
@@ -300,10 +300,8 @@ class Engine:
         """A technician says they exercised (``done``) or could not exercise a requested trigger."""
         if device not in self.devices:
             raise UsageError(f"{device} is not in campaign {self.campaign_id}", reason="unknown-device")
-        request = self.status.devices[device].trigger_request
-        if request is None or request.get("trigger") != trigger:
-            asked = f"asked for {request.get('trigger')}" if request else "not waiting for a trigger"
-            raise UsageError(f"{device} is {asked}, not {trigger}", reason="no-trigger-request")
+        if (why := self.status.devices[device].not_asked_for(trigger)) is not None:
+            raise UsageError(f"{device} {why}, not {trigger}", reason="no-trigger-request")
         self._emit(Event(self.campaign_id, EventKind.TRIGGER_ANSWERED,
                          trigger_answer_payload(trigger, by, done, note), device))
 
@@ -373,19 +371,7 @@ class Engine:
             "policy": self.policy.to_dict(),
             "operator": self.operator,
             "inventory": self.inventory.path,
-            "devices": {
-                n: {
-                    "model": d.model,
-                    "serial": d.serial,
-                    "site": d.site,
-                    "ward": d.ward,
-                    "bed": d.bed,
-                    "asset_tag": d.asset_tag,
-                    "firmware": d.firmware,
-                    "delivery": d.delivery.value,
-                }
-                for n, d in self.devices.items()
-            },
+            "devices": {n: device_header(d) for n, d in self.devices.items()},
         }
 
     def run(self, *, auto_approve: bool = False) -> CampaignOutcome:
@@ -732,11 +718,6 @@ class Engine:
                                 f"binary hashes will not be compared: {exc.message}"})
                     self._expected_files = {}
             return self._expected_files or None
-
-
-def trigger_answer_payload(trigger: str, by: str, done: bool, note: str) -> dict[str, Any]:
-    """The ``trigger-answered`` payload, the same from the TUI and from ``cmspatch confirm --trigger``."""
-    return {"trigger": trigger, "by": by, "done": done, "note": note}
 
 
 def technician_payload(technician: str, note: str, version: str | None) -> dict[str, Any]:

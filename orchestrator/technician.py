@@ -31,6 +31,12 @@ from orchestrator.errors import CmspatchError
 POLL_SECONDS = 0.5  # how often answers written by another process are looked for
 
 
+def trigger_answer_payload(trigger: str, by: str, done: bool, note: str) -> dict[str, object]:
+    """The ``trigger-answered`` payload (read by ``TechnicianDesk.observe``), the same from the TUI and
+    from ``cmspatch confirm --trigger``."""
+    return {"trigger": trigger, "by": by, "done": done, "note": note}
+
+
 class TriggerNotExercised(CmspatchError):
     """The technician could not do it, nobody answered in time, or the campaign stopped meanwhile."""
 

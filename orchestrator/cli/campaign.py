@@ -293,7 +293,7 @@ def describe(record: JournalRecord) -> str | None:
         EventKind.WORK_ORDER: lambda: f"WORK {who}: work order issued (hands-on)",
         EventKind.TRIGGER_REQUESTED: lambda: (
             f"ASK  {who}: {d.get('instructions')} Then answer within {float(d.get('timeout', 0)):g} s: "
-            f"cmspatch confirm {who} --trigger {d.get('trigger')} --technician NAME [--could-not]"
+            + answer_command(who, str(d.get("trigger")))
         ),
         EventKind.TRIGGER_ANSWERED: lambda: (
             f"..   {who}: {d.get('trigger')} "
@@ -303,6 +303,11 @@ def describe(record: JournalRecord) -> str | None:
     }
     make = simple.get(kind)
     return make() if make else None
+
+
+def answer_command(device: str, trigger: str) -> str:
+    """What the technician (or whoever stands for them) types to answer a trigger request."""
+    return f"cmspatch confirm {device} --trigger {trigger} --technician NAME [--could-not --note WHY]"
 
 
 def _nonzero(counts: dict[str, int]) -> str:
@@ -480,9 +485,8 @@ def render_status(fleet: FleetStatus) -> str:
     if asks:
         lines += ["", "waiting for a technician at the bed (answer with the command shown):"]
         for name, request in asks:
-            trigger = request.get("trigger")
-            answer = f"cmspatch confirm {name} --trigger {trigger} --technician NAME [--could-not --note WHY]"
-            lines += [f"  {name}: {request.get('instructions', '')}", f"    {answer}"]
+            trigger = str(request.get("trigger"))
+            lines += [f"  {name}: {request.get('instructions', '')}", f"    {answer_command(name, trigger)}"]
     return "\n".join(lines)
 
 
@@ -511,7 +515,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from orchestrator.domain.events import Event
-    from orchestrator.engine import technician_payload, trigger_answer_payload
+    from orchestrator.engine import technician_payload
+    from orchestrator.technician import trigger_answer_payload
 
     if args.could_not and not args.trigger:
         raise UsageError("--could-not answers a trigger request: give --trigger too", reason="bad-arguments")
@@ -522,10 +527,9 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         if device is None:
             raise UsageError(f"{args.device} is not in campaign {campaign}", reason="unknown-device")
         if args.trigger:
-            request = device.trigger_request
-            if request is None or request.get("trigger") != args.trigger:
-                asked = f"asks for {request.get('trigger')}" if request else "asks for no trigger now"
-                raise UsageError(f"campaign {campaign} {asked} on {args.device}", reason="no-trigger-request")
+            if (why := device.not_asked_for(args.trigger)) is not None:
+                raise UsageError(f"{args.device} {why} in campaign {campaign}, not {args.trigger}",
+                                 reason="no-trigger-request")
             journal.append(Event(campaign, EventKind.TRIGGER_ANSWERED, trigger_answer_payload(
                 args.trigger, args.technician, not args.could_not, args.note), args.device))
             print(f"recorded: {args.trigger} on {args.device} "

@@ -41,8 +41,7 @@ def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
         "exercise_triggers": header.get("exercise_triggers"),
         "network": header.get("network"),
         "counts": fleet.survey_counts(),
-        "affected": sum(1 for d in fleet.devices.values() if d.affected),
-        "unreachable": sum(1 for d in fleet.devices.values() if d.reachable is False),
+        **_totals(fleet),
         "verdicts": _verdict_counts(fleet),
         "devices": {
             n: {
@@ -62,6 +61,12 @@ def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
             for n, d in fleet.devices.items()
         },
     }
+
+
+def _totals(fleet: FleetStatus) -> dict[str, int]:
+    devices = fleet.devices.values()
+    return {"affected": sum(1 for d in devices if d.affected),
+            "unreachable": sum(1 for d in devices if d.reachable is False)}
 
 
 def _verdict_counts(fleet: FleetStatus) -> dict[str, dict[str, int]]:
@@ -108,13 +113,11 @@ def render_survey_status(fleet: FleetStatus) -> str:
             f"[{SYMBOL.get(status, '  ')}] {status:<10} {name:<{wide}} {d.model:<8} {_firmware(d):<{fw}} "
             f"{verdicts.rstrip()}{unreachable}"
         )
-    counts = fleet.survey_counts()
-    affected = sum(1 for d in fleet.devices.values() if d.affected)
-    unreachable_n = sum(1 for d in fleet.devices.values() if d.reachable is False)
+    counts, totals = fleet.survey_counts(), _totals(fleet)
     lines.append("")
     lines.append(
         f"{len(fleet.devices)} monitor(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
-        + f"; {affected} affected; {unreachable_n} unreachable"
+        + f"; {totals['affected']} affected; {totals['unreachable']} unreachable"
     )
     lines.append("per CVE:")
     for cve, tally in _verdict_counts(fleet).items():

@@ -240,6 +240,8 @@ def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str,
     import getpass
     import hashlib
 
+    from orchestrator.domain.events import device_header
+
     if args.no_sinkhole:
         network = "none"
     elif args.pcap is not None:
@@ -248,11 +250,8 @@ def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str,
         network = "bench sinkhole" if args.bench_sinkhole else f"sinkhole {args.sinkhole_prefix}"
     package, package_sha256 = getattr(args, "package", None), None
     if package is not None:  # already read whole by package_expectations, so it is readable
-        digest = hashlib.sha256()
         with package.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        package_sha256 = digest.hexdigest()
+            package_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return {
         "mode": args.mode, "operator": getpass.getuser(), "inventory": inventory, "limit": args.limit,
         "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -261,9 +260,7 @@ def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str,
         "network": network, "udp_probe": not args.no_udp_probe,
         "expected_version": getattr(args, "expected_version", None),
         "package_sha256": package_sha256,
-        "devices": {d.name: {"model": d.model, "serial": d.serial, "site": d.site, "ward": d.ward,
-                             "bed": d.bed, "asset_tag": d.asset_tag, "firmware": d.firmware,
-                             "delivery": d.delivery.value} for d in devices},
+        "devices": {d.name: device_header(d) for d in devices},
     }
 
 

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.domain.devices import Device
+
 
 class EventKind(StrEnum):
     CAMPAIGN_CREATED = "campaign-created"
@@ -108,6 +110,13 @@ class JournalRecord:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+def device_header(device: Device) -> dict[str, Any]:
+    """One monitor as a run's header records it (``campaign-created`` and ``survey-started``)."""
+    return {"model": device.model, "serial": device.serial, "site": device.site, "ward": device.ward,
+            "bed": device.bed, "asset_tag": device.asset_tag, "firmware": device.firmware,
+            "delivery": device.delivery.value}
 
 
 GENESIS_HASH = "0" * 64

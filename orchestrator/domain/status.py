@@ -65,6 +65,14 @@ class DeviceStatus:
     def terminal(self) -> bool:
         return self.state in TERMINAL
 
+    def not_asked_for(self, trigger: str) -> str | None:
+        """None while this monitor waits for ``trigger`` to be exercised; otherwise what it waits for, in
+        words (an answer to a request nobody made is refused, from the TUI and the CLI alike)."""
+        asked = (self.trigger_request or {}).get("trigger")
+        if asked == trigger:
+            return None
+        return f"asks for {asked}" if asked else "asks for no trigger now"
+
 
 @dataclass
 class FleetStatus:

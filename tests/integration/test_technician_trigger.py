@@ -23,8 +23,8 @@ from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.verdicts import Verdict
-from orchestrator.engine import Engine, trigger_answer_payload
-from orchestrator.technician import TechnicianDesk
+from orchestrator.engine import Engine
+from orchestrator.technician import TechnicianDesk, trigger_answer_payload
 from orchestrator.verification import verify_device
 from tests.integration.engine_rig import Rig, fast_policy, rig
 
