@@ -21,6 +21,13 @@ from datetime import time
 from enum import StrEnum
 from typing import Any
 
+# The clinical gate lives in domain.clinical; these names stay importable from here for old callers.
+from orchestrator.domain.clinical import (  # noqa: F401
+    ClinicalStatus,
+    Deferral,
+    clinical_deferral,
+    parse_cms_status,
+)
 from orchestrator.domain.devices import Device
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.waves import DEFAULT_WAVES, parse_waves
@@ -147,31 +154,6 @@ def halt_decision(policy: CampaignPolicy, total: Tally, wave: Tally, wave_index:
 
 # --- clinical gating ------------------------------------------------------------------------------
 
-class Deferral(StrEnum):
-    PATIENT_CONNECTED = "patient-connected"
-    ALARM_ACTIVE = "alarm-active"
-    OUTSIDE_WINDOW = "outside-maintenance-window"
-    STATUS_UNKNOWN = "clinical-status-unknown"
-
-
-@dataclass(frozen=True)
-class ClinicalStatus:
-    patient: bool
-    alarm: bool
-
-
-_KV = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(\S+)\s*$")
-
-
-def parse_cms_status(text: str) -> ClinicalStatus | None:
-    """``cms-status`` key=value lines -> status; None when either key is missing or unknown."""
-    values = {m.group(1).lower(): m.group(2).lower() for line in text.splitlines() if (m := _KV.match(line))}
-    patient, alarm = values.get("patient"), values.get("alarm")
-    if patient not in ("connected", "none") or alarm not in ("active", "none"):
-        return None
-    return ClinicalStatus(patient=patient == "connected", alarm=alarm == "active")
-
-
 def parse_window(spec: str) -> tuple[time, time]:
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", spec)
     if match is None:
@@ -199,16 +181,6 @@ def window_for(policy: CampaignPolicy, device: Device) -> str | None:
 def window_deferral(policy: CampaignPolicy, device: Device, now: time) -> Deferral | None:
     spec = window_for(policy, device)
     return Deferral.OUTSIDE_WINDOW if spec is not None and not in_window(spec, now) else None
-
-
-def clinical_deferral(status: ClinicalStatus | None) -> Deferral | None:
-    if status is None:
-        return Deferral.STATUS_UNKNOWN
-    if status.patient:
-        return Deferral.PATIENT_CONNECTED
-    if status.alarm:
-        return Deferral.ALARM_ACTIVE
-    return None
 
 
 # --- resume ---------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""The one clinical gate: may this monitor be disturbed right now?
+
+Every action that can disturb a monitor (upload, install, reboot, a trigger such as the menu update or
+the boot key, a UDP probe) asks ``may_disturb`` first, on every path: campaign, survey, verify, the
+Ansible playbooks (through the ``cmspatch_clinical`` filter plugin, which calls this function), the demo.
+There is no second parser of ``cms-status``: a second copy is how a survey once pressed the boot key on a
+monitor with a patient connected.
+
+The grammar (the shipped profile's; a device profile may later name other keys and values):
+``key=value`` lines; ``patient`` is ``connected`` or ``none`` and ``alarm`` is ``active`` or ``none``
+(case-insensitive, surrounding blanks ignored). Lines that are not ``key=value`` are ignored.
+Anything else means *do not disturb*: a missing key, an unknown value, the same key twice with two
+values, a command that failed or printed nothing. Not knowing is not permission to restart a monitor.
+
+Deliberately left out: no I/O and no clock. The caller runs the status command and passes its output
+(``None`` when the command could not run or exited non-zero).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Deferral(StrEnum):
+    PATIENT_CONNECTED = "patient-connected"
+    ALARM_ACTIVE = "alarm-active"
+    OUTSIDE_WINDOW = "outside-maintenance-window"
+    STATUS_UNKNOWN = "clinical-status-unknown"
+
+
+@dataclass(frozen=True)
+class ClinicalStatus:
+    patient: bool
+    alarm: bool
+
+
+@dataclass(frozen=True)
+class ClinicalGate:
+    """The gate's answer: ``allowed`` or the reason it is not (a ``Deferral``), with what was read."""
+
+    allowed: bool
+    reason: Deferral | None
+    status: ClinicalStatus | None
+
+    @property
+    def why_not(self) -> str:
+        """Plain words for evidence and logs ("patient connected"); empty when allowed."""
+        return "" if self.reason is None else _WORDS[self.reason]
+
+
+_WORDS = {
+    Deferral.PATIENT_CONNECTED: "patient connected",
+    Deferral.ALARM_ACTIVE: "alarm active",
+    Deferral.OUTSIDE_WINDOW: "outside the maintenance window",
+    Deferral.STATUS_UNKNOWN: "clinical status unknown",
+}
+
+_KV = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(\S*)\s*$")
+_VALUES = {"patient": ("connected", "none"), "alarm": ("active", "none")}
+
+
+def parse_cms_status(text: str | None) -> ClinicalStatus | None:
+    """``cms-status`` output -> status; None when it does not say, unambiguously, both things."""
+    if text is None:
+        return None
+    seen: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if (m := _KV.match(line)) is not None:
+            seen.setdefault(m.group(1).lower(), set()).add(m.group(2).lower())
+    values: dict[str, str] = {}
+    for key, allowed in _VALUES.items():
+        got = seen.get(key, set())
+        if len(got) != 1 or (value := next(iter(got))) not in allowed:
+            return None
+        values[key] = value
+    return ClinicalStatus(patient=values["patient"] == "connected", alarm=values["alarm"] == "active")
+
+
+def clinical_deferral(status: ClinicalStatus | None) -> Deferral | None:
+    if status is None:
+        return Deferral.STATUS_UNKNOWN
+    if status.patient:
+        return Deferral.PATIENT_CONNECTED
+    if status.alarm:
+        return Deferral.ALARM_ACTIVE
+    return None
+
+
+def may_disturb(status_output: str | None) -> ClinicalGate:
+    """The gate. ``status_output`` is what the status command printed, or None when it failed."""
+    status = parse_cms_status(status_output)
+    reason = clinical_deferral(status)
+    return ClinicalGate(allowed=reason is None, reason=reason, status=status)
