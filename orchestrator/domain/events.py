@@ -16,6 +16,9 @@ Payloads by kind (device = inventory host name; all strings unless noted):
   state-changed      device; {from, to, reason, wave, attempt?, sha256? (to uploaded: hash seen on device)}
   attempt            device; {step, attempt: int, outcome: "ok"|"retry"|"error", error_reason?, error?}
   firmware-read      device; {version, when: "before"|"after"|"check" (resume: was the install applied?)}
+  boot-identity      device; {when: "before"|"after"|"resume", identity: BootIdentity.to_dict(), marker
+                      (the marker written before the reboot), decision?: BootDecision.to_dict() (after,
+                      resume: did it reboot?)}                                      (domain.boot)
   check-result       device; {evidence: Evidence.to_dict(), cves: [cve ids]}
   verdict            device; CveVerdict.to_dict()
   work-order         device; {order: {...}, files: [paths written]}       (manual path)
@@ -58,6 +61,7 @@ class EventKind(StrEnum):
     STATE_CHANGED = "state-changed"
     ATTEMPT = "attempt"
     FIRMWARE_READ = "firmware-read"
+    BOOT_IDENTITY = "boot-identity"
     CHECK_RESULT = "check-result"
     VERDICT = "verdict"
     WORK_ORDER = "work-order"
