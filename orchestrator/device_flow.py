@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.domain.campaign import Deferral, Step, clinical_deferral, parse_cms_status
+from orchestrator.domain.campaign import Step
+from orchestrator.domain.clinical import Deferral, may_disturb
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.lifecycle import DeviceState
@@ -57,6 +58,8 @@ class DeviceFlow:
             if not self.start():
                 return
             step = Step.UPLOAD
+        elif step is Step.UPLOAD and not self.clear_to_disturb("upload"):
+            return  # resumed mid-upload: start()'s check is from another run, ask again
         self.e._check_stop()
         if step is Step.UPLOAD:
             self.upload()
@@ -77,12 +80,14 @@ class DeviceFlow:
             self.verify()
 
     def clinical(self) -> Deferral | None:
+        """The clinical gate (``domain.clinical.may_disturb``) on this monitor's ``cms-status`` now; a
+        command that fails is an unknown status, hence a deferral."""
         result = self._run("clinical-check", "cms-status")
-        return clinical_deferral(parse_cms_status(result.text) if result.ok else None)
+        return may_disturb(result.text if result.ok else None).reason
 
     def clear_to_disturb(self, action: str) -> bool:
-        """Ask the monitor again right before an install or a reboot: an upload or an interruption may
-        have lasted long enough for a patient to be connected since the first check."""
+        """Ask the monitor again right before a resumed upload, an install or a reboot: an upload or an
+        interruption may have lasted long enough for a patient to be connected since the first check."""
         why = self.clinical()
         if why is None:
             return True

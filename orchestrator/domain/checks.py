@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.domain.clinical import may_disturb
 from orchestrator.domain.indicators import (
     CMS_TCP_PORTS,
     HL7_TCP_PORT,
@@ -338,13 +339,15 @@ def eth0_after(trigger: str, before: str, out: bytes, at: str) -> Evidence:
 
 
 def patient_status(out: bytes, at: str) -> tuple[Evidence, bool | None]:
-    lines = out.decode("utf-8", "replace").splitlines()
-    values = dict(line.strip().split("=", 1) for line in lines if "=" in line)
-    patient = values.get("patient")
-    connected = None if patient is None else patient == "connected"
+    """``cms-status`` read by the one status parser (``domain.clinical``): the same reading the clinical
+    gate makes, so evidence never says "no patient" where the gate said "unknown"."""
+    gate = may_disturb(out.decode("utf-8", "replace"))
+    connected = None if gate.status is None else gate.status.patient
+    alarm = None if gate.status is None else ("active" if gate.status.alarm else "none")
     summary = {True: "a patient is connected", False: "no patient connected", None: "patient state unknown"}
     return _evidence("patient-status", at, "pass", summary[connected], out,
-                     {"patient_connected": connected, "alarm": values.get("alarm")}), connected
+                     {"patient_connected": connected, "alarm": alarm,
+                      "clinical_gate": gate.reason.value if gate.reason else "clear"}), connected
 
 
 # --- network evidence ------------------------------------------------------------------------------

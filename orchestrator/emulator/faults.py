@@ -16,6 +16,9 @@ SELECTOR is a host name, or a suffix of host names after a dash (``bed07`` match
     reboot-rollback         the next reboot comes back with the previous build (silent rollback)
     patient                 a (synthetic) patient is connected
     alarm                   an alarm is active
+    status-garbage          cms-status prints no patient/alarm line a parser could trust ("patient=?")
+    status-duplicate        cms-status says "patient=" twice, with two values
+    status-fail             cms-status exits 1 with an error on stderr
     default-password        the legacy default password login is accepted
 """
 
@@ -30,6 +33,7 @@ from orchestrator.errors import EmulatorError
 FAULTS: tuple[str, ...] = (
     "unreachable", "auth-refused", "host-key-changed", "upload-drop", "slow-link", "disk-full",
     "install-fail", "reboot-hang", "reboot-rollback", "patient", "alarm", "default-password",
+    "status-garbage", "status-duplicate", "status-fail",
 )
 _ARG_PARAM = {"upload-drop": "offset", "slow-link": "rate"}
 _SIZE = re.compile(r"^(\d+)([kKmM]?)$")

@@ -15,6 +15,7 @@ import shutil
 import signal
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Coroutine
 from pathlib import Path
@@ -67,6 +68,7 @@ class EmulatedMonitor:
         self._hung = False
         self.build: Build | None = None
         self._version = ""
+        self.boot_id = ""  # the kernel's boot id: drawn again at every (emulated) boot
         self.eth0_up = False
         self.nfs_server: str | None = None
         self.patient_connected = False
@@ -228,6 +230,7 @@ class EmulatedMonitor:
                                   (self.root / "opt/cms/bin/update").read_bytes(),
                                   (self.root / "etc/network.conf").read_bytes())
         self._version = self.installed_version
+        self._new_boot()
         self.eth0_up = self.build.eth0_enabled
         self.nfs_server = None
         self.tcp_connections.clear()
@@ -239,7 +242,27 @@ class EmulatedMonitor:
         self.write_status()
         self.refresh_proc()
         self._update_telemetry()
-        self.record("boot", version=self._version, firmware_state=self.firmware_state)
+        self.record("boot", version=self._version, firmware_state=self.firmware_state, boot_id=self.boot_id)
+
+    def _new_boot(self) -> None:
+        """A new boot id in /proc (none with the no-boot-id fault), and /tmp empty: it is a tmpfs."""
+        self.boot_id = str(uuid.uuid4())
+        self._write_boot_id()
+        with os.scandir(self.root / "tmp") as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+    def _write_boot_id(self) -> None:
+        path = self.root / "proc/sys/kernel/random/boot_id"
+        if self.has_fault("no-boot-id"):
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(path, self.boot_id + "\n")
 
     async def shutdown(self, *, reason: str) -> None:
         self.online = False
@@ -293,6 +316,12 @@ class EmulatedMonitor:
 
     async def _reboot(self, source: str) -> None:
         self.record("reboot", source=source)
+        if self.has_fault("fake-reboot"):  # `reboot` said yes; nothing restarts
+            self.record("reboot-faked")
+            return
+        if (slow := self._faults.get("slow-drop")) is not None:  # the old system keeps running a while
+            self.record("reboot-slow-drop", seconds=slow["seconds"])
+            await asyncio.sleep(slow["seconds"])
         await asyncio.sleep(0.05)  # let the exit status of `reboot` reach the client first
         await self.shutdown(reason="reboot")
         await asyncio.sleep(self._fleet.reboot_seconds)
@@ -340,7 +369,7 @@ class EmulatedMonitor:
         elif fault == "host-key-changed":
             await self._unlisten()
             await self._listen()
-        elif fault in ("patient", "alarm"):
+        elif fault in ("patient", "alarm", "status-garbage", "status-duplicate", "status-fail"):
             self.patient_connected = self.has_fault("patient")
             self.alarm = self.has_fault("alarm")
             self.write_status()
@@ -351,14 +380,24 @@ class EmulatedMonitor:
         elif fault == "install-fail":
             flag = self.root / "var/lib/cms/faults/install-fail"
             flag.touch() if active else flag.unlink(missing_ok=True)
+        elif fault == "no-boot-id":
+            self._write_boot_id()
         elif fault == "reboot-hang" and not active and self._hung and not self.online:
             await self.boot()
 
     # ----------------------------------------------------------------- emulated state files
     def write_status(self) -> None:
-        write_file(self.root / "var/lib/cms/status",
-                   f"patient={'connected' if self.patient_connected else 'none'}\n"
-                   f"alarm={'active' if self.alarm else 'none'}\n")
+        patient, alarm = "connected" if self.patient_connected else "none", "active" if self.alarm else "none"
+        if self.has_fault("status-garbage"):
+            text = "patient=?\nalarm=?\n"
+        elif self.has_fault("status-duplicate"):
+            other = "none" if self.patient_connected else "connected"
+            text = f"patient={patient}\nalarm={alarm}\npatient={other}\n"
+        else:
+            text = f"patient={patient}\nalarm={alarm}\n"
+        write_file(self.root / "var/lib/cms/status", text)
+        flag = self.root / "var/lib/cms/faults/status-fail"
+        flag.touch() if self.has_fault("status-fail") else flag.unlink(missing_ok=True)
 
     def refresh_proc(self) -> None:
         udp_port = self._fleet.udp_port if self._udp is not None else None

@@ -75,6 +75,7 @@ exit 0
 CMS_STATUS = r"""#!/bin/sh
 # cms-status: key=value lines about this monitor (patient, alarm, firmware, network).
 . /etc/device.conf
+[ -e /var/lib/cms/faults/status-fail ] && { echo "cms-status: cannot read /var/lib/cms/status" >&2; exit 1; }
 echo "model=$MODEL"
 echo "serial=$SERIAL"
 echo "firmware=$(head -n 1 /etc/firmware_version)"
