@@ -14,6 +14,10 @@ SELECTOR is a host name, or a suffix of host names after a dash (``bed07`` match
     install-fail            cms-install fails (exit 5, "flash write error")
     reboot-hang             a reboot never comes back (until the fault is cleared)
     reboot-rollback         the next reboot comes back with the previous build (silent rollback)
+    slow-drop@SECONDS       after `reboot` the old system keeps running, sessions and logins included,
+                            for SECONDS (default 20) before it goes down and reboots
+    fake-reboot             `reboot` exits 0 and nothing restarts (the old system keeps running)
+    no-boot-id              the kernel has no /proc/sys/kernel/random/boot_id (older kernels)
     patient                 a (synthetic) patient is connected
     alarm                   an alarm is active
     status-garbage          cms-status prints no patient/alarm line a parser could trust ("patient=?")
@@ -32,10 +36,12 @@ from orchestrator.errors import EmulatorError
 
 FAULTS: tuple[str, ...] = (
     "unreachable", "auth-refused", "host-key-changed", "upload-drop", "slow-link", "disk-full",
-    "install-fail", "reboot-hang", "reboot-rollback", "patient", "alarm", "default-password",
+    "install-fail", "reboot-hang", "reboot-rollback", "slow-drop", "fake-reboot", "no-boot-id", "patient",
+    "alarm", "default-password",
     "status-garbage", "status-duplicate", "status-fail",
 )
-_ARG_PARAM = {"upload-drop": "offset", "slow-link": "rate"}
+_ARG_PARAM = {"upload-drop": "offset", "slow-link": "rate", "slow-drop": "seconds"}
+SLOW_DROP_SECONDS = 20
 _SIZE = re.compile(r"^(\d+)([kKmM]?)$")
 
 
@@ -68,6 +74,8 @@ def check_fault(fault: str, params: Mapping[str, object]) -> dict[str, int]:
             raise EmulatorError("fault upload-drop needs an offset (upload-drop@BYTES)",
                                 reason="bad-fault-spec")
         out.setdefault("times", 1)
+    if fault == "slow-drop":
+        out.setdefault("seconds", SLOW_DROP_SECONDS)
     if fault == "slow-link" and out.get("rate", 0) <= 0:
         raise EmulatorError("fault slow-link needs a rate in bytes/s (slow-link@RATE)",
                             reason="bad-fault-spec")
