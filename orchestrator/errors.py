@@ -14,7 +14,12 @@ Adapters wrap third-party exceptions (``raise ... from exc``) so callers only ev
     +-- CampaignError              campaign rules: illegal transition, locked, halted
     |   +-- IllegalTransition         an out-of-order step: a programming error, not a state
     |   +-- CampaignLocked            another cmspatch process runs this campaign
-    +-- JournalError               the journal is unreadable or its hash chain is broken
+    +-- JournalError               the journal cannot be trusted                -> exit 7
+    |   +-- NotAJournal               missing, empty, not SQLite, no journal table  -> exit 2
+    |   +-- JournalUnverified         hash chain, anchors or an export disagree     -> exit 7
+    |   +-- JournalCorrupt            SQLite cannot read it (a damaged page)        -> exit 8
+    |   +-- JournalWriteFailed        disk full, read-only or I/O error on write    -> exit 9
+    |   +-- JournalLocked             the database stayed locked past the wait      -> exit 6
     +-- EmulatorError              the emulated fleet refuses a configuration
     +-- ExportError                an export could not be produced or verified
 
@@ -36,8 +41,10 @@ class ExitCode(IntEnum):
     REFUSED = 3  # package or manifest refused by the trust policy
     HALTED = 4  # a campaign halted on its failure rules, or was aborted
     AWAITING_APPROVAL = 5  # headless run stopped at a wave gate (no --yes)
-    LOCKED = 6  # another process holds the campaign
-    JOURNAL = 7  # the journal's chain does not verify
+    LOCKED = 6  # another process holds the campaign, or the journal stayed locked
+    JOURNAL = 7  # the journal does not verify: hash chain, anchors (a cut tail) or an export disagree
+    JOURNAL_CORRUPT = 8  # the journal file is damaged: SQLite cannot read a page of it
+    JOURNAL_WRITE = 9  # the journal could not be written (disk full, read-only, I/O): stopped safely
     INTERNAL = 70  # a bug: reported with a short message, details in the log
     INTERRUPTED = 130  # Ctrl-C: stopped cleanly, resumable
 
@@ -132,6 +139,38 @@ class JournalError(CmspatchError):
     reason = "journal"
 
 
+class NotAJournal(JournalError):
+    """The file given as a journal is none: missing, empty, not SQLite, or without the journal's table.
+    Bad input (exit 2), unless its anchor file shows it held records: then it is ``JournalUnverified``."""
+
+    reason = "not-a-journal"
+
+
+class JournalUnverified(JournalError):
+    """The journal reads but cannot be trusted: its chain is broken, or its anchors or an export name
+    records it no longer holds (a cut tail, a truncation, a copy without its ``-wal``)."""
+
+    reason = "chain-broken"
+
+
+class JournalCorrupt(JournalError):
+    """SQLite cannot read the journal file (``database disk image is malformed``, an I/O error)."""
+
+    reason = "journal-corrupt"
+
+
+class JournalWriteFailed(JournalError):
+    """An append did not reach the disk: nothing half-written, the campaign stops and resumes later."""
+
+    reason = "journal-write"
+
+
+class JournalLocked(JournalError):
+    """Another process kept the journal's database locked for longer than cmspatch waits."""
+
+    reason = "journal-locked"
+
+
 class EmulatorError(CmspatchError):
     reason = "emulator"
 
@@ -148,10 +187,16 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.USAGE
     if isinstance(error, TrustError):
         return ExitCode.REFUSED
-    if isinstance(error, CampaignLocked):
+    if isinstance(error, CampaignLocked | JournalLocked):
         return ExitCode.LOCKED
     if isinstance(error, CampaignHalted):
         return ExitCode.HALTED
+    if isinstance(error, NotAJournal):
+        return ExitCode.USAGE
+    if isinstance(error, JournalCorrupt):
+        return ExitCode.JOURNAL_CORRUPT
+    if isinstance(error, JournalWriteFailed):
+        return ExitCode.JOURNAL_WRITE
     if isinstance(error, JournalError):
         return ExitCode.JOURNAL
     if isinstance(error, CmspatchError):
