@@ -1,7 +1,9 @@
-"""``cmspatch inventory check|list``: validate an inventory and show what it holds.
+"""``cmspatch inventory check|list|import``: validate an inventory, show what it holds, or make one from an
+asset-register export (``cli/asset_import.py``).
 
 A bad inventory raises ``InventoryError``; ``cli/main.py`` prints every problem (file:line: message) and
-exits 2. Data goes to stdout, so ``list --json`` can feed scripts; nothing here changes any file.
+exits 2. Data goes to stdout, so ``list --json`` can feed scripts; check and list change no file, import
+writes only a new one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import Counter
 from typing import Any
 
 from orchestrator.adapters.inventory_file import load_inventory
+from orchestrator.cli.asset_import import register_import
 from orchestrator.domain.devices import Device
 from orchestrator.errors import ExitCode
 
@@ -33,6 +36,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--limit", metavar="PATTERN", help="Ansible host pattern, e.g. 'site_north:!north_icu'"
     )
     listing.set_defaults(func=run_list)
+    register_import(commands)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
