@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from orchestrator.adapters.strict_files import read_capped
+from orchestrator.domain.strict_load import STATE, Limits, StrictLoadError
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.domain.trust.rollback import RollbackState, parse_state, render_state
 from orchestrator.domain.trust.signatures import SigningKey, load_private_key
@@ -60,20 +62,15 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, exclusive: bool 
 
 
 def read_bounded(path: Path, limit: int, what: str) -> bytes:
-    """Read a small input file; a missing file is a usage error, a huge one is refused unread."""
+    """Read a small input file; a missing file is a usage error, a huge one is refused unread (its size
+    is looked at before a byte is read)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except FileNotFoundError as exc:
-        raise UsageError(f"{path}: no such {what} file") from exc
-    except IsADirectoryError as exc:
-        raise UsageError(f"{path}: is a directory, not a {what} file") from exc
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the {what}: {exc.strerror}") from exc
-    if len(data) > limit:
-        raise TrustError(f"{path}: larger than {limit} bytes; not a {what}",
-                         reason=Reason.MANIFEST_INVALID if what == "manifest" else Reason.POLICY_INVALID)
-    return data
+        return read_capped(path, Limits(what, limit))
+    except StrictLoadError as exc:
+        if exc.reason != "too-large":
+            raise UsageError(exc.message, reason=exc.reason) from exc
+        raise TrustError(exc.message, reason=Reason.MANIFEST_INVALID if what == "manifest"
+                         else Reason.POLICY_INVALID) from exc
 
 
 def load_signing_key(path: Path) -> SigningKey:
@@ -95,16 +92,16 @@ def default_state_path() -> Path:
 def read_state(path: Path) -> RollbackState:
     """The recorded state; a missing file is a fresh state, an unreadable one is refused."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return RollbackState()
-    except OSError as exc:
-        raise TrustError(f"{path}: cannot read the anti-rollback state: {exc.strerror}",
-                         reason=Reason.STATE_INVALID) from exc
+        data = read_capped(path, STATE)
+    except StrictLoadError as exc:
+        if exc.reason == "missing":
+            return RollbackState()
+        raise TrustError(f"anti-rollback state {exc.message}", reason=Reason.STATE_INVALID) from exc
     try:
-        return parse_state(data)
+        return parse_state(data, str(path))
     except TrustError as exc:
-        raise TrustError(f"{path}: {exc.message}", reason=exc.reason) from exc
+        message = exc.message if str(path) in exc.message else f"{path}: {exc.message}"
+        raise TrustError(message, reason=exc.reason) from exc
 
 
 @contextlib.contextmanager

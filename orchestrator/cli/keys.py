@@ -62,10 +62,7 @@ def _load_policy(path: Path, *, missing_ok: bool) -> TrustPolicy:
         if missing_ok:
             return TrustPolicy()
         raise UsageError(f"{path}: no such policy file")
-    data = path.read_bytes()
-    if len(data) > MAX_POLICY_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_POLICY_BYTES} bytes; not a policy")
-    return parse_policy(data, str(path))
+    return parse_policy(read_bounded(path, MAX_POLICY_BYTES, "policy"), str(path))
 
 
 def cmd_new(args: argparse.Namespace) -> int:

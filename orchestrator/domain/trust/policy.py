@@ -32,13 +32,14 @@ from typing import Any
 
 import yaml
 
+from orchestrator.domain.strict_load import POLICY, StrictLoadError, load_yaml
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.domain.trust.signatures import PublicKey, load_public_key
 from orchestrator.errors import TrustError
 
 ROLES: tuple[str, ...] = ("vendor", "hospital-biomed", "hospital-security")
 POLICY_VERSION = 1
-MAX_POLICY_BYTES = 1 << 20
+MAX_POLICY_BYTES = POLICY.max_bytes
 
 
 @dataclass(frozen=True)
@@ -186,17 +187,13 @@ def _rules(value: object, filename: str) -> tuple[ThresholdRule, ...]:
 
 def parse_policy(text: str | bytes, filename: str = "policy") -> TrustPolicy:
     """Read a trust policy; raises ``TrustError`` (policy-invalid, or key-invalid / key-too-weak for a
-    key that cannot be trusted) and nothing else."""
-    if len(text) > MAX_POLICY_BYTES:
-        raise _refuse(f"larger than {MAX_POLICY_BYTES} bytes; not a policy", filename)
+    key that cannot be trusted) and nothing else. The file goes through the strict loader: a key given
+    twice (a second ``revoked:`` that un-revokes a key, a second ``thresholds:`` that drops the
+    two-person rule) refuses the whole policy, with its line."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 0
-        raise _refuse(f"line {line}: not valid YAML: {exc.problem}", filename) from exc
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        # PyYAML raises several kinds of errors on hostile input (bad encodings, deep nesting).
-        raise _refuse(f"not valid YAML: {exc}", filename) from exc
+        doc = load_yaml(text, filename, POLICY)
+    except StrictLoadError as exc:
+        raise TrustError(f"{exc.message} ({exc.reason})", reason=Reason.POLICY_INVALID) from exc
     if not isinstance(doc, dict):
         raise _refuse("must be a YAML mapping with keys, revoked and thresholds", filename)
     unknown = set(doc) - {"version", "keys", "revoked", "thresholds"}

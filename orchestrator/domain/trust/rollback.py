@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from orchestrator.domain.trust.envelope import load_json_object
+from orchestrator.domain.strict_load import STATE, StrictLoadError, load_json
 from orchestrator.domain.trust.manifest import Manifest
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.errors import TrustError
@@ -61,11 +61,14 @@ def _refuse(message: str) -> TrustError:
     return TrustError(f"anti-rollback state: {message}", reason=Reason.STATE_INVALID)
 
 
-def parse_state(data: bytes) -> RollbackState:
+def parse_state(data: bytes, filename: str = "the state") -> RollbackState:
+    """Read the state through the strict loader (a model given twice is refused, not last-one-wins)."""
     try:
-        doc = load_json_object(data, "the state")
-    except TrustError as exc:
-        raise _refuse(exc.message) from exc
+        doc = load_json(data, filename, STATE)
+    except StrictLoadError as exc:
+        raise _refuse(f"{exc.message} ({exc.reason})") from exc
+    if not isinstance(doc, dict):
+        raise _refuse(f"{filename}: must be a JSON object")
     if doc.get("version") != STATE_VERSION or not isinstance(doc.get("models"), dict):
         raise _refuse(f"expected version {STATE_VERSION} and a models object")
     models: dict[str, Accepted] = {}
