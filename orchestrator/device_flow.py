@@ -9,8 +9,17 @@ The flow still journals through its engine (``_event``, ``_move``, ``_fail``) an
 from __future__ import annotations
 
 import contextlib
+import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.domain.boot import (
+    BootDecision,
+    BootIdentity,
+    decide_reboot,
+    identity_command,
+    parse_identity,
+)
 from orchestrator.domain.campaign import Step
 from orchestrator.domain.clinical import Deferral, may_disturb
 from orchestrator.domain.devices import Device
@@ -72,9 +81,10 @@ class DeviceFlow:
             step = Step.REBOOT
         self.e._check_stop()
         if step is Step.REBOOT:
-            if not self.clear_to_disturb("reboot"):
-                return
-            self.reboot()
+            if not self.rebooted_before_interruption():
+                if not self.clear_to_disturb("reboot"):
+                    return
+                self.reboot()
             step = Step.VERIFY
         if step is Step.VERIFY:
             self.verify()
@@ -169,24 +179,96 @@ class DeviceFlow:
         self.e._move(self.name, S.REBOOTING, "")
 
     def reboot(self) -> None:
+        """Reboot, then prove it: the monitor is verified only once its boot identity changed.
+
+        ``reboot_timeout`` is the patience from the ``reboot`` command to that proof. The session is
+        waited on to drop (a monitor may keep it a while, running the old system), then reopened and the
+        identity read; the same boot means the old system still runs, so the new session is waited on to
+        drop in turn, until the timeout. Fast when the monitor behaves: one drop, one reconnect, one read.
+        """
+        marker = secrets.token_hex(8)  # written to the monitor's tmpfs with the identity read
+        result = self._run("boot-identity", identity_command(marker))
+        before = parse_identity(result.text if result.ok else None)
+        self._journal_boot("before", before, marker)
+
         def attempt(n: int) -> None:
             with contextlib.suppress(TransientTransportError):  # the reboot drops the connection
                 self.session.run("reboot", timeout=10.0)
 
         self.e._retry(self.name, "reboot", attempt, once=True)
-        self.session.wait_disconnect(min(15.0, self.policy.reboot_timeout))
+        timeout = self.policy.reboot_timeout
+        deadline = time.monotonic() + timeout
+        dropped = self.session.wait_disconnect(timeout)
+        while True:
+            if dropped:
+                self._reconnect(max(1.0, deadline - time.monotonic()))
+            decision = self._observe_boot("after", before, marker)
+            if decision.rebooted:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or decision.reason == "no-identity-before":  # waiting cannot prove it
+                message = f"no reboot observed ({timeout:g} s allowed): {decision.why}"
+                self.e._event(EventKind.LOG, {"level": "error", "message": message}, self.name)
+                raise PermanentTransportError(f"{self.name}: {message}", reason="reboot-not-observed",
+                                              host=self.name)
+            dropped = self.session.wait_disconnect(remaining)
+        self.e._move(self.name, S.VERIFYING, "")
+
+    def _reconnect(self, timeout: float) -> None:
         try:  # one attempt: the timeout *is* the patience; retrying would multiply it
-            self.e._retry(
-                self.name,
-                "reconnect",
-                lambda n: self.session.reconnect(timeout=self.policy.reboot_timeout),
-                once=True,
-            )
+            self.e._retry(self.name, "reconnect", lambda n: self.session.reconnect(timeout=timeout),
+                          once=True)
         except TransientTransportError as exc:
             raise PermanentTransportError(
                 f"{self.name}: did not come back after reboot", reason="reboot-timeout", host=self.name
             ) from exc
-        self.e._move(self.name, S.VERIFYING, "")
+
+    def _observe_boot(self, when: str, before: BootIdentity | None, marker: str) -> BootDecision:
+        """Read the boot identity over the session as it is now, decide, journal both. One try: a
+        session the reboot is cutting reads as unreadable, which proves nothing (the caller waits on)."""
+        try:
+            result = self.session.run(identity_command(), timeout=self.policy.command_timeout)
+            now = parse_identity(result.text if result.ok else None)
+        except TransientTransportError:
+            now = BootIdentity()
+        decision = decide_reboot(before, now, marker)
+        self._journal_boot(when, now, marker, decision)
+        return decision
+
+    def rebooted_before_interruption(self) -> bool:
+        """Resumed in REBOOTING: if the journal holds the identity read before this monitor's reboot and
+        the monitor now shows another boot, the reboot happened before the interruption. It goes on to
+        verification without a second reboot; anything else (no identity journalled, the same boot,
+        unproven) reboots as a fresh run would."""
+        before, marker = self._journalled_boot()
+        if before is None:
+            return False
+        if not self._observe_boot("resume", before, marker).rebooted:
+            return False
+        self.e._event(EventKind.LOG, {"level": "info", "message": "rebooted before the interruption "
+                                      "(boot identity changed): not rebooted again"}, self.name)
+        self.e._move(self.name, S.VERIFYING, "rebooted-before-interruption")
+        return True
+
+    def _journalled_boot(self) -> tuple[BootIdentity | None, str]:
+        """The identity journalled before this monitor's latest reboot (and its marker), if any."""
+        found: tuple[BootIdentity | None, str] = (None, "")
+        for record in self.e.journal.records(self.e.campaign_id):
+            if record.device != self.name:
+                continue
+            if record.kind is EventKind.STATE_CHANGED and record.data.get("to") == S.REBOOTING.value:
+                found = (None, "")  # only what follows the latest move to rebooting counts
+            elif record.kind is EventKind.BOOT_IDENTITY and record.data.get("when") == "before":
+                found = (BootIdentity.from_dict(record.data.get("identity")),
+                         str(record.data.get("marker", "")))
+        return found
+
+    def _journal_boot(self, when: str, identity: BootIdentity, marker: str,
+                      decision: BootDecision | None = None) -> None:
+        data: dict[str, Any] = {"when": when, "identity": identity.to_dict(), "marker": marker}
+        if decision is not None:
+            data["decision"] = decision.to_dict()
+        self.e._event(EventKind.BOOT_IDENTITY, data, self.name)
 
     def verify(self) -> None:
         after = self.firmware("after")
