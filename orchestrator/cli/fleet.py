@@ -27,8 +27,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Run emulated monitors (real SSH, BusyBox shell, the backdoor's behaviour on loopback). "
                     "Writes inventory.yml, known_hosts and keys/fleet_ed25519 in --workdir.",
         epilog="faults: unreachable auth-refused host-key-changed upload-drop@OFFSET[*N] slow-link@RATE "
-               "disk-full install-fail reboot-hang reboot-rollback patient alarm default-password. "
-               "Selector: host name, suffix after a dash (bed07), or *.",
+               "disk-full install-fail reboot-hang reboot-rollback slow-drop@SECONDS (sessions and the old "
+               "system stay up SECONDS after reboot, default 20) fake-reboot (reboot exits 0, nothing "
+               "restarts) no-boot-id patient alarm status-garbage status-duplicate status-fail "
+               "default-password. Selector: host name, suffix after a dash (bed07), or *.",
     )
     emulate.add_argument("--monitors", type=int, default=10, help="number of monitors (default 10)")
     emulate.add_argument("--mix", help='models, e.g. "CMS8000=10,MN-120=5" (proportions)')
