@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.cli.export",
     "orchestrator.cli.tui",
     "orchestrator.cli.importer",
+    "orchestrator.cli.discover",
 )
 
 
