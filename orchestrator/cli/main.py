@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.cli.tui",
     "orchestrator.cli.importer",
     "orchestrator.cli.discover",
+    "orchestrator.cli.contain",
 )
 
 
