@@ -21,7 +21,7 @@ from orchestrator.domain.boot import (
     parse_identity,
 )
 from orchestrator.domain.campaign import Step
-from orchestrator.domain.clinical import Deferral, may_disturb
+from orchestrator.domain.clinical import STATUS_COMMAND, Deferral, may_disturb
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.lifecycle import DeviceState
@@ -92,7 +92,7 @@ class DeviceFlow:
     def clinical(self) -> Deferral | None:
         """The clinical gate (``domain.clinical.may_disturb``) on this monitor's ``cms-status`` now; a
         command that fails is an unknown status, hence a deferral."""
-        result = self._run("clinical-check", "cms-status")
+        result = self._run("clinical-check", STATUS_COMMAND)
         return may_disturb(result.text if result.ok else None).reason
 
     def clear_to_disturb(self, action: str) -> bool:

@@ -12,6 +12,17 @@ call on demand. It
    re-reading /proc/mounts and eth0 on the device;
 4. turns the evidence into a verdict per CVE (``domain.verdict_rules``).
 
+Clinical gate: right before the UDP probe and right before each trigger, ``clinical_gate`` reads
+``cms-status`` through the session (the campaign's command) and asks ``domain.clinical.may_disturb``. The
+boot-key trigger restarts a real unit; the menu update starts the update code; and a datagram, however
+benign, reaches a service known to run attacker-chosen code on what it receives (CVE-2024-12248), so
+none of the three is done on a monitor with a patient connected, an alarm active, or a status we cannot
+read. A held action is evidence "not exercised: patient connected" (alarm active / clinical status
+unknown) and its CVE stays inconclusive. Without a session the status cannot be read, so nothing is
+pressed or probed, and no technician is asked either: the person at the bed can see the patient, but a
+request from cmspatch must not rest on a status cmspatch could not read (the hands-on work order already
+tells the technician to check with the nurse before touching the unit).
+
 No session (no service access, or the monitor is unreachable) makes the device checks "not run", so
 those CVEs come out inconclusive, never fixed; network evidence still counts (a leak seen by the
 sinkhole is a leak). Transport errors never escape: they become evidence.
@@ -25,13 +36,14 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from orchestrator.adapters.udp_probe import probe_udp
 from orchestrator.domain import check_batch, checks
 from orchestrator.domain.checks import CATALOGUE, ProbeResult
+from orchestrator.domain.clinical import STATUS_COMMAND, ClinicalGate, may_disturb
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
@@ -54,6 +66,7 @@ class DeviceVerification:
     triggers: tuple[str, ...] = ()  # triggers actually exercised
     reachable: bool = True  # False: the service session failed or was absent
     patient_connected: bool | None = None
+    clinical_hold: str | None = None  # the Deferral that held a trigger or the probe, if any
 
     @property
     def all_fixed(self) -> bool:
@@ -70,6 +83,7 @@ class DeviceVerification:
         return {
             "device": self.device, "firmware": self.firmware, "reachable": self.reachable,
             "triggers": list(self.triggers), "patient_connected": self.patient_connected,
+            "clinical_hold": self.clinical_hold,
             "all_fixed": self.all_fixed, "verdicts": [v.to_dict() for v in self.verdicts],
             "evidence": [e.to_dict() for e in self.evidence],
         }
@@ -83,6 +97,18 @@ class Verifier(Protocol):
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def clinical_gate(session: DeviceSession | None) -> ClinicalGate:
+    """``may_disturb`` on the monitor's ``cms-status`` read now through ``session``; no session, a failed
+    command or a transport error is an unknown status, hence no."""
+    if session is None:
+        return may_disturb(None)
+    try:
+        result = session.run(STATUS_COMMAND, timeout=COMMAND_TIMEOUT)
+    except (CmspatchError, OSError, EOFError):
+        return may_disturb(None)
+    return may_disturb(result.text if result.ok else None)
 
 
 def session_trigger(session: DeviceSession) -> Trigger:
@@ -107,6 +133,21 @@ class _Run:
     unreachable: str | None = None
     evidence: list[Evidence] = field(default_factory=list)
     fetched: dict[str, tuple[bytes, int] | str] = field(default_factory=dict)  # prefetch: output or why not
+    clinical_hold: str | None = None
+
+    def may_disturb(self, check: str) -> bool:
+        """The clinical gate right now, before the action ``check`` speaks to; a no is recorded as that
+        check's "not exercised" evidence (details ``clinical``: the Deferral), and True is never cached."""
+        gate = clinical_gate(None if self.unreachable is not None else self.session)
+        if gate.allowed:
+            return True
+        assert gate.reason is not None
+        self.clinical_hold = self.clinical_hold or gate.reason.value
+        why = gate.why_not + (" (no service session to read cms-status)" if self.session is None
+                              else " (the service session failed)" if self.unreachable is not None else "")
+        evidence = checks.not_run(check, now_iso(), f"not exercised: {why}")
+        self.evidence.append(replace(evidence, details={**evidence.details, "clinical": gate.reason.value}))
+        return False
 
     def prefetch(self, names: Sequence[str]) -> None:
         """Run the checks ``names`` in one round trip (``domain.check_batch``); ``run`` then hands out each
@@ -258,6 +299,8 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
     share = window / len(checks.TRIGGERS)
     for name in checks.TRIGGERS:
         check = f"sinkhole-after-{name}"
+        if not r.may_disturb(check):
+            continue
         since, t0 = now_iso(), time.monotonic()
         try:
             trigger(name)
@@ -315,7 +358,8 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
 
     ``udp_probe_ports=None`` skips the probe (CVE-2024-12248 then stays inconclusive);
     ``no_session_reason`` says why ``session`` is None (shown in the evidence instead of "no service access");
-    ``no_trigger_reason`` likewise says why ``trigger`` is None.
+    ``no_trigger_reason`` likewise says why ``trigger`` is None. The probe and each trigger ask the
+    clinical gate first (module doc): a monitor in clinical use is read, never probed or triggered.
     """
     mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
     r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
@@ -326,7 +370,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
         r.add(checks.not_run("udp-probe", now_iso(), "UDP probe switched off for this run"))
     elif not device.address:
         r.add(checks.not_run("udp-probe", now_iso(), "no network address (hands-on unit)"))
-    else:
+    elif r.may_disturb("udp-probe"):
         probe = prober or (lambda address, ports: probe_udp(address, ports))
         ports = sorted(set(udp_probe_ports) | set(listeners))
         r.add(checks.udp_probe(probe(device.address, ports), now_iso(), device.address))
@@ -352,7 +396,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     return DeviceVerification(firmware=firmware, evidence=evidence, verdicts=decide_all(evidence),
                               device=device.name, triggers=tuple(watch.exercised),
                               reachable=session is not None and r.unreachable is None,
-                              patient_connected=patient)
+                              patient_connected=patient, clinical_hold=r.clinical_hold)
 
 
 def verification_events(campaign: str, result: DeviceVerification, *, device: str | None = None,

@@ -137,6 +137,14 @@ class _Mapper:
         assert r.outcome is not None
         outcome, reason = r.outcome
         if outcome == "deferred":
+            # The clinical gate also holds a host right before its install (uploaded, hash checked: the
+            # engine defers it from there too) and before its reboot (installed: left as it is, like the
+            # engine does, for the next run to reboot).
+            current = self.state.setdefault(host, S.PENDING)
+            if current in (S.INSTALLING, S.REBOOTING):
+                return
+            if current is S.UPLOADING:
+                self.move(host, S.UPLOADED, "sha256 on the monitor matches", r, 1)
             self.move(host, S.DEFERRED, reason or "clinical-use", r, 0)
         elif outcome == "already-patched":
             self.move(host, S.SKIPPED, reason or "already-at-target", r, 0)

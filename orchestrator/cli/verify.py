@@ -177,7 +177,11 @@ def _ask_on_stderr(prompt: str) -> str:
 
 
 def terminal_trigger(device: Device, ask: Callable[[str], str] = _ask_on_stderr) -> Trigger:
-    """A technician at the bed, asked on this terminal: Enter once done, or a reason it could not be."""
+    """A technician at the bed, asked on this terminal: Enter once done, or a reason it could not be.
+
+    Only ever called by ``verify_device`` after the clinical gate allowed this trigger on this monitor's
+    ``cms-status`` read just now: nobody is asked to press the boot key on a monitor with a patient, and
+    a unit whose status cannot be read (no session) is not asked at all."""
     def trigger(name: str) -> None:
         print(f"\n>>> {device.name} ({device.site} / {device.ward} / bed {device.bed}), {name}: "
               f"{TRIGGER_INSTRUCTIONS[name]}", file=sys.stderr, flush=True)
@@ -315,6 +319,8 @@ def _summary(rows: list[Row]) -> dict[str, Any]:
         "status": dict(Counter(r.status.status for r in rows)),
         "affected": sum(1 for r in rows if r.status.affected),
         "unreachable": sum(1 for r in rows if not r.result.reachable),
+        # monitors whose probe or triggers the clinical gate held, by its reason (patient-connected, ...)
+        "clinical_hold": dict(Counter(r.result.clinical_hold for r in rows if r.result.clinical_hold)),
         "by_model": {k: dict(v) for k, v in sorted(by_model.items())},
         "by_firmware": {k: dict(v) for k, v in sorted(by_firmware.items())},
         "verdicts": {k: dict(v) for k, v in sorted(verdicts.items())},
@@ -339,6 +345,10 @@ def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
     out.write(f"\n{summary['monitors']} monitor(s): "
               + ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
               + f"; {summary['affected']} affected; {summary['unreachable']} unreachable\n")
+    if held := summary["clinical_hold"]:
+        out.write(f"{sum(held.values())} monitor(s) left untouched for clinical reasons (not probed, "
+                  "not triggered): "
+                  + ", ".join(f"{n} {reason}" for reason, n in sorted(held.items())) + "\n")
     for title, key in (("by model", "by_model"), ("by firmware", "by_firmware")):
         out.write(f"{title}:\n")
         for name, counts in summary[key].items():

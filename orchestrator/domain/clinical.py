@@ -22,6 +22,9 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The command whose output the gate reads, on every path (campaign, verification, playbooks).
+STATUS_COMMAND = "cms-status"
+
 
 class Deferral(StrEnum):
     PATIENT_CONNECTED = "patient-connected"
