@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.cli.importer",
     "orchestrator.cli.discover",
     "orchestrator.cli.contain",
+    "orchestrator.cli.vitals",
 )
 
 

@@ -38,6 +38,10 @@ Payloads by kind (device = inventory host name; all strings unless noted):
                       reasons: [...], model, firmware, reachable: bool}   (survey/verify runs)
   A survey/verify run (campaign "survey-..." / "verify-...") ends with campaign-finished whose counts are
   per survey status.
+  vitals-check       device; {outcome: "within-tolerance"|"tampering-suspected"|"incomplete", readings:
+                      [{parameter, label, set_to, displayed, tolerance, unit, within}], mismatches,
+                      not_checked, technician, simulator, model, serial}  (run "vitals-...", one record;
+                      simulator settings and displayed values, never patient data; domain.vitals)
   log                {level, message}
 """
 
@@ -76,6 +80,7 @@ class EventKind(StrEnum):
     CAMPAIGN_FINISHED = "campaign-finished"
     SURVEY = "survey"
     SURVEY_STARTED = "survey-started"
+    VITALS_CHECK = "vitals-check"
     LOG = "log"
 
 

@@ -1,0 +1,49 @@
+"""`cmspatch vitals`: a wrong displayed value is journalled and opens an incident draft without patient
+data; a matching check opens none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.adapters.journal_sqlite import SqliteJournal
+from orchestrator.cli.main import main
+
+INVENTORY = Path(__file__).parents[2] / "inventory.example.yml"
+
+
+def _run(tmp_path: Path, displayed: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code = main(["vitals", "north-icu-bed01", "-i", str(INVENTORY), "--simulator",
+                 "hr=80,spo2=97,nibp=120/80,temp=37.0,resp=15", "--displayed", displayed,
+                 "--technician", "A. Rossi (biomedical engineering)", "--simulator-id", "ProSim 8 SN 4411",
+                 "--journal", str(tmp_path / "j.db"), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_one_wrong_value_opens_an_incident_draft_with_the_evidence_hash(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(tmp_path, "hr=80,spo2=88,nibp=120/80,temp=37.0,resp=15", capsys)
+    assert code == 1 and out["outcome"] == "tampering-suspected" and out["mismatches"] == ["spo2"]
+    draft = json.loads(Path(out["incident_draft"]).read_text())
+    assert draft["draft"] is True and draft["device"]["serial"] == "CMS8K-2301-00017"
+    assert draft["reporter"] == "A. Rossi (biomedical engineering)"
+    assert "SpO2: simulator set to 97 %, monitor displayed 88" in draft["observed"]
+    with SqliteJournal(tmp_path / "j.db") as journal:
+        records = list(journal.records())
+    assert len(records) == 1 and records[0].kind.value == "vitals-check"
+    assert draft["evidence"]["record_sha256"] == records[0].hash
+
+
+def test_a_matching_check_is_journalled_and_opens_no_draft(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(tmp_path, "hr=81,spo2=97,nibp=121/80,temp=37.1,resp=15", capsys)
+    assert code == 0 and out["outcome"] == "within-tolerance" and out["incident_draft"] is None
+    assert not (tmp_path / "incidents").exists()
+
+
+def test_bad_values_are_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["vitals", "north-icu-bed01", "-i", str(INVENTORY), "--simulator", "hr=80",
+                 "--displayed", "hr=eighty", "--technician", "A. Rossi", "--journal", str(tmp_path / "j.db")])
+    assert code == 2 and not (tmp_path / "j.db").exists()
