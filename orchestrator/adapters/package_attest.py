@@ -23,6 +23,7 @@ from orchestrator.domain.trust.envelope import (
     Signature,
     parse_envelope,
 )
+from orchestrator.domain.trust.limits import ArchiveLimits
 from orchestrator.domain.trust.manifest import Artifact, Manifest, parse_manifest, render_manifest
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.domain.trust.scan import ScanResult
@@ -50,17 +51,19 @@ class Attested:
 
 def attest_package(package: Path, key: SigningKey, *, version: str, models: tuple[str, ...],
                    from_versions: tuple[str, ...], release: int, cves: tuple[str, ...], expires: datetime,
-                   out: Path, note: str = "", scan: bool = True, now: datetime | None = None) -> Attested:
+                   out: Path, note: str = "", scan: bool = True, now: datetime | None = None,
+                   limits: ArchiveLimits | None = None) -> Attested:
     """Hash (and scan) ``package`` as received, write a manifest signed by ``key`` to ``out``.
 
-    Refuses (``TrustError``) a package whose contents carry the backdoor or unsafe members; ``scan=False``
-    exists for tests and demos that need a manifest of a known-bad package.
+    Refuses (``TrustError``) a package whose contents carry the backdoor or unsafe members, or that
+    expands beyond ``limits`` (for its size on disk); ``scan=False`` exists for tests and demos that need
+    a manifest of a known-bad package.
     """
     package = Path(package)
     if not package.is_file():
         raise UsageError(f"{package}: no such package file")
     try:
-        read = read_package(package, declared_size=None, scan=scan)
+        read = read_package(package, declared_size=None, scan=scan, limits=limits)
     except OSError as exc:
         raise UsageError(f"{package}: cannot read the package: {exc.strerror or exc}") from exc
     warnings = list(_refuse_unsafe_content(package, read.scan))
@@ -79,6 +82,8 @@ def _refuse_unsafe_content(package: Path, scan: ScanResult | None) -> tuple[str,
     """Refuse to sign a package that carries the backdoor or unsafe members; return what was uninspectable."""
     if scan is None:
         return ()
+    if scan.breach is not None:
+        raise TrustError(f"refusing to sign {package.name}: {scan.breach.detail}", reason=scan.breach.reason)
     for unsafe in scan.unsafe:
         raise TrustError(f"refusing to sign {package.name}: member {unsafe.name!r} is a {unsafe.kind.value}",
                          reason=unsafe.reason)
@@ -91,12 +96,13 @@ def _refuse_unsafe_content(package: Path, scan: ScanResult | None) -> tuple[str,
     return scan.uninspectable
 
 
-def sign_manifest(path: Path, key: SigningKey, *, package: Path | None = None) -> tuple[Envelope, bool]:
+def sign_manifest(path: Path, key: SigningKey, *, package: Path | None = None,
+                  limits: ArchiveLimits | None = None) -> tuple[Envelope, bool]:
     """Add ``key``'s signature to the manifest at ``path``; returns (envelope, whether it changed)."""
     envelope = parse_envelope(read_bounded(path, MAX_ENVELOPE_BYTES, "manifest"))
     manifest = parse_manifest(envelope.payload)
     if package is not None:
-        _recheck(manifest, Path(package))
+        _recheck(manifest, Path(package), limits)
     if any(s.keyid == key.keyid for s in envelope.signatures):
         return envelope, False  # a key counts once: a second signature would add nothing
     signed = sign_envelope(envelope, key)
@@ -104,12 +110,12 @@ def sign_manifest(path: Path, key: SigningKey, *, package: Path | None = None) -
     return signed, True
 
 
-def _recheck(manifest: Manifest, package: Path) -> None:
+def _recheck(manifest: Manifest, package: Path, limits: ArchiveLimits | None) -> None:
     artifact = manifest.artifact(package.name)
     if artifact is None:
         raise TrustError(f"{package.name} is not described by this manifest", reason=Reason.PACKAGE_MISMATCH)
     try:
-        read = read_package(package, declared_size=artifact.size)
+        read = read_package(package, declared_size=artifact.size, limits=limits)
     except OSError as exc:
         raise UsageError(f"{package}: cannot read the package: {exc.strerror or exc}") from exc
     if read.oversized:

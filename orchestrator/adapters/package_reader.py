@@ -13,19 +13,22 @@ tarfile's stream mode copies every byte three or four times and cost more than t
 directory at the end, so it is hashed first and walked second on the same open handle. (Whatever is
 pushed is hashed again on the monitor by the engine, which closes the gap between reading and pushing.)
 
-The walk opens gzip / bzip2 / xz streams, tar and zip archives, and one level of archives nested inside
-them (a nested zip is spooled to memory, or a temporary file past 8 MiB, since zip needs to seek). Every
-regular member is scanned with ``StreamScanner``; every member's path and type is checked with
-``member_problem``. What cannot be looked into -- an unknown top-level format, encrypted zip members,
-archives nested deeper than one level -- is listed under ``uninspectable``; its raw bytes are still
-scanned. Nothing is extracted to disk. Left out: decompression-bomb limits (the monitor's own installer
-unpacks the same bytes; a limit belongs with the engine's free-space check), RAR and 7z.
+The walk opens gzip / bzip2 / xz streams, tar and zip archives, and archives nested inside them up to
+``ArchiveLimits.max_depth`` (a nested zip is spooled to memory, or a temporary file past 8 MiB, since zip
+needs to seek; its bytes are already counted against the budget). Every regular member is scanned with
+``StreamScanner``; every member's path and type is checked with ``member_problem``. What cannot be looked
+into -- an unknown top-level format, encrypted zip members, unsupported zip methods -- is listed under
+``uninspectable``; its raw bytes are still scanned. Nothing is extracted to disk.
+
+Decompression bombs: every decompressed byte is counted (``archive_streams.Inflate``) against the limits
+of ``trust.limits.ArchiveLimits`` -- expanded size (a multiple of the declared package size, capped),
+expansion ratio, nesting depth, member count -- and the walk stops at the first one crossed; the scan
+result carries that ``breach`` and the caller refuses with its reason code. ``bounded_tar`` gives the
+same bounded reading to code that wants the members of an (already verified) package. Left out: RAR, 7z.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import lzma
 import os
@@ -34,10 +37,23 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
+from orchestrator.adapters.archive_streams import (
+    ZIP_METHODS,
+    Budget,
+    Inflate,
+    LimitCrossed,
+    Readable,
+    check,
+    check_zip_directory,
+    zip_member,
+)
+from orchestrator.domain.trust.limits import ArchiveLimits, LimitBreach, layers_breach
 from orchestrator.domain.trust.scan import (
     Finding,
     MemberKind,
@@ -46,17 +62,12 @@ from orchestrator.domain.trust.scan import (
     UnsafeMember,
     member_problem,
 )
-from orchestrator.errors import UsageError
+from orchestrator.errors import TrustError, UsageError
 
 CHUNK = 1 << 20
-MAX_ARCHIVE_DEPTH = 1  # the package's own archive is depth 0; archives inside it are opened once more
 SPOOL_IN_MEMORY = 8 << 20
-_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error, lzma.LZMAError,
-            OSError, ValueError)
-
-
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
+COMPRESSIONS = ("gz", "bz2", "xz")
+_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
 
 
 class HashingReader:
@@ -93,7 +104,7 @@ class HashingReader:
 class _Peekable:
     """A reader whose first bytes can be looked at before deciding how to open it."""
 
-    def __init__(self, source: _Readable) -> None:
+    def __init__(self, source: Readable) -> None:
         self._source = source
         self._head = b""
 
@@ -131,14 +142,6 @@ def sniff(head: bytes) -> str:
     return "unknown"
 
 
-def _decompress(kind: str, source: _Peekable) -> _Readable:
-    if kind == "gz":
-        return gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[call-overload]
-    if kind == "bz2":
-        return bz2.BZ2File(source, mode="rb")  # type: ignore[call-overload]
-    return lzma.LZMAFile(source, mode="rb")  # type: ignore[arg-type]
-
-
 def _tar_kind(member: tarfile.TarInfo) -> MemberKind:
     if member.isreg():
         return MemberKind.FILE
@@ -170,6 +173,7 @@ def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
 
 @dataclass
 class _Walk:
+    budget: Budget
     members: int = 0
     scanned: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -177,25 +181,33 @@ class _Walk:
     uninspectable: list[str] = field(default_factory=list)
     nested: list[str] = field(default_factory=list)
     corrupt: str | None = None
+    breach: LimitBreach | None = None
 
-    def raw(self, source: _Readable, label: str) -> None:
+    @property
+    def limits(self) -> ArchiveLimits:
+        return self.budget.limits
+
+    def raw(self, source: Readable, label: str) -> None:
         scanner = StreamScanner(label)
         for chunk in iter(lambda: source.read(CHUNK), b""):
             scanner.feed(chunk)
         self.findings.extend(scanner.close())
         self.scanned += scanner.scanned
 
-    def stream(self, source: _Readable, label: str, depth: int, layers: int = 0) -> str:
-        """Scan one stream of bytes, opening it if it is an archive; returns the format seen."""
+    def stream(self, source: Readable, label: str, depth: int, layers: int = 0) -> str:
+        """Scan one stream of bytes, opening it if it is an archive; returns the format seen.
+
+        ``depth`` counts the archives around ``source`` inside the package's own (0 for the package's own
+        archive); ``layers`` the compression already taken off this stream."""
         peekable = _Peekable(source)
         kind = sniff(peekable.peek(512))
-        if kind in ("gz", "bz2", "xz") and layers < 2:
-            inner = self.stream(_decompress(kind, peekable), label, depth, layers + 1)
+        where = label or "the package"
+        if kind in COMPRESSIONS:
+            check(layers_breach(layers + 1, where))
+            inner = self.stream(Inflate(peekable, kind, self.budget, where), label, depth, layers + 1)
             return f"{inner}.{kind}" if inner in ("tar", "unknown") else kind
-        if kind in ("tar", "zip") and depth > MAX_ARCHIVE_DEPTH:
-            self.uninspectable.append(f"{label}: a {kind} archive nested more than one level deep")
-            self.raw(peekable, label)
-            return kind
+        if kind in ("tar", "zip"):
+            check(self.limits.depth_breach(depth, where))
         if kind == "tar":
             self.tar(peekable, label, depth)
             return kind
@@ -225,23 +237,34 @@ class _Walk:
     def tar_index(self, handle: BinaryIO, raw_findings: list[Finding]) -> None:
         """Member rules and nested archives of a plain tar whose raw bytes were already scanned."""
         spans: list[tuple[int, int, str]] = []
-        with tarfile.open(fileobj=handle, mode="r:") as archive:
-            for member in archive:
-                self.member(member.name, _tar_kind(member), "")
-                if not member.isreg():
-                    continue
-                spans.append((member.offset_data, member.offset_data + member.size, member.name))
-                content = archive.extractfile(member)
-                if content is not None and sniff(content.read(512)) in ("gz", "bz2", "xz", "zip", "tar"):
-                    content.seek(0)
-                    self.stream(content, member.name, 1)
-        for finding in raw_findings:  # name each finding after the member that holds it
-            start, name = next(((s, n) for s, e, n in spans if s <= finding.offset < e), (0, "(tar header)"))
-            self.findings.append(replace(finding, member=name, offset=finding.offset - start))
+        try:
+            with tarfile.open(fileobj=handle, mode="r:") as archive:
+                for member in archive:
+                    self.member(member.name, _tar_kind(member), "")
+                    if not member.isreg():
+                        continue
+                    spans.append((member.offset_data, member.offset_data + member.size, member.name))
+                    content = archive.extractfile(member)
+                    if content is not None and sniff(content.read(512)) in (*COMPRESSIONS, "zip", "tar"):
+                        content.seek(0)
+                        self.stream(content, member.name, 1)
+        finally:
+            for finding in raw_findings:  # name each finding after the member that holds it
+                start, name = next(((s, n) for s, e, n in spans if s <= finding.offset < e),
+                                   (0, "(tar header)"))
+                self.findings.append(replace(finding, member=name, offset=finding.offset - start))
 
     def zip(self, handle: BinaryIO, label: str, depth: int) -> None:
+        where = label or "the package"
+        check_zip_directory(handle, self.limits, self.members, where)
+        handle.seek(0)
         with zipfile.ZipFile(handle) as archive:
-            for info in archive.infolist():
+            infos = archive.infolist()
+            check(self.limits.members_breach(self.members + len(infos), where))
+            declared = sum(i.file_size for i in infos if i.compress_type != zipfile.ZIP_STORED)
+            check(self.limits.expanded_breach(self.budget.expanded + declared, self.budget.allowed,
+                                              f"{where} (its zip directory declares {declared} bytes)"))
+            for info in infos:
                 kind = _zip_kind(info)
                 self.member(info.filename, kind, label)
                 name = _join(label, info.filename)
@@ -250,16 +273,17 @@ class _Walk:
                 if info.flag_bits & 0x1:
                     self.uninspectable.append(f"{name}: encrypted zip member")
                     continue
-                try:
-                    content = archive.open(info)
-                except NotImplementedError as exc:
-                    self.uninspectable.append(f"{name}: {exc}")
+                if info.compress_type not in ZIP_METHODS:
+                    self.uninspectable.append(f"{name}: zip compression method {info.compress_type} "
+                                              "is not supported")
                     continue
-                with content:
-                    self.stream(content, name, depth + 1)
+                content = zip_member(handle, info, self.budget, name)
+                self.stream(content, name, depth + 1)
+                content.finish(info.file_size, info.CRC)
 
     def member(self, name: str, kind: MemberKind, label: str) -> None:
         self.members += 1
+        check(self.limits.members_breach(self.members, label or "the package"))
         problem = member_problem(name, kind)
         if problem is not None:
             self.unsafe.append(UnsafeMember(_join(label, name), kind, problem))
@@ -268,7 +292,8 @@ class _Walk:
         return ScanResult(format=fmt, members=self.members, bytes_scanned=self.scanned,
                           findings=tuple(self.findings), unsafe=tuple(self.unsafe),
                           uninspectable=tuple(self.uninspectable), corrupt=self.corrupt,
-                          nested=tuple(self.nested))
+                          nested=tuple(self.nested), expanded=self.budget.expanded,
+                          budget=self.budget.allowed, breach=self.breach)
 
 
 def _join(label: str, name: str) -> str:
@@ -281,27 +306,33 @@ class PackageRead:
     sha256: str | None  # None when reading stopped at the limit: the file is larger than declared
     oversized: bool
     scan: ScanResult | None  # None when the content was not scanned
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)  # what bounded the scan
 
 
-def read_package(path: Path, *, declared_size: int | None, scan: bool = True) -> PackageRead:
-    """Hash (and scan) ``path``, reading at most ``declared_size + 1`` bytes."""
+def read_package(path: Path, *, declared_size: int | None, scan: bool = True,
+                 limits: ArchiveLimits | None = None) -> PackageRead:
+    """Hash (and scan) ``path``, reading at most ``declared_size + 1`` bytes, expanding it at most as far
+    as ``limits`` allow for its declared size (its size on disk when none is declared)."""
+    limits = limits if limits is not None else ArchiveLimits()
     limit = None if declared_size is None else declared_size + 1
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         if declared_size is not None and stat.S_ISREG(info.st_mode) and info.st_size > declared_size:
-            return PackageRead(size=info.st_size, sha256=None, oversized=True, scan=None)
+            return PackageRead(size=info.st_size, sha256=None, oversized=True, scan=None, limits=limits)
         reader = HashingReader(handle, limit)
         result: ScanResult | None = None
         if scan:
-            result = _scan(reader, handle)
+            size = declared_size if declared_size is not None else info.st_size
+            result = _scan(reader, handle, Budget.for_package(limits, size))
         reader.drain()
         if limit is not None and reader.count >= limit:
-            return PackageRead(size=reader.count, sha256=None, oversized=True, scan=None)
-        return PackageRead(size=reader.count, sha256=reader.digest.hexdigest(), oversized=False, scan=result)
+            return PackageRead(size=reader.count, sha256=None, oversized=True, scan=None, limits=limits)
+        return PackageRead(size=reader.count, sha256=reader.digest.hexdigest(), oversized=False, scan=result,
+                           limits=limits)
 
 
-def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
-    walk = _Walk()
+def _scan(reader: HashingReader, handle: BinaryIO, budget: Budget) -> ScanResult:
+    walk = _Walk(budget)
     peekable = _Peekable(reader)
     kind = sniff(peekable.peek(512))
     fmt = kind
@@ -311,7 +342,6 @@ def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
             reader.drain()
             if reader.limit is not None and reader.count >= reader.limit:
                 return walk.result(kind)  # oversized: the caller refuses it unscanned
-            handle.seek(0)
             walk.zip(handle, "", 0)
         elif kind == "tar":
             # A plain tar holds each member's bytes verbatim and contiguously, so scanning the raw bytes in
@@ -329,6 +359,8 @@ def _scan(reader: HashingReader, handle: BinaryIO) -> ScanResult:
             walk.tar_index(handle, found)
         else:
             fmt = walk.stream(peekable, "", 0)
+    except LimitCrossed as crossed:
+        walk.breach = crossed.breach
     except _CORRUPT as exc:
         walk.corrupt = f"{type(exc).__name__}: {exc}"
     if fmt.startswith("unknown"):
@@ -341,13 +373,52 @@ class PackageFilesError(UsageError):
     """The package's installed binaries could not be read back (not a trust decision: that was made)."""
 
 
-def package_expectations(path: Path) -> tuple[str | None, dict[str, str]]:
+@contextmanager
+def bounded_tar(path: Path, limits: ArchiveLimits | None = None) -> Iterator[_CountedTar]:
+    """The package at ``path`` as a tar read in one pass, decompressed under ``limits`` (for its size on
+    disk): a limit crossed while the caller iterates raises ``TrustError`` with the limit's reason."""
+    limits = limits if limits is not None else ArchiveLimits()
+    try:
+        with open(path, "rb") as handle:
+            budget = Budget.for_package(limits, os.fstat(handle.fileno()).st_size)
+            source = _Peekable(handle)
+            layers = 0
+            stream: Readable = source
+            while (kind := sniff(source.peek(512))) in COMPRESSIONS:
+                layers += 1
+                check(layers_breach(layers, str(path)))
+                stream = source = _Peekable(Inflate(source, kind, budget, str(path)))
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=262144) as archive:  # type: ignore[call-overload]
+                yield _CountedTar(archive, limits, str(path))
+    except LimitCrossed as crossed:
+        raise TrustError(f"{path}: {crossed.breach.detail}", reason=crossed.breach.reason) from crossed
+
+
+class _CountedTar:
+    """Iterating counts the members against the limit; everything else is the TarFile's."""
+
+    def __init__(self, archive: tarfile.TarFile, limits: ArchiveLimits, where: str) -> None:
+        self._archive = archive
+        self._limits = limits
+        self._where = where
+
+    def __iter__(self) -> Iterator[tarfile.TarInfo]:
+        for count, member in enumerate(self._archive, start=1):
+            check(self._limits.members_breach(count, self._where))
+            yield member
+
+    def extractfile(self, member: tarfile.TarInfo) -> BinaryIO | None:
+        return self._archive.extractfile(member)  # type: ignore[return-value]
+
+
+def package_expectations(path: Path, limits: ArchiveLimits | None = None
+                         ) -> tuple[str | None, dict[str, str]]:
     """(VERSION, {installed path: SHA-256}) of a vendor package's ``bin/monitor`` and ``bin/update``."""
     wanted = {"bin/monitor": "/opt/cms/bin/monitor", "bin/update": "/opt/cms/bin/update"}
     version: str | None = None
     hashes: dict[str, str] = {}
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with bounded_tar(path, limits) as tar:
             for member in tar:
                 name = member.name.removeprefix("./")
                 if not member.isfile() or (name not in wanted and name != "VERSION"):
@@ -362,7 +433,7 @@ def package_expectations(path: Path) -> tuple[str | None, dict[str, str]]:
                     while chunk := handle.read(1 << 20):
                         digest.update(chunk)
                     hashes[wanted[name]] = digest.hexdigest()
-    except (OSError, tarfile.TarError) as exc:
+    except _CORRUPT as exc:
         raise PackageFilesError(f"{path}: cannot read the package ({exc})",
                                 reason="package-unreadable") from exc
     if not hashes:

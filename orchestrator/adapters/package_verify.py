@@ -25,6 +25,7 @@ from typing import Any
 from orchestrator.adapters.package_reader import PackageRead, read_package
 from orchestrator.adapters.trust_files import default_state_path, read_bounded, read_state, update_state
 from orchestrator.domain.trust.envelope import MAX_ENVELOPE_BYTES, parse_envelope
+from orchestrator.domain.trust.limits import ArchiveLimits
 from orchestrator.domain.trust.manifest import Artifact, Manifest, format_time, parse_manifest
 from orchestrator.domain.trust.policy import MAX_POLICY_BYTES, parse_policy
 from orchestrator.domain.trust.reasons import Reason, explain
@@ -67,6 +68,7 @@ class VerificationReport:
     state: Path | None = None
     recorded: bool = False
     verified: VerifiedPackage | None = field(default=None, repr=False)
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)  # how far reading may expand the package
 
     def require(self) -> VerifiedPackage:
         """The verified package, or ``TrustError`` carrying this report's reason."""
@@ -96,6 +98,7 @@ class VerificationReport:
             "scan": self.scan.to_dict() if self.scan is not None else None,
             "state": str(self.state) if self.state is not None else None,
             "recorded": self.recorded,
+            "limits": self.limits.to_dict(),
         }
 
 
@@ -108,6 +111,7 @@ class _Run:
     policy_path: Path
     model: str | None
     state: Path
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     problems: list[Problem] = field(default_factory=list)
     threshold: ThresholdResult | None = None
     manifest: Manifest | None = None
@@ -141,20 +145,23 @@ class _Run:
             artifact=self.artifact,
             actual_sha256=self.read.sha256 if self.read else None,
             actual_size=self.read.size if self.read else None,
-            model=self.model, state=self.state, recorded=recorded, verified=verified,
+            model=self.model, state=self.state, recorded=recorded, verified=verified, limits=self.limits,
         )
 
 
 def verify_package(package: Path, manifest: Path, policy: Path, *, model: str | None = None,
                    state: Path | None = None, accept_uninspectable: bool = False,
-                   now: datetime | None = None, record: bool = True) -> VerificationReport:
+                   now: datetime | None = None, record: bool = True,
+                   limits: ArchiveLimits | None = None) -> VerificationReport:
     """Check ``package`` against its signed ``manifest`` under the trust ``policy``.
 
     Missing or unreadable input files raise ``UsageError``; every trust refusal is returned as a report
     with ``accepted=False`` and a stable ``reason`` (call ``.require()`` to raise it as ``TrustError``).
+    ``limits`` bound how far the package may expand while it is scanned (``ArchiveLimits()`` if None).
     """
     package, manifest, policy = Path(package), Path(manifest), Path(policy)
-    run = _Run(package, manifest, policy, model, Path(state) if state is not None else default_state_path())
+    run = _Run(package, manifest, policy, model, Path(state) if state is not None else default_state_path(),
+               limits=limits if limits is not None else ArchiveLimits())
     moment = now if now is not None else datetime.now(UTC)
     if moment.tzinfo is None:  # a naive time is taken as UTC rather than failing on the comparison
         moment = moment.replace(tzinfo=UTC)
@@ -219,7 +226,8 @@ def _check_package(run: _Run, accept_uninspectable: bool) -> None:
     try:
         if run.artifact is None:
             # Not named in the manifest: accept a renamed file only if its bytes are an artifact's bytes.
-            run.read = read_package(run.package, declared_size=max(a.size for a in manifest.artifacts))
+            run.read = read_package(run.package, declared_size=max(a.size for a in manifest.artifacts),
+                                    limits=run.limits)
             run.artifact = next((a for a in manifest.artifacts
                                  if a.sha256 == run.read.sha256 and a.size == run.read.size), None)
             if run.artifact is None:
@@ -231,7 +239,7 @@ def _check_package(run: _Run, accept_uninspectable: bool) -> None:
             if run.problems:
                 return
         else:
-            run.read = read_package(run.package, declared_size=run.artifact.size)
+            run.read = read_package(run.package, declared_size=run.artifact.size, limits=run.limits)
     except OSError as exc:
         raise UsageError(f"{run.package}: cannot read the package: {exc.strerror or exc}") from exc
     read, artifact = run.read, run.artifact
@@ -248,6 +256,8 @@ def _check_package(run: _Run, accept_uninspectable: bool) -> None:
 
 
 def _judge_scan(run: _Run, scan: ScanResult, accept_uninspectable: bool) -> None:
+    if scan.breach is not None:  # first: whatever else is listed was seen before reading stopped
+        run.refuse(scan.breach.reason, scan.breach.detail)
     for unsafe in scan.unsafe:
         run.refuse(unsafe.reason, f"member {unsafe.name!r} ({unsafe.kind.value})")
     for finding in scan.findings:

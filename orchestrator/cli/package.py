@@ -6,6 +6,10 @@
     cmspatch package verify PKG --manifest M --policy P [--model CMS8000] [--state FILE]
                             [--accept-uninspectable] [--no-record] [--json]
 
+All three read the package under the same decompression limits (``--max-expanded-mib``,
+``--expansion-factor``, ``--max-ratio``, ``--max-depth``, ``--max-members``; defaults in
+``orchestrator.domain.trust.limits``); crossing one is a refusal with its own reason code.
+
 ``verify`` prints who signed, which signatures counted and why others did not, what the threshold still
 lacks, the expiry, the hashes, the content scan and, when refused, the reason in plain words; it exits 3
 on refusal with the stable reason code on stderr. Exit codes are those of ``cmspatch --help``.
@@ -25,6 +29,7 @@ from orchestrator.adapters.package_attest import attest_package, sign_manifest
 from orchestrator.adapters.package_verify import VerificationReport, verify_package
 from orchestrator.adapters.trust_files import load_signing_key
 from orchestrator.domain.indicators import MODELS
+from orchestrator.domain.trust.limits import MIB, ArchiveLimits, LimitsInvalid
 from orchestrator.domain.trust.manifest import format_time
 from orchestrator.domain.trust.reasons import explain
 from orchestrator.errors import ExitCode, TrustError, UsageError
@@ -48,12 +53,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     attest.add_argument("--expires", required=True, help="YYYY-MM-DD, an ISO-8601 time, or +DAYSd")
     attest.add_argument("--note", default="")
     attest.add_argument("--out", required=True, type=Path, help="manifest file to create")
+    add_limit_flags(attest)
     attest.set_defaults(func=cmd_attest)
 
     sign = actions.add_parser("sign", help="add your signature to a manifest")
     sign.add_argument("manifest", type=Path)
     sign.add_argument("--key", required=True, type=Path)
     sign.add_argument("--package", type=Path, help="re-hash this package first and refuse if it differs")
+    add_limit_flags(sign)
     sign.set_defaults(func=cmd_sign)
 
     verify = actions.add_parser("verify", help="check a package against its manifest and the trust policy")
@@ -68,7 +75,37 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                         help="accept a package whose format cannot be inspected for the backdoor")
     verify.add_argument("--no-record", action="store_true", help="do not record the release as accepted")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_limit_flags(verify)
     verify.set_defaults(func=cmd_verify)
+
+
+_LIMIT_FLAGS = (  # (flag, ArchiveLimits field, unit multiplier, help)
+    ("--max-expanded-mib", "max_expanded", MIB, "expanded MiB never exceeded, whatever the package size"),
+    ("--expansion-factor", "expansion_factor", 1, "expanded bytes allowed per byte of the package"),
+    ("--max-ratio", "max_ratio", 1, "largest output per compressed byte of one stream"),
+    ("--max-depth", "max_depth", 1, "archives opened inside the package's own archive"),
+    ("--max-members", "max_members", 1, "archive members at every level together"),
+)
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = ArchiveLimits()
+    group = parser.add_argument_group("decompression limits (crossing one refuses the package)")
+    for flag, name, unit, text in _LIMIT_FLAGS:
+        group.add_argument(flag, type=int, metavar="N", dest=f"limit_{name}",
+                           help=f"{text} (default {getattr(defaults, name) // unit})")
+
+
+def archive_limits(args: argparse.Namespace) -> ArchiveLimits:
+    """The limits the flags ask for, the defaults for the rest; a value out of range is a usage error."""
+    given = {name: value * unit for flag, name, unit, _ in _LIMIT_FLAGS
+             if (value := getattr(args, f"limit_{name}", None)) is not None}
+    try:
+        return ArchiveLimits(**given)
+    except LimitsInvalid as exc:
+        flag, unit = next((f, u) for f, n, u, _ in _LIMIT_FLAGS if n == exc.name)
+        raise UsageError(f"{flag} {given[exc.name] // unit}: must be at least {exc.minimum // unit}",
+                         reason="bad-limit") from exc
 
 
 def parse_expiry(text: str, now: datetime | None = None) -> datetime:
@@ -95,7 +132,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
     key = load_signing_key(args.key)
     attested = attest_package(args.package, key, version=args.version, models=tuple(args.models),
                               from_versions=tuple(args.from_versions), release=args.release,
-                              cves=tuple(args.cves), expires=expires, out=args.out, note=args.note)
+                              cves=tuple(args.cves), expires=expires, out=args.out, note=args.note,
+                              limits=archive_limits(args))
     artifact = attested.manifest.artifacts[0]
     for warning in attested.warnings:
         print(f"cmspatch: warning: {warning}", file=sys.stderr)
@@ -106,7 +144,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     key = load_signing_key(args.key)
-    envelope, changed = sign_manifest(args.manifest, key, package=args.package)
+    envelope, changed = sign_manifest(args.manifest, key, package=args.package, limits=archive_limits(args))
     if changed:
         print(f"signed {args.manifest} with {key.keyid} ({len(envelope.signatures)} signature(s))")
     else:
@@ -116,7 +154,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     report = verify_package(args.package, args.manifest, args.policy, model=args.model, state=args.state,
-                            accept_uninspectable=args.accept_uninspectable, record=not args.no_record)
+                            accept_uninspectable=args.accept_uninspectable, record=not args.no_record,
+                            limits=archive_limits(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -168,6 +207,11 @@ def render_report(report: VerificationReport) -> str:
                      for f in scan.findings)
         lines.extend(f"  ! unsafe member {u.name!r}: {explain(u.reason)}" for u in scan.unsafe)
         lines.extend(f"  ? {item}" for item in scan.uninspectable)
+        if scan.breach is not None:
+            lines.append(f"  ! [{scan.breach.reason}] {scan.breach.detail}")
+    budget = scan.budget if scan is not None else None
+    expanded = f"; expanded {scan.expanded} bytes" if scan is not None else ""
+    lines.append(f"limits     {report.limits.describe(budget)}{expanded}")
     if report.problems:
         lines.append("problems")
         lines.extend(f"  - [{p.reason}] {explain(p.reason)}: {p.detail}" for p in report.problems)

@@ -111,10 +111,10 @@ def test_tar_in_every_supported_compression_is_inspected(kit: TrustKit, compress
     assert refusal(kit, tar_bytes(backdoored_members(), compression=compression)) == "backdoor-present"
 
 
-def test_archive_nested_two_levels_deep_is_uninspectable(kit: TrustKit) -> None:
+def test_archive_nested_two_levels_deep_is_refused_as_too_deep(kit: TrustKit) -> None:
     level2 = tar_bytes(package_members())
     level1 = tar_bytes({"deeper.tar.gz": level2})
-    assert refusal(kit, tar_bytes({**package_members(), "payload.tar.gz": level1})) == "uninspectable"
+    assert refusal(kit, tar_bytes({**package_members(), "payload.tar.gz": level1})) == "nesting-too-deep"
 
 
 def test_unknown_format_is_refused_as_uninspectable(kit: TrustKit) -> None:

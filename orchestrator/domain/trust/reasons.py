@@ -42,6 +42,11 @@ class Reason(StrEnum):
     ARCHIVE_CORRUPT = "archive-corrupt"
     BACKDOOR_PRESENT = "backdoor-present"
     UNINSPECTABLE = "uninspectable"
+    # how far reading the package would expand it (decompression bombs; see trust.limits)
+    EXPANDED_TOO_LARGE = "expanded-too-large"
+    EXPANSION_RATIO_TOO_HIGH = "expansion-ratio-too-high"
+    NESTING_TOO_DEEP = "nesting-too-deep"
+    TOO_MANY_MEMBERS = "too-many-members"
 
 
 EXPLANATIONS: dict[Reason, str] = {
@@ -71,6 +76,10 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.ARCHIVE_CORRUPT: "the package's archive cannot be read to the end",
     Reason.BACKDOOR_PRESENT: "the package still carries the backdoor (mount string or 202.114.4.x address)",
     Reason.UNINSPECTABLE: "part of the package could not be inspected for the backdoor",
+    Reason.EXPANDED_TOO_LARGE: "the package expands to more than its size allows (a decompression bomb?)",
+    Reason.EXPANSION_RATIO_TOO_HIGH: "a compressed stream in the package expands far more than firmware does",
+    Reason.NESTING_TOO_DEEP: "the package nests archives or compression deeper than the limit",
+    Reason.TOO_MANY_MEMBERS: "the package's archives hold more members than the limit",
 }
 
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.domain.indicators import INDICATOR_ADDRESS_PATTERN, MOUNT_PATTERN
+from orchestrator.domain.trust.limits import LimitBreach
 from orchestrator.domain.trust.reasons import Reason
 
 MOUNT_LITERAL = b"mount -o nolock -t nfs "
@@ -145,7 +146,8 @@ class UnsafeMember:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What the content scan saw. ``complete`` is False when some part could not be looked into."""
+    """What the content scan saw. ``complete`` is False when some part could not be looked into, or when
+    reading stopped at a limit (``breach``: what follows it was not looked at)."""
 
     format: str  # "tar.gz", "tar", "zip", "gzip", "elf", "unknown", ...
     members: int = 0
@@ -155,10 +157,13 @@ class ScanResult:
     uninspectable: tuple[str, ...] = ()  # what could not be looked into, and why
     corrupt: str | None = None
     nested: tuple[str, ...] = field(default=())  # nested archives that were opened
+    expanded: int = 0  # bytes out of every decompressor, at every level
+    budget: int | None = None  # the expanded bytes this package was allowed (ArchiveLimits.budget)
+    breach: LimitBreach | None = None  # the limit that stopped reading
 
     @property
     def complete(self) -> bool:
-        return not self.uninspectable and self.corrupt is None
+        return not self.uninspectable and self.corrupt is None and self.breach is None
 
     @property
     def clean(self) -> bool:
@@ -176,4 +181,7 @@ class ScanResult:
             "uninspectable": list(self.uninspectable),
             "corrupt": self.corrupt,
             "nested": list(self.nested),
+            "expanded_bytes": self.expanded,
+            "expanded_budget_bytes": self.budget,
+            "limit_exceeded": self.breach.to_dict() if self.breach is not None else None,
         }
