@@ -149,6 +149,7 @@ class Engine:
             timeout=policy.trigger_timeout)
         self._expected_files: dict[str, str] | None = None
         self._expected_lock = threading.Lock()
+        self._identities: Any = None  # verification.Identities of the whole inventory, made on first use
         if self.status.campaign is not None:  # resuming: the journal's waves and devices are the truth
             self.waves = tuple(tuple(w) for w in self.status.waves)
             names = [n for w in self.waves for n in w]
@@ -658,11 +659,13 @@ class Engine:
 
         ``already``: the monitor runs the target version before we touched it; it is skipped as
         "already-patched" only if the evidence agrees, otherwise it fails like any other."""
-        from orchestrator.verification import session_trigger, verification_events, verify_device
+        from orchestrator.verification import Identities, session_trigger, verification_events, verify_device
 
         verifier = self._verifier or verify_device
         trigger, no_trigger = self._trigger_for(device, session, session_trigger)
-        kwargs: dict[str, Any] = {"expected_files": self._package_files()}
+        with self._expected_lock:  # one for the run: who is who on the network (domain.attribution)
+            self._identities = self._identities or Identities(self.inventory.devices)
+        kwargs: dict[str, Any] = {"expected_files": self._package_files(), "fleet": self._identities}
         if no_trigger:
             kwargs["no_trigger_reason"] = no_trigger
         result = verifier(

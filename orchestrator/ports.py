@@ -92,7 +92,7 @@ class Observation:
     """One thing a network observer saw: a connection, a datagram, or decoded content."""
 
     at: str
-    source: str  # address:port of the sender (the monitor)
+    source: str  # address:port of the sender (a monitor, or whoever else: see domain.attribution)
     target: str  # indicator address:port it tried to reach (unmapped, e.g. 202.114.4.119:515)
     protocol: str  # "tcp" | "udp"
     kind: str  # "connect" | "cms-telemetry" | "hl7" | "rpc-mount" | "rpc" | "datagram"
@@ -100,10 +100,17 @@ class Observation:
     sha256: str  # hash of the raw bytes; the bytes themselves are not kept
     patient_record: bool = False
     field_names: tuple[str, ...] = ()
+    mac: str | None = None  # the sender's MAC, when the observer saw the frame (a capture); else None
 
 
 class NetworkObserver(Protocol):
-    def observations(self, *, since: str | None = None, source: str | None = None) -> list[Observation]: ...
+    def observations(self, *, since: str | None = None, until: str | None = None,
+                     source: str | None = None) -> list[Observation]:
+        """What was seen with ``since <= at <= until`` (None: no bound), oldest first. ``source`` None
+        lists every sender: that is what attribution needs (``domain.attribution``), since a contact from
+        an address no monitor is known by must be seen to count. ``source`` matches "address" or
+        "address:port"."""
+        ...
 
 
 class Clock(Protocol):

@@ -34,14 +34,16 @@ caller appends them to its journal).
 from __future__ import annotations
 
 import secrets
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from orchestrator.adapters.udp_probe import probe_udp
 from orchestrator.domain import check_batch, checks
+from orchestrator.domain.attribution import Attribution, FleetIdentities, Identity
 from orchestrator.domain.checks import CATALOGUE, ProbeResult
 from orchestrator.domain.clinical import STATUS_COMMAND, ClinicalGate, may_disturb
 from orchestrator.domain.devices import Device
@@ -53,6 +55,7 @@ from orchestrator.errors import CmspatchError
 from orchestrator.ports import DeviceSession, NetworkObserver, Observation
 
 COMMAND_TIMEOUT = 20.0
+UNATTRIBUTED_RECORDED = 100  # contacts listed per verification in the journal (the total is always kept)
 Trigger = Callable[[str], None]
 Prober = Callable[[str, Sequence[int]], list[ProbeResult]]
 
@@ -66,6 +69,9 @@ class DeviceVerification:
     triggers: tuple[str, ...] = ()  # triggers actually exercised
     reachable: bool = True  # False: the service session failed or was absent
     patient_connected: bool | None = None
+    # Contacts seen while this monitor was watched that fit no monitor (``domain.attribution``): each
+    # made the network checks of its window inconclusive. {contact fields, why, since, until}
+    unattributed: tuple[dict[str, Any], ...] = ()
     clinical_hold: str | None = None  # the Deferral that held a trigger or the probe, if any
 
     @property
@@ -86,6 +92,7 @@ class DeviceVerification:
             "clinical_hold": self.clinical_hold,
             "all_fixed": self.all_fixed, "verdicts": [v.to_dict() for v in self.verdicts],
             "evidence": [e.to_dict() for e in self.evidence],
+            "unattributed_contacts": [dict(c) for c in self.unattributed],
         }
 
 
@@ -111,6 +118,34 @@ def clinical_gate(session: DeviceSession | None) -> ClinicalGate:
     return may_disturb(result.text if result.ok else None)
 
 
+MAC_VAR = "mac_address"  # inventory host var with the monitor's MAC, when the site records it
+
+
+def identity_of(device: Device) -> Identity:
+    """What the inventory says about a monitor on the network: its address and, if recorded, its MAC."""
+    mac = device.vars.get(MAC_VAR)
+    return Identity(device.name, device.address or None, str(mac) if mac else None)
+
+
+class Identities:
+    """The fleet's network identities for one run, shared by its concurrent verifications (thread-safe):
+    the inventory's (every monitor of it, not only those verified: a neighbour's leak is the
+    neighbour's), plus what each monitor reports about itself (``ifconfig``) as it is verified.
+    ``attribute`` applies ``domain.attribution``'s rule."""
+
+    def __init__(self, devices: Iterable[Device]) -> None:
+        self._lock = threading.Lock()
+        self._fleet = FleetIdentities.of(identity_of(d) for d in devices)
+
+    def report(self, device: str, addresses: Iterable[str], mac: str | None) -> None:
+        with self._lock:
+            self._fleet.report(device, addresses, mac)
+
+    def attribute(self, obs: Observation) -> Attribution:
+        with self._lock:
+            return self._fleet.attribute(obs.source, obs.mac)
+
+
 def session_trigger(session: DeviceSession) -> Trigger:
     """The emulator's trigger: ``cms-service trigger NAME`` over the service session."""
     def trigger(name: str) -> None:
@@ -133,6 +168,7 @@ class _Run:
     unreachable: str | None = None
     evidence: list[Evidence] = field(default_factory=list)
     fetched: dict[str, tuple[bytes, int] | str] = field(default_factory=dict)  # prefetch: output or why not
+    reported: tuple[tuple[str, ...], str | None] | None = None  # the monitor's own addresses and MAC
     clinical_hold: str | None = None
 
     def may_disturb(self, check: str) -> bool:
@@ -206,7 +242,8 @@ class _Run:
 # What _device_checks reads, fetched in one batch.
 DEVICE_CHECKS = ("firmware-version", "monitor-mount-string", "update-mount-string",
                  "monitor-indicator-address", "update-indicator-address", "binary-hashes", "nfs-mount",
-                 "indicator-route", "indicator-socket", "udp-listener", "eth0-state", "patient-status")
+                 "indicator-route", "indicator-socket", "udp-listener", "eth0-state", "patient-status",
+                 "interface-identity")
 
 
 def _device_checks(r: _Run, expected_version: str | None, expected_files: Mapping[str, str] | None
@@ -248,24 +285,25 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     if (out := r.run("patient-status")) is not None and out[1] == 0:
         ev, patient = checks.patient_status(out[0], now_iso())
         r.add(ev)
+    if (out := r.run("interface-identity")) is not None:
+        if out[1] == 0:
+            ev, r.reported = checks.interface_identity(out[0], now_iso())
+            r.add(ev)
+        else:
+            r.add(checks.command_error("interface-identity", now_iso(), out[1], out[0]))
     return firmware, listeners, eth0, patient
 
 
-def _wait(observer: NetworkObserver | None, source: str, since: str, seconds: float,
-          stop_when: Callable[[Observation], bool]) -> None:
+def _wait(watch: _Watch, since: str, seconds: float, stop_when: Callable[[Observation], bool]) -> None:
     """Watch for ``seconds``; return early once the observer has seen, since ``since``, what settles the
-    question (only a live sinkhole offers ``wait_for``; anything else is simply waited out)."""
+    question from this monitor (only a live sinkhole offers ``wait_for``; anything else is waited out)."""
     if seconds <= 0:
         return
-    wait_for = getattr(observer, "wait_for", None)
+    wait_for = getattr(watch.observer, "wait_for", None)
     if callable(wait_for):
-        wait_for(lambda o: o.at >= since and _from(o, source) and stop_when(o), seconds)
+        wait_for(lambda o: o.at >= since and stop_when(o) and watch.owns(o), seconds)
     else:
         time.sleep(seconds)
-
-
-def _from(obs: Observation, source: str) -> bool:
-    return obs.source == source or obs.source.rsplit(":", 1)[0] == source
 
 
 def _mount_completed(obs: Observation) -> bool:
@@ -282,8 +320,33 @@ class _Watch:
     since: str
     why_not: str  # why there is no observer, if there is none
     started: float = field(default_factory=time.monotonic)
+    device: str = ""
+    identities: Identities = field(default_factory=lambda: Identities(()))
     exercised: list[str] = field(default_factory=list)
     windows: list[tuple[str, str]] = field(default_factory=list)
+    unattributed: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+
+    def owns(self, obs: Observation) -> bool:
+        return self.identities.attribute(obs).device == self.device
+
+    def seen(self, since: str | None, until: str) -> tuple[list[Observation], list[Observation]]:
+        """This monitor's contacts in the window, and those that fit no monitor (noted for the record);
+        contacts attributed to another monitor are that monitor's business."""
+        assert self.observer is not None
+        mine: list[Observation] = []
+        strangers: list[Observation] = []
+        for o in self.observer.observations(since=since, until=until):
+            who = self.identities.attribute(o)
+            if who.device == self.device:
+                mine.append(o)
+            elif not who.attributed:
+                strangers.append(o)
+                key = (o.at, o.source, o.target, o.kind, o.sha256)
+                self.unattributed.setdefault(key, {
+                    "at": o.at, "source": o.source, "mac": o.mac, "target": o.target, "protocol": o.protocol,
+                    "kind": o.kind, "summary": o.summary, "sha256": o.sha256, "why": who.why,
+                    "since": since or "start of capture", "until": until})
+        return mine, strangers
 
     @property
     def recorded(self) -> bool:
@@ -311,7 +374,7 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
             continue
         watch.exercised.append(name)
         if watch.live:
-            _wait(watch.observer, watch.source, since, share, _mount_completed)
+            _wait(watch, since, share, _mount_completed)
         elif share > 0:
             time.sleep(share)  # no live observer: still give the device time before re-reading its state
         r.prefetch((f"nfs-mount-after-{name}", f"eth0-after-{name}"))
@@ -326,9 +389,9 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
         elif watch.recorded:
             r.add(checks.not_run(check, until, "a recorded capture cannot show what follows a trigger now"))
         else:
-            seen = [o for o in watch.observer.observations(since=since, source=watch.source) if o.at <= until]
+            seen, strangers = watch.seen(since, until)
             r.add(checks.network_window(check, seen, until, since=since, until=until, source=watch.source,
-                                        watched=time.monotonic() - t0))
+                                        watched=time.monotonic() - t0, unattributed=strangers))
 
 
 def _window_evidence(r: _Run, watch: _Watch) -> None:
@@ -338,14 +401,17 @@ def _window_evidence(r: _Run, watch: _Watch) -> None:
             r.add(checks.not_run(check, until, watch.why_not))
         return
     since = None if watch.recorded else watch.since
-    seen = watch.observer.observations(since=since, source=watch.source)
+    seen, strangers = watch.seen(since, until)
     shown_since = since or (seen[0].at if seen else "start of capture")
     watched = None if watch.recorded else time.monotonic() - watch.started
     r.add(checks.network_window("sinkhole-window", seen, until, since=shown_since, until=until,
-                                source=watch.source, watched=watched))
-    outside = [o for o in seen if not any(a <= o.at <= b for a, b in watch.windows)]
-    r.add(checks.network_window("sinkhole-nfs", outside, until, since=shown_since, until=until,
-                                source=watch.source, watched=watched))
+                                source=watch.source, watched=watched, unattributed=strangers))
+
+    def outside(items: list[Observation]) -> list[Observation]:
+        return [o for o in items if not any(a <= o.at <= b for a, b in watch.windows)]
+
+    r.add(checks.network_window("sinkhole-nfs", outside(seen), until, since=shown_since, until=until,
+                                source=watch.source, watched=watched, unattributed=outside(strangers)))
 
 
 def verify_device(session: DeviceSession | None, device: Device, *, expected_version: str | None,
@@ -353,13 +419,17 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
                   indicator_map: IndicatorMap | None = None, expected_files: Mapping[str, str] | None = None,
                   udp_probe_ports: Sequence[int] | None = checks.DEFAULT_UDP_PROBE_PORTS,
                   prober: Prober | None = None, no_session_reason: str | None = None,
-                  no_trigger_reason: str | None = None) -> DeviceVerification:
+                  no_trigger_reason: str | None = None, fleet: Identities | None = None
+                  ) -> DeviceVerification:
     """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc.
 
     ``udp_probe_ports=None`` skips the probe (CVE-2024-12248 then stays inconclusive);
     ``no_session_reason`` says why ``session`` is None (shown in the evidence instead of "no service access");
-    ``no_trigger_reason`` likewise says why ``trigger`` is None. The probe and each trigger ask the
-    clinical gate first (module doc): a monitor in clinical use is read, never probed or triggered.
+    ``no_trigger_reason`` likewise says why ``trigger`` is None. ``fleet``: the run's ``Identities``
+    (default: this monitor alone, so every other sender is unattributed); a contact in the window that
+    fits no monitor makes this monitor's network checks inconclusive (``domain.attribution``). The probe
+    and each trigger ask the clinical gate first (module doc): a monitor in clinical use is read, never
+    probed or triggered.
     """
     mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
     r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
@@ -378,7 +448,11 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     source = device.address
     no_watch = ("no network observer (sinkhole/pcap)" if observer is None
                 else None if source else "no network address to attribute traffic to (hands-on unit)")
-    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "", started)
+    fleet = fleet or Identities((device,))
+    if r.reported is not None:
+        fleet.report(device.name, *r.reported)
+    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "", started,
+                   device=device.name, identities=fleet)
     if trigger is not None:
         _exercise_triggers(r, watch, trigger, window, eth0)
     else:
@@ -389,14 +463,15 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
         # The whole verification watches at least ``window`` for the leak (triggers may have ended early on
         # a mount). Only patient data in clear ends it sooner: nothing stronger can come.
         remaining = window - (time.monotonic() - started)
-        _wait(watch.observer, source, watch_from, remaining, lambda o: o.patient_record)
+        _wait(watch, watch_from, remaining, lambda o: o.patient_record)
     _window_evidence(r, watch)
 
     evidence = tuple(r.evidence)
     return DeviceVerification(firmware=firmware, evidence=evidence, verdicts=decide_all(evidence),
                               device=device.name, triggers=tuple(watch.exercised),
                               reachable=session is not None and r.unreachable is None,
-                              patient_connected=patient, clinical_hold=r.clinical_hold)
+                              patient_connected=patient, clinical_hold=r.clinical_hold,
+                              unattributed=tuple(watch.unattributed.values()))
 
 
 def verification_events(campaign: str, result: DeviceVerification, *, device: str | None = None,
@@ -412,4 +487,8 @@ def verification_events(campaign: str, result: DeviceVerification, *, device: st
                      {"evidence": e.to_dict(), "cves": [c.value for c in checks.cves_of(e)]}, device=name)
                for e in result.evidence]
     events += [Event(campaign, EventKind.VERDICT, v.to_dict(), device=name) for v in result.verdicts]
+    if result.unattributed:  # fleet-wide (no device: they fit none), one record per verification
+        events.append(Event(campaign, EventKind.UNATTRIBUTED_CONTACT, {
+            "watched": name, "total": len(result.unattributed),
+            "contacts": [dict(c) for c in result.unattributed[:UNATTRIBUTED_RECORDED]]}))
     return events

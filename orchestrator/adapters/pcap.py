@@ -5,6 +5,8 @@ stand-in, as in emulation) is counted and its flow classified by port: 515-520 C
 111/2049 NFS. What the device sent is reassembled per TCP flow (by sequence number, duplicates dropped)
 and decoded with the same ``domain.telemetry`` decoders the sinkhole uses, so a capture and the sinkhole
 produce the same ``ports.Observation`` values. ``CaptureObserver`` serves them as a ``NetworkObserver``.
+Unlike the sinkhole, a capture sees the link layer: each observation carries the sender's MAC (Ethernet
+and Linux cooked captures), which ``domain.attribution`` uses to tie it to a monitor.
 
 Patient data is never kept or printed: observations carry kinds, field names and hashes only.
 Deliberately left out: IPv6 (the indicators are IPv4), IP fragment reassembly, TCP out-of-window
@@ -24,7 +26,7 @@ from typing import Any
 
 import dpkt
 
-from orchestrator.adapters.sinkhole import port_class
+from orchestrator.adapters.sinkhole import in_window, port_class, source_matches
 from orchestrator.domain import telemetry
 from orchestrator.domain.indicators import INDICATOR_NETWORK, IndicatorMap
 from orchestrator.errors import UsageError
@@ -86,6 +88,7 @@ class _Flow:
     indicator: tuple[str, int]
     protocol: str
     first_ts: float
+    mac: str | None = None  # the device's, from its first frame towards the indicator (Ethernet only)
     packets: int = 0
     size: int = 0
     syn_seen: bool = False
@@ -122,21 +125,31 @@ def _packets(path: Path) -> Iterator[tuple[float, int, bytes]]:
             raise CaptureError(f"{path}: corrupt capture ({exc})") from exc
 
 
-def _ip_of(linktype: int, frame: bytes) -> Any | None:
+def _mac(raw: bytes) -> str | None:
+    return ":".join(f"{b:02x}" for b in raw) if len(raw) == 6 else None
+
+
+def _ip_of(linktype: int, frame: bytes) -> tuple[Any, str | None] | None:
+    """The IPv4 packet of a frame and the sender's MAC (Ethernet and Linux cooked captures have one)."""
+    mac: str | None = None
     try:
         if linktype == dpkt.pcap.DLT_EN10MB:
-            pkt: Any = dpkt.ethernet.Ethernet(frame).data
+            eth = dpkt.ethernet.Ethernet(frame)
+            pkt: Any = eth.data
+            mac = _mac(bytes(eth.src))
         elif linktype in (dpkt.pcap.DLT_NULL, dpkt.pcap.DLT_LOOP):
             pkt = dpkt.loopback.Loopback(frame).data
         elif linktype in (dpkt.pcap.DLT_RAW, 12, 14, 228):
             pkt = dpkt.ip.IP(frame)
         elif linktype == dpkt.pcap.DLT_LINUX_SLL:
-            pkt = dpkt.sll.SLL(frame).data
+            sll = dpkt.sll.SLL(frame)
+            pkt = sll.data
+            mac = _mac(bytes(sll.hdr)[:sll.hlen]) if sll.hlen == 6 else None
         else:
             return None
     except (dpkt.dpkt.Error, ValueError, IndexError):
         return None
-    return pkt if isinstance(pkt, dpkt.ip.IP) else None
+    return (pkt, mac) if isinstance(pkt, dpkt.ip.IP) else None
 
 
 def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None) -> CaptureReport:
@@ -157,9 +170,10 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
     try:
         for ts, linktype, frame in _packets(path):
             total += 1
-            ip = _ip_of(linktype, frame)
-            if ip is None:
+            framed = _ip_of(linktype, frame)
+            if framed is None:
                 continue
+            ip, mac = framed
             src = ipaddress.IPv4Address(socket.inet_ntoa(ip.src))
             dst = ipaddress.IPv4Address(socket.inet_ntoa(ip.dst))
             src_ind, dst_ind = indicator(src), indicator(dst)
@@ -178,6 +192,8 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
             flow = flows.setdefault(key, _Flow((key[0], key[1]), (key[2], key[3]), proto, ts))
             flow.packets += 1
             flow.size += len(frame)
+            if outbound and flow.mac is None:
+                flow.mac = mac
             payload = bytes(getattr(l4, "data", b"")) if proto != "ip" else b""
             if outbound and proto == "tcp":
                 if l4.flags & dpkt.tcp.TH_SYN:
@@ -209,7 +225,8 @@ def _decode_flows(flows: dict[tuple[str, int, str, int, str], _Flow]
         observations.append(Observation(at=at, source=source, target=target, protocol=proto, kind="connect",
                                         summary=f"{proto.upper()} contact with {target} ({pclass}), "
                                                 f"{flow.packets} packet(s)",
-                                        sha256=telemetry.sha256(f"{source}->{target}".encode())))
+                                        sha256=telemetry.sha256(f"{source}->{target}".encode()),
+                                        mac=flow.mac))
         decoded: list[telemetry.Decoded] = []
         if proto == "tcp" and flow.segments:
             stream = b"".join(flow.segments[s] for s in sorted(flow.segments))
@@ -222,7 +239,7 @@ def _decode_flows(flows: dict[tuple[str, int, str, int, str], _Flow]
                                                  telemetry.sha256(data)))
         observations += [Observation(at=at, source=source, target=target, protocol=proto, kind=d.kind,
                                      summary=d.summary, sha256=d.sha256, patient_record=d.patient_record,
-                                     field_names=d.field_names) for d in decoded]
+                                     field_names=d.field_names, mac=flow.mac) for d in decoded]
     return summaries, observations
 
 
@@ -235,7 +252,9 @@ class CaptureObserver:
         self.report = report
         self.indicator_map = indicator_map
 
-    def observations(self, *, since: str | None = None, source: str | None = None) -> list[Observation]:
+    def observations(self, *, since: str | None = None, until: str | None = None,
+                     source: str | None = None) -> list[Observation]:
+        """``ports.NetworkObserver.observations`` over the capture (with the sender's MAC where the link
+        layer is Ethernet)."""
         return [o for o in self.report.observations
-                if (since is None or o.at >= since)
-                and (source is None or o.source == source or o.source.rsplit(":", 1)[0] == source)]
+                if in_window(o, since, until) and source_matches(o.source, source)]

@@ -208,11 +208,13 @@ class Sinkhole:
                                  kind=decoded.kind, summary=decoded.summary, sha256=decoded.sha256,
                                  patient_record=decoded.patient_record, field_names=decoded.field_names))
 
-    def observations(self, *, since: str | None = None, source: str | None = None) -> list[Observation]:
-        """What was seen, oldest first; ``source`` matches "address" or "address:port"."""
+    def observations(self, *, since: str | None = None, until: str | None = None,
+                     source: str | None = None) -> list[Observation]:
+        """``ports.NetworkObserver.observations``: oldest first, every sender unless ``source`` is given.
+        A sinkhole sees no MAC (it accepts connections at layer 4): its observations carry none."""
         with self._cond:
             items = list(self._observations)
-        return [o for o in items if (since is None or o.at >= since) and _source_matches(o.source, source)]
+        return [o for o in items if in_window(o, since, until) and source_matches(o.source, source)]
 
     def wait_for(self, predicate: Callable[[Observation], bool], timeout: float) -> bool:
         """Block until an observation satisfies ``predicate`` (True) or ``timeout`` passes (False)."""
@@ -300,7 +302,11 @@ def _datagram_factory(sinkhole: Sinkhole, indicator: str, port: int) -> Callable
     return lambda: _Datagrams(sinkhole, indicator, port)
 
 
-def _source_matches(observed: str, wanted: str | None) -> bool:
+def in_window(obs: Observation, since: str | None, until: str | None) -> bool:
+    return (since is None or obs.at >= since) and (until is None or obs.at <= until)
+
+
+def source_matches(observed: str, wanted: str | None) -> bool:
     if wanted is None:
         return True
     return observed == wanted or observed.rsplit(":", 1)[0] == wanted

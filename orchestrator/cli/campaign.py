@@ -439,6 +439,7 @@ def status_dict(fleet: FleetStatus) -> dict[str, Any]:
         "gate_waiting": fleet.gate_waiting,
         "counts": fleet.counts(),
         "waves": fleet.waves,
+        "unattributed_contacts": fleet.unattributed_contacts(),
         "devices": {
             n: {
                 "state": d.state.value,
@@ -487,7 +488,9 @@ def render_status(fleet: FleetStatus) -> str:
         for name, request in asks:
             trigger = str(request.get("trigger"))
             lines += [f"  {name}: {request.get('instructions', '')}", f"    {answer_command(name, trigger)}"]
-    return "\n".join(lines)
+    from orchestrator.cli.survey_status import unattributed_lines
+
+    return "\n".join(lines + unattributed_lines(fleet))
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

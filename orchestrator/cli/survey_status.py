@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from orchestrator.domain.attribution import host_of
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.status import SURVEY_STATUSES, DeviceStatus, FleetStatus
 
@@ -43,6 +44,8 @@ def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
         "counts": fleet.survey_counts(),
         **_totals(fleet),
         "verdicts": _verdict_counts(fleet),
+        "unattributed_contacts": fleet.unattributed_contacts(),
+        "unattributed_unlisted": fleet.unattributed_unlisted,
         "devices": {
             n: {
                 "status": d.survey_status,
@@ -122,7 +125,32 @@ def render_survey_status(fleet: FleetStatus) -> str:
     lines.append("per CVE:")
     for cve, tally in _verdict_counts(fleet).items():
         lines.append(f"  {cve:<15} " + ", ".join(f"{n} {v}" for v, n in tally.items()))
+    lines += unattributed_lines(fleet)
     return "\n".join(lines)
+
+
+def unattributed_lines(fleet: FleetStatus) -> list[str]:
+    """The contacts that fit no monitor, for ``status`` of a survey and of a campaign alike (none: none)."""
+    contacts = fleet.unattributed_contacts()
+    if not contacts:
+        return []
+    more = " (more were seen than the journal lists)" if fleet.unattributed_unlisted else ""
+    lines = ["", f"{len(contacts)} contact(s) with 202.114.4.0/24 fit no monitor (unattributed){more}: the "
+                 "network checks of the monitors watched meanwhile are inconclusive"]
+    by_sender: dict[str, list[dict[str, Any]]] = {}
+    for c in contacts:
+        by_sender.setdefault(host_of(str(c.get("source", "?"))), []).append(c)
+    for sender, seen in by_sender.items():
+        kinds = Counter(str(c.get("kind", "?")) for c in seen)
+        macs = sorted({str(c["mac"]) for c in seen if c.get("mac")})
+        lines.append(
+            f"  {sender}{' (MAC ' + ', '.join(macs) + ')' if macs else ''}: {len(seen)} contact(s) ("
+            + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) + ") to "
+            + ", ".join(sorted({str(c.get("target", "?")) for c in seen}))
+            + f" from {seen[0].get('at', '?')} to {seen[-1].get('at', '?')}: "
+            + "; ".join(sorted({str(c.get("why", "")) for c in seen}))
+            + "; watched: " + ", ".join(sorted({n for c in seen for n in c.get("watched", [])})))
+    return lines
 
 
 def _verdict(device: DeviceStatus, cve: str) -> str:

@@ -47,6 +47,7 @@ from orchestrator.ports import DeviceSession, NetworkObserver
 from orchestrator.technician import TriggerNotExercised
 from orchestrator.verification import (
     DeviceVerification,
+    Identities,
     Trigger,
     session_trigger,
     verification_events,
@@ -137,7 +138,7 @@ def _observer(args: argparse.Namespace) -> Iterator[NetworkObserver | None]:
 
 
 def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserver | None,
-               transport: SshTransport) -> Row:
+               transport: SshTransport, fleet: Identities) -> Row:
     session: DeviceSession | None = None
     why: str | None = None
     if device.delivery is DeliveryPath.MANUAL or not device.address:
@@ -158,7 +159,8 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
             trigger=trigger, window=max(args.window, 0.0),
             expected_files=getattr(args, "expected_files", None),
             indicator_map=None if args.bench_sinkhole else IndicatorMap(args.sinkhole_prefix),
-            udp_probe_ports=None if args.no_udp_probe else DEFAULT_UDP_PROBE_PORTS, no_session_reason=why)
+            udp_probe_ports=None if args.no_udp_probe else DEFAULT_UDP_PROBE_PORTS, no_session_reason=why,
+            fleet=fleet)
     finally:
         if session is not None:
             session.close()
@@ -220,8 +222,9 @@ def cmd_survey(args: argparse.Namespace) -> int:
               file=sys.stderr)
     with ExitStack() as stack:
         observer = stack.enter_context(_observer(args))
+        fleet = Identities(inventory.devices)  # the whole inventory: a neighbour's contact is the neighbour's
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(lambda d: _check_one(d, args, observer, transport), devices))
+            rows = list(pool.map(lambda d: _check_one(d, args, observer, transport, fleet), devices))
     if args.journal is not None:
         _record(args.journal, campaign, rows, args.mode,
                 header=_header(args, devices, inventory.path, started),
@@ -307,6 +310,7 @@ def _summary(rows: list[Row]) -> dict[str, Any]:
         return sum(1 for r in rows if any(e.check.startswith(prefixes) and e.outcome == "fail"
                                           and e.details.get(key) for e in r.result.evidence))
 
+    strangers = unattributed_contacts(rows)
     return {
         "monitors": len(rows),
         "observed": {  # behaviour seen on the network, independent of what the binaries carry
@@ -315,16 +319,30 @@ def _summary(rows: list[Row]) -> dict[str, Any]:
             "hidden_mount": seen(("sinkhole-after-", "sinkhole-nfs")),
             "udp_listener_answering": sum(1 for r in rows if any(
                 e.check == "udp-probe" and e.outcome == "fail" for e in r.result.evidence)),
+            "unattributed_contact": len(strangers),
         },
         "status": dict(Counter(r.status.status for r in rows)),
         "affected": sum(1 for r in rows if r.status.affected),
         "unreachable": sum(1 for r in rows if not r.result.reachable),
+        # contacts with the indicator range that fit no monitor (domain.attribution), each counted once
+        "unattributed_contacts": strangers,
         # monitors whose probe or triggers the clinical gate held, by its reason (patient-connected, ...)
         "clinical_hold": dict(Counter(r.result.clinical_hold for r in rows if r.result.clinical_hold)),
         "by_model": {k: dict(v) for k, v in sorted(by_model.items())},
         "by_firmware": {k: dict(v) for k, v in sorted(by_firmware.items())},
         "verdicts": {k: dict(v) for k, v in sorted(verdicts.items())},
     }
+
+
+def unattributed_contacts(rows: list[Row]) -> list[dict[str, Any]]:
+    """Each contact that fit no monitor once, with the monitors whose network checks it made inconclusive."""
+    contacts: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in rows:
+        for c in r.result.unattributed:
+            key = (c["at"], c["source"], c["target"], c["kind"], c["sha256"])
+            entry = contacts.setdefault(key, {**c, "watched": []})
+            entry["watched"].append(r.device.name)
+    return sorted(contacts.values(), key=lambda c: c["at"])
 
 
 def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
@@ -341,10 +359,17 @@ def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
     observed = summary["observed"]
     out.write(f"\nobserved: {observed['patient_data_in_clear']} sending patient data in clear, "
               f"{observed['indicator_contact']} contacting 202.114.4.0/24, {observed['hidden_mount']} "
-              f"attempting the hidden mount, {observed['udp_listener_answering']} answering on UDP")
+              f"attempting the hidden mount, {observed['udp_listener_answering']} answering on UDP, "
+              f"{observed['unattributed_contact']} contact(s) fitting no monitor")
     out.write(f"\n{summary['monitors']} monitor(s): "
               + ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
               + f"; {summary['affected']} affected; {summary['unreachable']} unreachable\n")
+    if strangers := summary["unattributed_contacts"]:
+        sources = sorted({c["source"].rsplit(":", 1)[0] for c in strangers})
+        watched = sorted({n for c in strangers for n in c["watched"]})
+        out.write(f"{len(strangers)} contact(s) with 202.114.4.0/24 fit no monitor (from "
+                  f"{', '.join(sources)}): the network checks of {len(watched)} monitor(s) watched "
+                  "meanwhile are inconclusive\n")
     if held := summary["clinical_hold"]:
         out.write(f"{sum(held.values())} monitor(s) left untouched for clinical reasons (not probed, "
                   "not triggered): "

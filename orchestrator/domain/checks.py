@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.domain.attribution import host_of, parse_ifconfig
 from orchestrator.domain.clinical import may_disturb
 from orchestrator.domain.indicators import (
     CMS_TCP_PORTS,
@@ -104,6 +105,9 @@ CATALOGUE: dict[str, CheckSpec] = {s.id: s for s in (
           "cat /sys/class/net/eth0/operstate"),
     _spec("patient-status", (Cve.PHI_LEAK,), "device", False,
           "whether a patient is connected (network silence means less without one)", "cms-status"),
+    _spec("interface-identity", (), "device", False,
+          "the addresses and MAC the monitor reports for itself (to attribute network contacts)",
+          "ifconfig -a"),
     _spec("udp-listener", (Cve.UDP_RCE,), "device", True, "no unexpected UDP listener in /proc/net/udp",
           "cat /proc/net/udp"),
     _spec("eth0-after-menu-update", (Cve.MONITOR_NFS,), "device", True,
@@ -350,6 +354,16 @@ def patient_status(out: bytes, at: str) -> tuple[Evidence, bool | None]:
                       "clinical_gate": gate.reason.value if gate.reason else "clear"}), connected
 
 
+def interface_identity(out: bytes, at: str) -> tuple[Evidence, tuple[tuple[str, ...], str | None]]:
+    """BusyBox ``ifconfig -a``: the monitor's own IPv4 addresses and MAC (loopback ``lo`` left out), which
+    ``domain.attribution`` adds to the inventory's when it ties a contact to a monitor."""
+    addresses, mac = parse_ifconfig(out.decode("utf-8", "replace"))
+    summary = (f"reports {', '.join(addresses) or 'no IPv4 address'}"
+               + (f", MAC {mac}" if mac else ", no MAC"))
+    return (_evidence("interface-identity", at, "pass", summary, out,
+                      {"addresses": list(addresses), "mac": mac}), (addresses, mac))
+
+
 # --- network evidence ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -387,6 +401,8 @@ class ObservationLike(Protocol):
     @property
     def at(self) -> str: ...
     @property
+    def source(self) -> str: ...
+    @property
     def target(self) -> str: ...
     @property
     def kind(self) -> str: ...
@@ -409,12 +425,16 @@ MIN_WATCH_SECONDS = 0.1  # a shorter watch cannot show that nothing was sent
 
 
 def network_window(check: str, observations: Sequence[ObservationLike], at: str, *, since: str, until: str,
-                   source: str, watched: float | None = None) -> Evidence:
+                   source: str, watched: float | None = None,
+                   unattributed: Sequence[ObservationLike] = ()) -> Evidence:
     """Evidence from what the sinkhole (or a capture) saw from one monitor between ``since`` and ``until``.
 
     The trigger checks and ``sinkhole-nfs`` count only NFS contact (portmapper 111, 2049, RPC);
     ``sinkhole-window`` counts everything else (telemetry, HL7, any other contact with the /24).
     ``watched``: seconds actually watched (None for a capture); silence over a too-short watch is an error.
+    ``unattributed``: contacts in the same window that fit no monitor (``domain.attribution``), of any
+    kind. Any of them makes the check "inconclusive", never "pass": it may have been this monitor from an
+    address nobody knows. The monitor's own contacts still make it "fail".
     """
     nfs_check = check != "sinkhole-window"
     seen = [o for o in observations
@@ -430,6 +450,17 @@ def network_window(check: str, observations: Sequence[ObservationLike], at: str,
         "patient_field_names": fields, "observation_sha256": [o.sha256 for o in seen[:20]],
     }
     raw = "\n".join(f"{o.at} {o.target} {o.kind} {o.sha256}" for o in seen).encode()
+    if not seen and unattributed:
+        sources = sorted({host_of(o.source) for o in unattributed})
+        why = (f"an unattributed contact to the indicator range was seen in this window from "
+               f"{', '.join(sources)}")
+        details["unattributed"] = [{"at": o.at, "source": o.source, "target": o.target, "kind": o.kind,
+                                    "sha256": o.sha256} for o in unattributed[:20]]
+        details["unattributed_contacts"] = len(unattributed)
+        details["error"] = why
+        material = "\n".join(f"{o.at} {o.source} {o.target} {o.kind} {o.sha256}" for o in unattributed)
+        return _evidence(check, at, "inconclusive", f"inconclusive: {why} ({len(unattributed)} contact(s); "
+                         f"none attributed to {source})", material.encode(), details)
     if not seen and watched is not None and watched < MIN_WATCH_SECONDS:
         return _evidence(check, at, "error", f"watched only {watched:.2f} s: too short to show that nothing "
                          "was sent", raw, details)

@@ -21,6 +21,10 @@ Payloads by kind (device = inventory host name; all strings unless noted):
                       resume: did it reboot?)}                                      (domain.boot)
   check-result       device; {evidence: Evidence.to_dict(), cves: [cve ids]}
   verdict            device; CveVerdict.to_dict()
+  unattributed-contact  no device; {watched: the monitor whose network checks they made inconclusive,
+                      total: int, contacts: [{at, source, mac, target, protocol, kind, summary, sha256,
+                      why, since, until}, ...] (the first 100)}   (contacts with the indicator range
+                      that fit no monitor, seen while ``watched`` was verified: domain.attribution)
   work-order         device; {order: {...}, files: [paths written]}       (manual path)
   technician-confirmed device; {technician, note, version?}
   trigger-exercised  device; {trigger: "menu-update"|"boot-key", by}
@@ -68,6 +72,7 @@ class EventKind(StrEnum):
     BOOT_IDENTITY = "boot-identity"
     CHECK_RESULT = "check-result"
     VERDICT = "verdict"
+    UNATTRIBUTED_CONTACT = "unattributed-contact"
     WORK_ORDER = "work-order"
     TECHNICIAN_CONFIRMED = "technician-confirmed"
     TRIGGER_EXERCISED = "trigger-exercised"

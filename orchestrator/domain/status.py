@@ -91,6 +91,10 @@ class FleetStatus:
     created: dict[str, Any] = field(default_factory=dict)  # the campaign-created payload
     last_seq: int = 0
     mode: str = "patch"  # "patch" | "survey" | "verify" (read-only runs: ``created`` is their header)
+    # Contacts with the indicator range that fit no monitor (``unattributed-contact``), each once:
+    # the contact's fields plus ``watched``, the monitors whose network checks it made inconclusive.
+    unattributed: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    unattributed_unlisted: bool = False  # a record said it saw more than it listed
 
     def counts(self) -> dict[str, int]:
         """Number of monitors per state (every state present, zeros included)."""
@@ -100,6 +104,10 @@ class FleetStatus:
     def wave_of(self, device: str) -> int | None:
         status = self.devices.get(device)
         return status.wave if status else None
+
+    def unattributed_contacts(self) -> list[dict[str, Any]]:
+        """Every unattributed contact once, oldest first."""
+        return sorted(self.unattributed.values(), key=lambda c: str(c.get("at", "")))
 
     def survey_counts(self) -> dict[str, int]:
         """Survey/verify runs: monitors per survey status (the four words, zeros included)."""
@@ -229,6 +237,18 @@ def _survey(fleet: FleetStatus, record: JournalRecord) -> None:
     device.model = device.model or str(data.get("model") or "")
 
 
+def _unattributed(fleet: FleetStatus, record: JournalRecord) -> None:
+    contacts = [dict(c) for c in record.data.get("contacts") or () if isinstance(c, dict)]
+    watched = str(record.data.get("watched") or "")
+    if int(record.data.get("total") or 0) > len(contacts):
+        fleet.unattributed_unlisted = True
+    for contact in contacts:
+        key = tuple(str(contact.get(k, "")) for k in ("at", "source", "target", "kind", "sha256"))
+        entry = fleet.unattributed.setdefault(key, {**contact, "watched": []})
+        if watched and watched not in entry["watched"]:
+            entry["watched"].append(watched)
+
+
 def _wave_started(fleet: FleetStatus, record: JournalRecord) -> None:
     fleet.current_wave = int(record.data["wave"])
     fleet.waves_started.add(fleet.current_wave)
@@ -286,6 +306,7 @@ _HANDLERS = {
     EventKind.CAMPAIGN_RESUMED: _paused,
     EventKind.CAMPAIGN_FINISHED: _finished,
     EventKind.SURVEY: _survey,
+    EventKind.UNATTRIBUTED_CONTACT: _unattributed,
 }
 
 SURVEY_STATUSES = ("vulnerable", "unproven", "fixed", "unknown")

@@ -2,9 +2,11 @@
 
 Each CVE needs every one of its *required* checks present and passed to be ``FIXED``; any *decisive*
 failure among the checks tied to it (``checks.CATALOGUE``) makes it ``VULNERABLE``; everything else
-(a check missing, not run, in error, or a non-decisive failure such as the wrong version) leaves it
-``INCONCLUSIVE``. Order of precedence: VULNERABLE > INCONCLUSIVE > FIXED. So an unreachable monitor is
-inconclusive, never fixed, but a monitor seen leaking by the sinkhole is vulnerable even without SSH.
+(a check missing, not run, in error, "inconclusive" such as a network window with a contact that fits
+no monitor (``domain.attribution``), or a non-decisive failure such as the wrong version) leaves it
+``INCONCLUSIVE``. Only the outcome "pass" counts as passed. Order of precedence: VULNERABLE >
+INCONCLUSIVE > FIXED. So an unreachable monitor is inconclusive, never fixed, but a monitor seen leaking
+by the sinkhole is vulnerable even without SSH.
 
 | CVE            | FIXED needs all of these present and passed  | VULNERABLE if any decisive check fails |
 |----------------|----------------------------------------------|----------------------------------------|
@@ -55,15 +57,18 @@ def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
     for e in relevant:
         by_check.setdefault(e.check, []).append(e)
     not_checked: dict[str, list[str]] = {}  # why -> checks, so one cause is said once
+    unproven: dict[str, list[str]] = {}  # "inconclusive": looked, saw what proves nothing either way
     for check in REQUIRED[cve]:
         seen = by_check.get(check, [])
-        error = next((e for e in seen if e.outcome == "error"), None)
+        # Only "pass" passes: "error", "inconclusive" or any outcome this rule does not know proves nothing.
+        open_ = next((e for e in seen if e.outcome not in ("pass", "fail")), None)
         if not seen:
             not_checked.setdefault("never looked at", []).append(check)
-        elif error is not None:
-            why = str(error.details.get("error") or error.summary)
-            not_checked.setdefault(why, []).append(check)
+        elif open_ is not None:
+            why = str(open_.details.get("error") or open_.summary)
+            (unproven if open_.outcome == "inconclusive" else not_checked).setdefault(why, []).append(check)
     problems = [f"not checked ({why}): {', '.join(names)}" for why, names in not_checked.items()]
+    problems += [f"inconclusive ({why}): {', '.join(names)}" for why, names in unproven.items()]
     problems += [e.summary for e in relevant if e.outcome == "fail"]
     if problems:
         return CveVerdict(cve, Verdict.INCONCLUSIVE, relevant, "; ".join(dict.fromkeys(problems)))

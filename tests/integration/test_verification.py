@@ -19,7 +19,13 @@ from orchestrator.domain.verdicts import Verdict
 from orchestrator.emulator import EmulatedFleet
 from orchestrator.emulator.catalog import FIXED_VERSION
 from orchestrator.errors import TransportError
-from orchestrator.verification import DeviceVerification, session_trigger, verification_events, verify_device
+from orchestrator.verification import (
+    DeviceVerification,
+    Identities,
+    session_trigger,
+    verification_events,
+    verify_device,
+)
 from tests.integration.conftest import wait_until
 
 WINDOW = 1.5
@@ -46,7 +52,7 @@ class Bench:
             try:
                 self._cache[device.name] = verify_device(
                     session, device, observer=self.sinkhole, trigger=session_trigger(session), window=WINDOW,
-                    **{"expected_version": None, **kwargs})
+                    fleet=Identities(self.inventory.devices), **{"expected_version": None, **kwargs})
             finally:
                 session.close()
         return self._cache[device.name]

@@ -1,0 +1,144 @@
+"""Contacts that fit no monitor (domain.attribution), end to end: real `cmspatch survey` process, emulated
+fleet over real SSH, the real sinkhole it starts, and a stranger on loopback that talks NFS to the
+sinkhole from an address the inventory does not have (as a monitor behind NAT or on a new DHCP lease
+would). Every monitor watched meanwhile is inconclusive on its network checks, never "pass"; a monitor
+whose own contacts are seen is still vulnerable; the summary and `cmspatch status` count the stranger.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from orchestrator.adapters.journal_sqlite import SqliteJournal
+from orchestrator.domain import oncrpc
+from orchestrator.domain.events import EventKind
+from orchestrator.emulator import EmulatedFleet
+
+# Not in any emulated inventory: fleets use 127.20-127.99, indicator maps 127.150-127.249.
+STRANGER = "127.123.0.5"
+NETWORK_CHECKS = ("sinkhole-window", "sinkhole-nfs", "sinkhole-after-menu-update", "sinkhole-after-boot-key")
+GETPORT = oncrpc.record_mark(oncrpc.encode_call(
+    1, oncrpc.PMAP_PROG, 2, oncrpc.PMAP_GETPORT, struct.pack(">IIII", oncrpc.MOUNT_PROG, 3, 6, 0)))
+
+
+@contextmanager
+def stranger(cms_server: str) -> Iterator[threading.Event]:
+    """From STRANGER, an RPC GETPORT to portmapper 111 and a connection to NFS 2049, again and again (as
+    the backdoor retries) until the test is done. The event is set once the sinkhole answered one."""
+    answered, stop = threading.Event(), threading.Event()
+
+    def contact(port: int, payload: bytes) -> None:
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            sock.bind((STRANGER, 0))
+            sock.connect((cms_server, port))
+            if payload:
+                sock.sendall(payload)
+                if sock.recv(64):
+                    answered.set()
+
+    def run() -> None:
+        while not stop.is_set():
+            for port, payload in ((111, GETPORT), (2049, b"")):
+                try:
+                    contact(port, payload)
+                except OSError:
+                    pass  # the survey's sinkhole is not listening yet, or already stopped
+            stop.wait(0.05)  # the stranger's retry cadence
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield answered
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def cmspatch(*args: str, cwd: Path) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def survey(fleet: EmulatedFleet, journal: Path) -> dict[str, Any]:
+    code, out, err = cmspatch("survey", "--exercise-triggers", "--window", "1.5", "--no-udp-probe",
+                              "-i", str(fleet.inventory_path), "--journal", str(journal), "--json",
+                              "--sinkhole-prefix", fleet.indicator_map.loopback_prefix, cwd=journal.parent)
+    assert out.strip(), f"survey printed no JSON (exit {code}): {err}"
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def network_outcomes(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {d["device"]: {e["check"]: e["outcome"] for e in d["evidence"] if e["check"] in NETWORK_CHECKS}
+            for d in doc["devices"]}
+
+
+def verdicts(doc: dict[str, Any], device: str) -> dict[str, str]:
+    row = next(d for d in doc["devices"] if d["device"] == device)
+    return {v["cve"]: v["verdict"] for v in row["verdicts"]}
+
+
+def test_a_contact_from_an_address_no_monitor_has_leaves_every_watched_monitor_inconclusive(
+        fleet_factory: Callable[..., EmulatedFleet], tmp_path: Path) -> None:
+    fleet = fleet_factory(3, states={"fixed": 2, "vulnerable": 1})
+    fixed = [m.name for m in fleet.monitors if m.firmware_state == "fixed"]
+    vulnerable = next(m.name for m in fleet.monitors if m.firmware_state == "vulnerable")
+    cms_server = fleet.indicator_map.map("202.114.4.119")
+
+    clean = survey(fleet, tmp_path / "clean.db")  # the control: without the stranger, the fixed pass
+    assert all(set(network_outcomes(clean)[name].values()) == {"pass"} for name in fixed)
+    assert clean["summary"]["observed"]["unattributed_contact"] == 0
+
+    journal = tmp_path / "journal.db"
+    with stranger(cms_server) as answered:
+        doc = survey(fleet, journal)
+    assert answered.is_set(), "the sinkhole never answered the stranger's GETPORT"
+
+    outcomes = network_outcomes(doc)
+    for name in fixed:
+        assert outcomes[name] == dict.fromkeys(NETWORK_CHECKS, "inconclusive"), (name, outcomes[name])
+        row = next(d for d in doc["devices"] if d["device"] == name)
+        reasons = [e["details"]["error"] for e in row["evidence"] if e["check"] in NETWORK_CHECKS]
+        assert all(r == "an unattributed contact to the indicator range was seen in this window from "
+                   f"{STRANGER}" for r in reasons)
+        assert "fixed" not in {verdicts(doc, name)[c] for c in ("CVE-2025-0626", "CVE-2025-1204",
+                                                                "CVE-2025-0683")}
+        assert not row["all_fixed"]
+    # A contact the vulnerable monitor made itself is still its own: vulnerable, not merely inconclusive.
+    assert verdicts(doc, vulnerable)["CVE-2025-0626"] == "vulnerable"
+    assert verdicts(doc, vulnerable)["CVE-2025-1204"] == "vulnerable"
+    assert outcomes[vulnerable]["sinkhole-after-menu-update"] == "fail"
+
+    summary = doc["summary"]
+    assert summary["observed"]["unattributed_contact"] == len(summary["unattributed_contacts"]) > 0
+    assert {c["source"].rsplit(":", 1)[0] for c in summary["unattributed_contacts"]} == {STRANGER}
+    assert {c["target"] for c in summary["unattributed_contacts"]} >= {"202.114.4.119:111",
+                                                                       "202.114.4.119:2049"}
+    assert set(fixed) <= {n for c in summary["unattributed_contacts"] for n in c["watched"]}
+
+    with SqliteJournal(journal) as j:
+        strays = [r for r in j.records(doc["campaign"]) if r.kind is EventKind.UNATTRIBUTED_CONTACT]
+    assert strays and all(r.device is None for r in strays)
+
+    code, text, err = cmspatch("status", "--journal", str(journal), "--campaign", doc["campaign"], "--json",
+                               cwd=tmp_path)
+    assert code == 0, err
+    shown = json.loads(text)["unattributed_contacts"]  # the journal lists up to 100 per monitor watched
+    assert 0 < len(shown) <= summary["observed"]["unattributed_contact"]
+    assert {c["source"] for c in shown} <= {c["source"] for c in summary["unattributed_contacts"]}
+    code, text, err = cmspatch("status", "--journal", str(journal), "--campaign", doc["campaign"],
+                               cwd=tmp_path)
+    assert code == 0, err
+    assert f"{len(shown)} contact(s) with 202.114.4.0/24 fit no monitor (unattributed)" in text
+    assert f"  {STRANGER}: " in text and "no monitor is known at " + STRANGER in text
