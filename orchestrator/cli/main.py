@@ -7,13 +7,14 @@ Data goes to stdout, diagnostics to stderr; a user error never shows a traceback
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.errors import CmspatchError, ExitCode, InventoryError, exit_code_for
+from orchestrator.errors import CmspatchError, ExitCode, InventoryError, UsageError, exit_code_for
 
 # One module per concern; each exposes ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -46,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def input_error(exc: BaseException) -> UsageError | None:
+    """An operating-system refusal of a path the user typed, as the usage error it is. Caught here once
+    rather than at each of the many places a path is stat'ed or opened (``--out``, ``--package``, ...):
+    a name longer than the file system allows is the user's to fix, not a bug (exit 2, not 70)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        name = os.fsdecode(exc.filename) if exc.filename is not None else "a path"
+        shown = name if len(name) <= 60 else f"{name[:40]}...{name[-12:]}"
+        return UsageError(f"{shown}: the path is longer than the file system allows (255 bytes a name, "
+                          f"{os.pathconf('/', 'PC_PATH_MAX')} a path)", reason="path-too-long")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -66,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cmspatch: {exc.message} [{exc.reason}]", file=sys.stderr)
         return int(exit_code_for(exc))
     except Exception as exc:  # a bug: short message, no traceback unless asked for
+        usage = input_error(exc)
+        if usage is not None:
+            print(f"cmspatch: {usage.message} [{usage.reason}]", file=sys.stderr)
+            return int(exit_code_for(usage))
         if os.environ.get("CMSPATCH_DEBUG"):
             raise
         print(f"cmspatch: internal error: {type(exc).__name__}: {exc} (set CMSPATCH_DEBUG=1 for details)",

@@ -27,7 +27,7 @@ from typing import Any
 
 from orchestrator.adapters.package_attest import attest_package, sign_manifest
 from orchestrator.adapters.package_verify import VerificationReport, verify_package
-from orchestrator.adapters.trust_files import load_signing_key
+from orchestrator.adapters.trust_files import default_state_path, load_signing_key
 from orchestrator.domain.indicators import MODELS
 from orchestrator.domain.trust.limits import MIB, ArchiveLimits, LimitsInvalid
 from orchestrator.domain.trust.manifest import format_time
@@ -109,18 +109,31 @@ def archive_limits(args: argparse.Namespace) -> ArchiveLimits:
 
 
 def parse_expiry(text: str, now: datetime | None = None) -> datetime:
+    """When the manifest stops being accepted: strictly in the future (``+0d`` is now, hence refused:
+    a manifest that is expired when written is of no use and looks like a mistake)."""
     moment = now if now is not None else datetime.now(UTC)
     relative = _RELATIVE.fullmatch(text.strip())
     if relative:
-        return moment + timedelta(days=int(relative.group(1)))
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UsageError(f"--expires {text!r}: use YYYY-MM-DD, an ISO-8601 time or +DAYSd") from exc
-    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        value = moment + timedelta(days=int(relative.group(1)))
+    else:
+        try:
+            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise UsageError(f"--expires {text!r}: use YYYY-MM-DD, an ISO-8601 time or +DAYSd",
+                             reason="bad-expiry") from exc
+        value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if value <= moment:
-        raise UsageError(f"--expires {text!r} is already in the past")
+        raise UsageError(f"--expires {text!r} is not in the future: the manifest would be expired when "
+                         "written (give +1d or later)", reason="bad-expiry")
     return value
+
+
+def warn_if_default_state(state: Path | None) -> None:
+    """The default anti-rollback state is one file per account: every campaign run from it shares it."""
+    if state is None:
+        print(f"cmspatch: warning: no --state given: using the anti-rollback state {default_state_path()}, "
+              "shared by everyone who verifies packages from this account (pass --state FILE to keep a "
+              "campaign's own)", file=sys.stderr)
 
 
 def cmd_attest(args: argparse.Namespace) -> int:
@@ -153,6 +166,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    warn_if_default_state(args.state)
     report = verify_package(args.package, args.manifest, args.policy, model=args.model, state=args.state,
                             accept_uninspectable=args.accept_uninspectable, record=not args.no_record,
                             limits=archive_limits(args))

@@ -36,6 +36,7 @@ from typing import Any
 
 from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.ssh import SshTransport
+from orchestrator.cli.values import indicator_prefix, observation_window
 from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCTIONS
 from orchestrator.domain.devices import DeliveryPath, Device
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     pcap = sub.add_parser("pcap", help="read a mirror-port capture and flag contact with 202.114.4.0/24")
     pcap.add_argument("file", type=Path)
-    pcap.add_argument("--sinkhole-prefix", metavar="PREFIX",
+    pcap.add_argument("--sinkhole-prefix", metavar="PREFIX", type=indicator_prefix,
                       help="also flag this loopback stand-in /24 (emulation), e.g. 127.114.4")
     pcap.add_argument("--json", action="store_true")
     pcap.set_defaults(func=cmd_pcap)
@@ -86,14 +87,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", help="Ansible-style host pattern")
     p.add_argument("--journal", type=Path, help="append the results to this journal (SQLite)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON document")
-    p.add_argument("--window", type=float, default=DEFAULT_WINDOW, metavar="SECONDS",
+    p.add_argument("--window", type=observation_window, default=DEFAULT_WINDOW, metavar="SECONDS",
                    help=f"how long to watch the network per monitor (default {DEFAULT_WINDOW})")
     p.add_argument("--exercise-triggers", action="store_true",
                    help="press the hidden-mount triggers (menu update, boot key) during the window")
     p.add_argument("--trigger-by", choices=TRIGGER_BY, default="service",
                    help="with --exercise-triggers: the emulator's service command (default), or a technician "
                    "at the bed, asked here on the terminal one monitor at a time (real units)")
-    p.add_argument("--sinkhole-prefix", default="127.114.4", metavar="PREFIX",
+    p.add_argument("--sinkhole-prefix", default="127.114.4", metavar="PREFIX", type=indicator_prefix,
                    help="loopback /24 standing in for 202.114.4.0/24 (default 127.114.4)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--bench-sinkhole", action="store_true",

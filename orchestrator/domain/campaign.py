@@ -15,6 +15,7 @@ Deliberately left out: no clock and no I/O; the caller passes the local time of 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import time
@@ -72,18 +73,13 @@ class CampaignPolicy:
     retry_max: float = 30.0
 
     def __post_init__(self) -> None:
+        check_policy_values(self)
         parse_waves(self.waves)
         if self.group_by not in (None, "site", "ward"):
             raise UsageError(f"group_by must be site or ward, not {self.group_by!r}", reason="bad-group-by")
         if self.trigger_by not in TRIGGER_BY:
             raise UsageError(f"trigger_by must be one of {', '.join(TRIGGER_BY)}, not {self.trigger_by!r}",
                              reason="bad-policy")
-        if self.per_site_concurrency < 1 or self.max_workers < 1:
-            raise UsageError("concurrency must be at least 1", reason="bad-concurrency")
-        for pct in (self.max_failure_pct, self.wave_max_failure_pct):
-            if pct is not None and not 0 < pct <= 100:
-                raise UsageError(f"a failure percentage must be in (0, 100], not {pct}",
-                                 reason="bad-threshold")
         for spec in self.maintenance_windows.values():
             parse_window(spec)
 
@@ -100,6 +96,92 @@ class CampaignPolicy:
         if "maintenance_windows" in known:
             known["maintenance_windows"] = dict(known["maintenance_windows"] or {})
         return cls(**known)
+
+
+# --- value bounds --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bound:
+    """The range of one numeric policy value, with its unit, for a message a person can act on."""
+
+    unit: str
+    low: float
+    high: float
+    low_open: bool = False  # the low end itself is refused ("greater than 0")
+    integer: bool = False
+
+    def describe(self) -> str:
+        kind = f"a whole number of {self.unit}" if self.integer else f"a number of {self.unit}"
+        low = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
+        return f"{kind}, {low} and at most {self.high:g}"
+
+    def admits(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):  # NaN compares false with everything: it must be refused by name
+            return False
+        return (value > self.low if self.low_open else value >= self.low) and value <= self.high
+
+
+# Every numeric value of a campaign, from flags and config files alike (both build a CampaignPolicy).
+# Why these ranges: a zero or NaN observation window would shrink the network watch to however long the
+# commands take and weaken a "fixed" verdict; a timeout of 0 or less fails every monitor; a failure
+# limit below 1 halts before anything happened. The upper ends only catch typos (3600 s, not 3600 min).
+BOUNDS: dict[str, Bound] = {
+    "per_site_concurrency": Bound("monitors", 1, 1000, integer=True),
+    "max_workers": Bound("threads", 1, 1024, integer=True),
+    "max_failures": Bound("failures", 1, 1_000_000, integer=True),
+    "wave_max_failures": Bound("failures", 1, 1_000_000, integer=True),
+    "max_failure_pct": Bound("percent", 0, 100, low_open=True),
+    "wave_max_failure_pct": Bound("percent", 0, 100, low_open=True),
+    "min_executed_for_pct": Bound("monitors", 0, 1_000_000, integer=True),
+    "observation_window": Bound("seconds", 0, 3600, low_open=True),
+    "trigger_timeout": Bound("seconds", 0, 86400, low_open=True),
+    "max_rechecks": Bound("re-checks", 0, 1000, integer=True),
+    "recheck_interval": Bound("seconds", 0, 3600),
+    "reboot_timeout": Bound("seconds", 0, 3600, low_open=True),
+    "command_timeout": Bound("seconds", 0, 3600, low_open=True),
+    "install_timeout": Bound("seconds", 0, 7200, low_open=True),
+    "retry_attempts": Bound("attempts", 1, 20, integer=True),
+    "retry_initial": Bound("seconds", 0, 600),
+    "retry_max": Bound("seconds", 0, 3600),
+}
+FLAGS: tuple[str, ...] = ("unreachable_is_failure", "require_approval", "exercise_triggers",
+                          "canary_must_pass")
+
+
+class CampaignValueError(UsageError):
+    """One campaign value out of range or of the wrong kind; ``field`` lets the caller say where it was
+    written (a flag, or a config file's line)."""
+
+    reason = "bad-campaign-value"
+
+    def __init__(self, field: str, requirement: str, value: object) -> None:
+        self.field, self.requirement, self.value = field, requirement, value
+        super().__init__(f"{field} must be {requirement}, not {value!r}")
+
+
+def check_value(field: str, value: object) -> None:
+    """Refuse one value of a campaign policy (None means "not set" for the optional limits)."""
+    bound = BOUNDS.get(field)
+    if bound is not None and value is not None and not bound.admits(value):
+        raise CampaignValueError(field, bound.describe(), value)
+    if field in FLAGS and not isinstance(value, bool):
+        raise CampaignValueError(field, "true or false", value)
+
+
+def check_policy_values(policy: CampaignPolicy) -> None:
+    for name in (*BOUNDS, *FLAGS):
+        check_value(name, getattr(policy, name))
+    if not isinstance(policy.upload_dir, str) or not policy.upload_dir.startswith("/"):
+        raise CampaignValueError("upload_dir", "an absolute path on the monitor", policy.upload_dir)
+    windows = policy.maintenance_windows
+    if not isinstance(windows, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in windows.items()):
+        raise CampaignValueError("maintenance_windows", "a mapping of site or site/ward to HH:MM-HH:MM",
+                                 windows)
 
 
 # --- halting --------------------------------------------------------------------------------------

@@ -19,16 +19,14 @@ from typing import Any
 import pytest
 
 from orchestrator.adapters.journal_sqlite import SqliteJournal
-from orchestrator.adapters.ssh import SshTransport
 from orchestrator.demo import demo_policy, start_demo
 from orchestrator.domain.devices import CredentialRef, DeliveryPath, Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.emulator import EmulatedFleet
-from orchestrator.engine import Engine
 from orchestrator.verification import verify_device
 from tests.integration.conftest import unique_prefixes
-from tests.integration.engine_rig import FAST_RETRY, fast_policy, rig
+from tests.integration.engine_rig import fast_policy, rig
 
 HELD_CVES = ("CVE-2025-0626", "CVE-2025-1204", "CVE-2024-12248")  # the triggers' two, the probe's one
 # fault -> what the gate says, in the evidence and in the summary
@@ -188,30 +186,3 @@ def test_the_demo_campaign_never_reboots_or_triggers_a_monitor_in_clinical_use(t
             assert not kinds & {"upload", "install", "reboot", "trigger", "udp"}, monitor.name
         patched = [m for m in demo.fleet.monitors if states[m.name][0] is DeviceState.PATCHED]
         assert patched and all("reboot" in {a["kind"] for a in m.activity()} for m in patched)
-
-
-def test_a_resumed_upload_asks_the_gate_again_before_sending_anything(tmp_path: Path) -> None:
-    """Interrupted after its upload, the monitor gets a patient; the resumed run defers it untouched."""
-    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
-        monitor = r.fleet.monitors[0]
-        engine = r.engine(journal, policy=fast_policy(waves=("1",)))
-        engine.subscribe(lambda rec: engine.interrupt() if rec.kind is EventKind.STATE_CHANGED
-                         and rec.data["to"] == "uploaded" else None)
-        engine.run(auto_approve=True)
-        assert engine.status.devices[monitor.name].state is DeviceState.UPLOADED
-        assert [a["kind"] for a in monitor.activity()].count("upload") == 1
-        monitor.connect_patient()
-        before = len(monitor.activity())
-        inventory = r.inventory
-        transports = {DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts)}
-        resumed = Engine.resume(journal=journal, campaign_id=engine.campaign_id, inventory=inventory,
-                                package=r.package, operator="test", observer=r.sinkhole, retry=FAST_RETRY,
-                                transports=transports,
-                                policy=fast_policy(waves=("1",), max_rechecks=1, recheck_interval=0.1))
-        resumed.run(auto_approve=True)
-        device = resumed.status.devices[monitor.name]
-        assert (device.state, device.reason) == (DeviceState.DEFERRED, "patient-connected")
-        since = monitor.activity()[before:]
-        commands = [a["command"] for a in since if a["kind"] == "command"]
-        assert commands and all(c == "cms-status" for c in commands), commands  # it only asked
-        assert not [a for a in since if a["kind"] in ("upload", "install", "reboot")]

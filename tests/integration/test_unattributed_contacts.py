@@ -142,26 +142,3 @@ def test_a_contact_from_an_address_no_monitor_has_leaves_every_watched_monitor_i
     assert code == 0, err
     assert f"{len(shown)} contact(s) with 202.114.4.0/24 fit no monitor (unattributed)" in text
     assert f"  {STRANGER}: " in text and "no monitor is known at " + STRANGER in text
-
-
-def test_a_campaign_never_calls_a_monitor_patched_while_a_contact_fits_no_monitor(tmp_path: Path) -> None:
-    """The same rule on the campaign path (the engine verifies after the reboot with verify_device): a
-    healthy monitor, patched without the stranger (test_engine_campaign), fails verification-inconclusive
-    with it, and the journal records the stranger fleet-wide."""
-    from tests.integration.engine_rig import rig
-
-    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
-        with stranger(r.indicator_map.map("202.114.4.119")) as answered:
-            engine = r.engine(journal)
-            engine.run(auto_approve=True)
-        assert answered.is_set()
-        name = r.fleet.monitors[0].name
-        assert engine.status.devices[name].state.value == "failed"
-        assert engine.status.devices[name].reason == "verification-inconclusive"
-        records = list(journal.records(engine.campaign_id))
-    strays = [rec for rec in records if rec.kind is EventKind.UNATTRIBUTED_CONTACT]
-    assert strays and strays[0].device is None and strays[0].data["watched"] == name
-    assert {c["source"].rsplit(":", 1)[0] for c in strays[0].data["contacts"]} == {STRANGER}
-    outcomes = {rec.data["evidence"]["check"]: rec.data["evidence"]["outcome"] for rec in records
-                if rec.kind is EventKind.CHECK_RESULT and rec.data["evidence"]["check"] in NETWORK_CHECKS}
-    assert outcomes == dict.fromkeys(NETWORK_CHECKS, "inconclusive")
