@@ -15,6 +15,11 @@ the call and never land in the repository. Nothing secret is passed anyway: cred
 inventory's key *path* or the agent, never a password or key material (``ssh_key`` is never used).
 Job events are collected in memory through the event handler and not written to disk.
 
+Network guard: before ansible-runner starts, the monitor's ``ansible_host`` is resolved and every
+address checked (``guarded_net.resolve_checked``); a refusal is a ``PermanentTransportError`` with reason
+``indicator-address`` and Ansible never runs. The inventory has already refused indicator addresses in
+``ansible_host``, ``ansible_ssh_host`` and ssh options; this check catches names that resolve to one.
+
 Host keys stay pinned: ``ANSIBLE_HOST_KEY_CHECKING`` is true and the inventory's
 ``ansible_ssh_common_args`` name the known_hosts file with ``StrictHostKeyChecking=yes``. One
 ControlPersist master per monitor (in a private control directory) is shared by all the calls of a
@@ -43,8 +48,10 @@ from typing import Any
 import ansible_runner
 
 from orchestrator.adapters.ansible_events import TaskResult, classify_unreachable, task_result
+from orchestrator.adapters.guarded_net import as_transport_error, resolve_checked
 from orchestrator.domain.devices import Device
 from orchestrator.domain.inventory import Inventory
+from orchestrator.domain.netguard import IndicatorAddressRefused
 from orchestrator.errors import PermanentTransportError, TransientTransportError, UsageError
 from orchestrator.ports import CommandResult, ProgressCallback
 
@@ -113,12 +120,14 @@ class AnsibleRunner:
             "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         }
 
-    def run_playbook(self, playbook: str, *, limit: str, extravars: Mapping[str, Any],
+    def run_playbook(self, playbook: str, *, device: Device, extravars: Mapping[str, Any],
                      timeout: float | None = None) -> PlaybookRun:
-        """Run ``playbooks/<playbook>`` limited to ``limit``; never raises for a failed host."""
+        """Run ``playbooks/<playbook>`` limited to ``device``; never raises for a failed host, only for one
+        the network guard refuses (before ansible-runner starts)."""
         path = self.playbooks_dir / playbook
         if not path.is_file():
             raise UsageError(f"playbook not found: {path}", reason="playbook-missing")
+        refuse_unsafe_target(device)
         results: list[TaskResult] = []
         lines: list[str] = []
 
@@ -138,7 +147,7 @@ class AnsibleRunner:
                 project_dir=str(self.inventory.parent),  # relative key/known_hosts paths resolve here
                 playbook=str(path),
                 inventory=str(self.inventory),
-                limit=limit,
+                limit=device.name,
                 extravars=dict(extravars),
                 envvars=self.envvars(),
                 quiet=True,
@@ -176,6 +185,21 @@ class AnsibleRunner:
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
+def refuse_unsafe_target(device: Device) -> None:
+    """The network guard for the Ansible path: every address the monitor's ansible_host (and the older
+    ansible_ssh_host, which Ansible also honours) resolves to.
+
+    A name that does not resolve is left to OpenSSH, which reports it as unreachable like any other."""
+    targets = dict.fromkeys(str(t) for t in (device.address, device.vars.get("ansible_ssh_host")) if t)
+    for target in targets:
+        try:
+            resolve_checked(target, device.port)
+        except IndicatorAddressRefused as exc:
+            raise as_transport_error(exc, device.name) from exc
+        except OSError:
+            continue
+
+
 def _raise_for(device: Device, failure: TaskResult, *, step: str) -> None:
     """Turn a failed or unreachable task into our typed error (never returns)."""
     if failure.status == "unreachable":
@@ -196,7 +220,7 @@ class AnsibleSession:
 
     def run(self, command: str, *, timeout: float = 30.0) -> CommandResult:
         outcome = self.runner.run_playbook(
-            "run.yml", limit=self.device.name, timeout=timeout + 60,
+            "run.yml", device=self.device, timeout=timeout + 60,
             extravars={"cmspatch_hosts": self.device.name, "cmspatch_command": command,
                        "cmspatch_timeout": max(1, int(timeout))},
         )
@@ -221,7 +245,7 @@ class AnsibleSession:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         outcome = self.runner.run_playbook(
-            "upload.yml", limit=self.device.name,
+            "upload.yml", device=self.device,
             extravars={"cmspatch_hosts": self.device.name, "cmspatch_package": str(local.resolve()),
                        "cmspatch_sha256": digest.hexdigest(), "cmspatch_remote_path": remote},
         )
@@ -236,7 +260,7 @@ class AnsibleSession:
 
     def reconnect(self, *, timeout: float) -> None:
         outcome = self.runner.run_playbook(
-            "wait.yml", limit=self.device.name, timeout=timeout + 60,
+            "wait.yml", device=self.device, timeout=timeout + 60,
             extravars={"cmspatch_hosts": self.device.name, "cmspatch_reboot_timeout": max(1, int(timeout))},
         )
         failure = outcome.failure(self.device.name)
@@ -289,6 +313,7 @@ class AnsibleTransport:
         """A verified session: any old ControlPersist master to the monitor is ended first, so the
         first command opens a fresh connection and checks the pinned host key (a master kept from
         before a key change would otherwise carry on unchecked)."""
+        refuse_unsafe_target(device)  # before anything names the monitor, even `ssh -O exit`
         self.runner.drop_connection(device)
         session = AnsibleSession(self.runner, device)
         session.run("true", timeout=30.0)

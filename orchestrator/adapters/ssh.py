@@ -10,6 +10,10 @@ file must match, otherwise the login is refused with ``host-key-mismatch`` (or `
 nothing is pinned). Recording keys is a separate, explicit step (``cmspatch enroll``,
 ``fetch_host_key`` below) that shows the fingerprints to a person.
 
+No socket is opened before the network guard has checked every address the monitor's name resolves to
+(``guarded_net.connect_checked``); paramiko gets that socket and never connects by itself. A refusal is
+a ``PermanentTransportError`` with reason ``indicator-address``: never retried, one failed monitor.
+
 Every paramiko/socket exception is wrapped: ``TransientTransportError`` for what a retry can fix
 (refused, reset, timeout, dropped upload), ``PermanentTransportError`` for what it cannot (host key,
 auth, disk full). Retrying is not done here: the policy lives in ``orchestrator.retry``.
@@ -29,7 +33,9 @@ from pathlib import Path
 
 import paramiko
 
+from orchestrator.adapters.guarded_net import as_transport_error, connect_checked
 from orchestrator.domain.devices import Device
+from orchestrator.domain.netguard import IndicatorAddressRefused
 from orchestrator.errors import PermanentTransportError, TransientTransportError, TransportError
 from orchestrator.ports import CommandResult, ProgressCallback
 
@@ -55,6 +61,8 @@ def _wrap(exc: BaseException, device: Device, what: str) -> TransportError:
     host = device.name
     if isinstance(exc, TransportError):
         return exc
+    if isinstance(exc, IndicatorAddressRefused):
+        return as_transport_error(exc, host)
     if isinstance(exc, paramiko.AuthenticationException):
         return PermanentTransportError(f"{host}: login refused ({exc})", reason="auth-refused", host=host)
     if isinstance(exc, paramiko.BadHostKeyException):
@@ -140,10 +148,11 @@ def _credential_keys(device: Device) -> list[paramiko.PKey]:
 
 
 def open_transport(device: Device, timeout: float) -> paramiko.Transport:
-    """TCP connect with TCP_NODELAY, tuned negotiation, and SSH handshake; no host-key check yet."""
+    """TCP connect (after the network guard) with TCP_NODELAY, tuned negotiation, and SSH handshake; no
+    host-key check yet."""
     try:
-        sock = socket.create_connection((device.address, device.port), timeout=timeout)
-    except OSError as exc:
+        sock = connect_checked(device.address, device.port, timeout=timeout)
+    except (OSError, IndicatorAddressRefused) as exc:
         raise _wrap(exc, device, "connect") from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport: paramiko.Transport | None = None
@@ -335,7 +344,8 @@ def iter_enroll(transport: SshTransport, devices: tuple[Device, ...],
         try:
             key = fetch_host_key(device, timeout=timeout)
         except TransportError as exc:
-            yield device, None, None, f"unreachable: {exc.reason}"
+            why = "refused" if exc.reason == "indicator-address" else "unreachable"
+            yield device, None, None, f"{why}: {exc.reason}"
             continue
         seen = fingerprint(key)
         if device.host_key and device.host_key != seen:

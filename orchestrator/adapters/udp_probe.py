@@ -5,8 +5,10 @@ The probe is one small, well-formed datagram per port: never malformed, never a 
 segment, and we must never disturb a monitor that watches a patient. "Answered" means the listener is
 there and talks; "refused" (ICMP port unreachable) means nothing listens; "silent" proves little.
 
-Network safety: this build only probes loopback addresses (the emulated fleet). A non-loopback address is
-not probed and the result says so ("not-run"), which leaves CVE-2024-12248 inconclusive, never fixed.
+Network safety: the network guard checks the address first (an indicator address, or a configured
+loopback stand-in of one, is never probed: "not-run", reason ``indicator-address`` in the detail), and
+this build only probes loopback addresses (the emulated fleet). A non-loopback address is not probed and
+the result says so ("not-run"), which leaves CVE-2024-12248 inconclusive, never fixed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 from collections.abc import Iterable
 
 from orchestrator.domain.checks import ProbeResult
+from orchestrator.domain.netguard import IndicatorAddressRefused, refuse_indicator
 
 PROBE_PAYLOAD = b"CMSPATCH-PROBE\x00"
 PROBE_TIMEOUT = 0.3
@@ -27,6 +30,10 @@ def probe_udp(address: str, ports: Iterable[int], *, timeout: float = PROBE_TIME
     except ValueError:
         loopback = False
     port_list = sorted(set(ports))
+    try:  # first, so a refused address says why; only IPv4 literals are ever probed: nothing to resolve
+        refuse_indicator(address, purpose="probe")
+    except IndicatorAddressRefused as exc:
+        return [ProbeResult(p, "not-run", f"{exc.message} [{exc.reason}]") for p in port_list]
     if not loopback:
         why = f"{address} is not a loopback address; cmspatch sends no packet off this machine"
         return [ProbeResult(p, "not-run", why) for p in port_list]

@@ -47,6 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def install_network_guard(args: argparse.Namespace) -> None:
+    """The loopback stand-ins a command's sinkhole listens on (``--indicator-prefix``/``--sinkhole-prefix``)
+    are indicator addresses for the rest of the process: no transport connects to them. A prefix that is
+    not a loopback /24 is left to the command itself to refuse with its own message."""
+    from orchestrator.domain.indicators import UnsafeMapping
+    from orchestrator.domain.netguard import NetworkGuard, install_guard
+
+    for name in ("indicator_prefix", "sinkhole_prefix"):
+        prefix = getattr(args, name, None)
+        if isinstance(prefix, str) and prefix:
+            try:
+                install_guard(NetworkGuard.with_indicator_maps([prefix]))
+            except UnsafeMapping:
+                continue
+
+
 def input_error(exc: BaseException) -> UsageError | None:
     """An operating-system refusal of a path the user typed, as the usage error it is. Caught here once
     rather than at each of the many places a path is stat'ed or opened (``--out``, ``--package``, ...):
@@ -67,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return int(ExitCode.USAGE)
     try:
+        install_network_guard(args)
         return int(func(args))
     except KeyboardInterrupt:
         print("cmspatch: interrupted; the journal is consistent and the run can be resumed", file=sys.stderr)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from orchestrator.domain.devices import CredentialRef, DeliveryPath, Device
 from orchestrator.domain.inventory_limit import select as _select
 from orchestrator.domain.inventory_tree import GroupDef, HostDef, Tree, Var, compose, read_tree
-from orchestrator.domain.inventory_values import INVALID, PASSWORD_KEYS, Verdict, judge
+from orchestrator.domain.inventory_values import INVALID, KEY_FILE_KEYS, PASSWORD_KEYS, Verdict, judge
 from orchestrator.errors import InventoryError, Problem, UsageError
 
 __all__ = ["Inventory", "parse_inventory"]
@@ -225,7 +225,10 @@ class _Builder:
                 )
         key_file = text.get("ansible_ssh_private_key_file") or text.get("ansible_private_key_file")
         agent = values.get("cmspatch_ssh_agent") is True
-        if network and not key_file and not agent and not any(k in merged for k in PASSWORD_KEYS):
+        # A password or a key file that is itself refused is already a problem: not "no credential" too.
+        reported = any(k in merged for k in PASSWORD_KEYS) or any(values.get(k) is INVALID
+                                                                   for k in KEY_FILE_KEYS)
+        if network and not key_file and not agent and not reported:
             ok = False
             self.problem(
                 host.line,

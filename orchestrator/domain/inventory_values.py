@@ -3,6 +3,13 @@
 A value is judged at its definition (the line a person must edit), not once per host that inherits it:
 a bad port in a ward's vars is one problem on one line, not thirty. Whether a host has everything it
 needs is a separate, per-host question answered in ``inventory.py``.
+
+Two rules hold for every variable, whatever its name: an address in a network the network guard refuses
+(``domain.netguard``: 202.114.4.0/24 and the configured indicator networks), written anywhere in the value
+(``ansible_host``, ``ansible_ssh_host``, a ``ProxyJump`` inside ``ansible_ssh_common_args``), is
+``indicator-address``; and private key text (a PEM/OpenSSH armour line, or a key body pasted into a key
+file field) is ``secret-in-inventory``, reported without ever echoing the value. A host *name* that
+resolves to an indicator address cannot be seen here (no I/O): the adapters check resolved addresses.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from yaml.nodes import Node, ScalarNode
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.indicators import MODELS
 from orchestrator.domain.inventory_tree import Var, is_null
+from orchestrator.domain.netguard import current_guard
 
 PASSWORD_KEYS = frozenset(
     {
@@ -45,6 +53,12 @@ TEXT_KEYS = frozenset(
         "cmspatch_known_hosts",
     }
 )
+ADDRESS_KEYS = frozenset({"ansible_host", "ansible_ssh_host"})  # where Ansible/OpenSSH connect to
+KEY_FILE_KEYS = frozenset({"ansible_ssh_private_key_file", "ansible_private_key_file"})
+# Armour of PEM, OpenSSH and PuTTY private keys, and the start of an OpenSSH key body ("openssh-key-v1").
+_KEY_TEXT = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY|PRIVATE KEY-----|PuTTY-User-Key-File"
+                       r"|b3BlbnNzaC1rZXktdjE")
+_BASE64_BODY = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 HOST_KEY_RE = re.compile(r"SHA256:([A-Za-z0-9+/]{43})=?")
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 HOSTNAME_RE = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
@@ -103,6 +117,64 @@ def is_host_key(text: str) -> bool:
         return False
 
 
+def _scalars(node: Node, limit: int = 1000) -> list[str]:
+    """The scalar texts inside a value (a list of ssh options, say); each shared node read once."""
+    out: list[str] = []
+    todo: list[Node] = [node]
+    seen: set[int] = set()
+    while todo and len(seen) < limit:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ScalarNode):
+            out.append(str(current.value))
+        elif isinstance(current.value, list):
+            for item in current.value:
+                todo.extend(item if isinstance(item, tuple) else (item,))
+    return out
+
+
+def looks_like_key_text(key: str, text: str) -> bool:
+    """Private key material rather than a file name: an armour line anywhere, or, in a key file field,
+    a value that spans lines or is one long base64 body (a DER key starts with ``MI``/``MC``)."""
+    if _KEY_TEXT.search(text):
+        return True
+    if key not in KEY_FILE_KEYS and not key.endswith("_key_file"):
+        return False
+    compact = "".join(text.split())
+    der_body = compact[:2] in ("MI", "MC") and _BASE64_BODY.fullmatch(compact) is not None
+    return der_body or "\n" in text.strip()
+
+
+def _refused_everywhere(var: Var) -> Verdict | None:
+    """The two rules every variable obeys (see the module docstring), or None."""
+    texts = _scalars(var.node)
+    if any(looks_like_key_text(var.key, t) for t in texts):
+        return Verdict(
+            INVALID,
+            "secret-in-inventory",
+            f"{var.owner}: {var.key} holds private key text, not a key file path (value not shown); "
+            "put the key in a file only the service account can read and give its path",
+        )
+    guard = current_guard()
+    for text in texts:
+        # An address field is one address (a legacy form like 3396469879 included); elsewhere, any
+        # address written inside the text (``-o ProxyJump=service@202.114.4.7``).
+        net = guard.forbidden(text) if var.key in ADDRESS_KEYS else None
+        hits = [(text.strip(), net)] if net is not None else guard.forbidden_in(text)
+        if not hits:
+            continue
+        address, net = hits[0]
+        return Verdict(
+            INVALID,
+            "indicator-address",
+            f"{var.owner}: {var.key} points at {address}, in the indicator network {net}: cmspatch never "
+            "connects to an indicator address (it only listens there, through the sinkhole)",
+        )
+    return None
+
+
 def judge(var: Var) -> Verdict:
     """Convert and check one variable definition."""
     key, where = var.key, var.owner
@@ -114,8 +186,11 @@ def judge(var: Var) -> Verdict:
             f"{where} sets {key}: a password in clear text in the inventory (value not shown); "
             "remove it and use ansible_ssh_private_key_file or cmspatch_ssh_agent: true",
         )
+    refused = _refused_everywhere(var)
+    if refused is not None:
+        return refused
     node = var.node
-    if key in TEXT_KEYS or key in ("model", "delivery", "ansible_host", "host_key"):
+    if key in TEXT_KEYS or key in ADDRESS_KEYS or key in ("model", "delivery", "host_key"):
         try:
             text = _text(node)
         except TypeError:
@@ -139,11 +214,11 @@ def judge(var: Var) -> Verdict:
                     "unknown-delivery",
                     f"{where}: delivery '{text}' is not one of ssh, ansible, manual",
                 )
-        if key == "ansible_host" and not is_address(text):
+        if key in ADDRESS_KEYS and not is_address(text):
             return Verdict(
                 INVALID,
                 "bad-address",
-                f"{where}: ansible_host '{text}' is not an IPv4/IPv6 address or a host name",
+                f"{where}: {key} '{text}' is not an IPv4/IPv6 address or a host name",
             )
         if key == "host_key" and not is_host_key(text):
             return Verdict(
