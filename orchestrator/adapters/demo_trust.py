@@ -6,19 +6,18 @@ generated instead of being the result of a signing ceremony.
 
 from __future__ import annotations
 
-import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.adapters.package_attest import new_envelope
-from orchestrator.adapters.package_reader import read_package
+from orchestrator.adapters.package_reader import PackageFilesError, bounded_tar, read_package
 from orchestrator.adapters.trust_files import atomic_write, write_private_key
 from orchestrator.domain.indicators import ALL_CVES, MODELS
 from orchestrator.domain.trust.manifest import Artifact, Manifest
 from orchestrator.domain.trust.policy import TrustPolicy, render_policy
 from orchestrator.domain.trust.signatures import generate_key
-from orchestrator.errors import UsageError
+from orchestrator.errors import TrustError, UsageError
 
 DEMO_ROLES = ("hospital-biomed", "hospital-security")
 
@@ -34,11 +33,12 @@ class DemoTrust:
 
 def _package_version(package: Path) -> str:
     try:
-        with tarfile.open(package, "r:*") as archive:
-            member = archive.extractfile("VERSION")
-            if member is not None:
-                return member.read(200).decode("utf-8", "replace").strip()
-    except (tarfile.TarError, KeyError, OSError):
+        with bounded_tar(package) as archive:  # the package reader's limits: even a demo reads bounded
+            for info in archive:
+                member = archive.extractfile(info) if info.name.removeprefix("./") == "VERSION" else None
+                if member is not None:
+                    return member.read(200).decode("utf-8", "replace").strip()
+    except (PackageFilesError, TrustError):
         pass
     raise UsageError(f"{package}: no VERSION member; pass version=")
 

@@ -66,6 +66,7 @@ from orchestrator.errors import TrustError, UsageError
 
 CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 8 << 20
+MAX_TAR_METADATA = 1 << 20  # a PAX or GNU long-name header: tarfile reads it whole into memory
 COMPRESSIONS = ("gz", "bz2", "xz")
 _CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
 
@@ -171,6 +172,23 @@ def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
     return MemberKind.FILE
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses a metadata header (PAX, GNU long name) larger than ``MAX_TAR_METADATA`` before tarfile
+    reads it into memory: zeros compressed a thousand times would otherwise be held whole."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        metadata = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                    tarfile.SOLARIS_XHDTYPE)
+        if self.type in metadata and self.size > MAX_TAR_METADATA:
+            raise tarfile.ReadError(f"a {self.size}-byte tar metadata header (at most {MAX_TAR_METADATA})")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
+def _tar_stream(source: Readable) -> tarfile.TarFile:
+    """A tar read in one pass from ``source`` (nothing seeks back), metadata headers bounded."""
+    return tarfile.open(fileobj=source, mode="r|", bufsize=262144, tarinfo=_BoundedTarInfo)  # type: ignore[call-overload]
+
+
 @dataclass
 class _Walk:
     budget: Budget
@@ -225,7 +243,7 @@ class _Walk:
     def tar(self, source: _Peekable, label: str, depth: int) -> None:
         if depth > 0:
             self.nested.append(label)
-        with tarfile.open(fileobj=source, mode="r|", bufsize=262144) as archive:  # type: ignore[call-overload]
+        with _tar_stream(source) as archive:
             for member in archive:
                 self.member(member.name, _tar_kind(member), label)
                 if member.isreg():
@@ -238,7 +256,7 @@ class _Walk:
         """Member rules and nested archives of a plain tar whose raw bytes were already scanned."""
         spans: list[tuple[int, int, str]] = []
         try:
-            with tarfile.open(fileobj=handle, mode="r:") as archive:
+            with tarfile.open(fileobj=handle, mode="r:", tarinfo=_BoundedTarInfo) as archive:
                 for member in archive:
                     self.member(member.name, _tar_kind(member), "")
                     if not member.isreg():
@@ -376,22 +394,25 @@ class PackageFilesError(UsageError):
 @contextmanager
 def bounded_tar(path: Path, limits: ArchiveLimits | None = None) -> Iterator[_CountedTar]:
     """The package at ``path`` as a tar read in one pass, decompressed under ``limits`` (for its size on
-    disk): a limit crossed while the caller iterates raises ``TrustError`` with the limit's reason."""
+    disk): a limit crossed while the caller iterates raises ``TrustError`` with the limit's reason, an
+    unreadable archive ``PackageFilesError``."""
     limits = limits if limits is not None else ArchiveLimits()
     try:
         with open(path, "rb") as handle:
             budget = Budget.for_package(limits, os.fstat(handle.fileno()).st_size)
             source = _Peekable(handle)
             layers = 0
-            stream: Readable = source
             while (kind := sniff(source.peek(512))) in COMPRESSIONS:
                 layers += 1
                 check(layers_breach(layers, str(path)))
-                stream = source = _Peekable(Inflate(source, kind, budget, str(path)))
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=262144) as archive:  # type: ignore[call-overload]
+                source = _Peekable(Inflate(source, kind, budget, str(path)))
+            with _tar_stream(source) as archive:
                 yield _CountedTar(archive, limits, str(path))
     except LimitCrossed as crossed:
         raise TrustError(f"{path}: {crossed.breach.detail}", reason=crossed.breach.reason) from crossed
+    except _CORRUPT as exc:
+        raise PackageFilesError(f"{path}: cannot read the package ({exc})",
+                                reason="package-unreadable") from exc
 
 
 class _CountedTar:
@@ -417,25 +438,21 @@ def package_expectations(path: Path, limits: ArchiveLimits | None = None
     wanted = {"bin/monitor": "/opt/cms/bin/monitor", "bin/update": "/opt/cms/bin/update"}
     version: str | None = None
     hashes: dict[str, str] = {}
-    try:
-        with bounded_tar(path, limits) as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if not member.isfile() or (name not in wanted and name != "VERSION"):
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    continue
-                if name == "VERSION":
-                    version = handle.read(256).decode("utf-8", "replace").strip() or None
-                else:
-                    digest = hashlib.sha256()
-                    while chunk := handle.read(1 << 20):
-                        digest.update(chunk)
-                    hashes[wanted[name]] = digest.hexdigest()
-    except _CORRUPT as exc:
-        raise PackageFilesError(f"{path}: cannot read the package ({exc})",
-                                reason="package-unreadable") from exc
+    with bounded_tar(path, limits) as tar:
+        for member in tar:
+            name = member.name.removeprefix("./")
+            if not member.isfile() or (name not in wanted and name != "VERSION"):
+                continue
+            handle = tar.extractfile(member)
+            if handle is None:
+                continue
+            if name == "VERSION":
+                version = handle.read(256).decode("utf-8", "replace").strip() or None
+            else:
+                digest = hashlib.sha256()
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                hashes[wanted[name]] = digest.hexdigest()
     if not hashes:
         raise PackageFilesError(f"{path}: no bin/monitor or bin/update in the package",
                                 reason="package-unreadable")

@@ -282,3 +282,21 @@ def test_memory_stays_flat_while_a_bomb_is_refused(tmp_path: Path) -> None:
     assert read.scan is not None and read.scan.breach is not None
     assert read.scan.breach.reason == "expanded-too-large"
     assert peak < 8 * CHUNK, f"peak {peak} bytes"
+
+
+def test_oversized_tar_metadata_header_is_refused_before_it_is_read_into_memory(kit: TrustKit) -> None:
+    import tracemalloc
+
+    info = tarfile.TarInfo("bin/monitor")
+    info.pax_headers = {"comment": "x" * (4 * MIB)}  # a PAX header tarfile would hold whole
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(info, io.BytesIO(b""))
+    tracemalloc.start()
+    try:
+        report = verify(kit, buf.getvalue())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.reason == "archive-corrupt" and "metadata header" in report.message
+    assert peak < 3 * MIB, f"peak {peak} bytes"
