@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ACTIVITY_LIMIT = 5000  # per monitor; oldest entries are dropped first
 USERS = ("service", "root")
+RUNNING_BEFORE_START = 3 * 86400.0  # uptime at the fleet's start: monitors run for days between reboots
 
 
 class EmulatedMonitor:
@@ -69,6 +70,7 @@ class EmulatedMonitor:
         self.build: Build | None = None
         self._version = ""
         self.boot_id = ""  # the kernel's boot id: drawn again at every (emulated) boot
+        self._booted_at = time.monotonic()
         self.eth0_up = False
         self.nfs_server: str | None = None
         self.patient_connected = False
@@ -161,6 +163,7 @@ class EmulatedMonitor:
 
     def process_started(self) -> None:
         self.live_processes += 1
+        self._write_uptime()  # /proc/uptime is a plain file here: brought up to date for each command
 
     def process_finished(self) -> None:
         self.live_processes -= 1
@@ -245,9 +248,13 @@ class EmulatedMonitor:
         self.record("boot", version=self._version, firmware_state=self.firmware_state, boot_id=self.boot_id)
 
     def _new_boot(self) -> None:
-        """A new boot id in /proc (none with the no-boot-id fault), and /tmp empty: it is a tmpfs."""
+        """A new boot id in /proc (none with the no-boot-id fault), the uptime from 0, /tmp empty (a
+        tmpfs): what cmspatch reads to prove that a reboot happened (``domain.boot``)."""
+        # The first boot is the one the monitor was running when the emulator found it, days ago.
+        self._booted_at = time.monotonic() - (0.0 if self.boot_id else RUNNING_BEFORE_START)
         self.boot_id = str(uuid.uuid4())
         self._write_boot_id()
+        self._write_uptime()
         with os.scandir(self.root / "tmp") as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
@@ -255,6 +262,10 @@ class EmulatedMonitor:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
+
+    def _write_uptime(self) -> None:
+        up = time.monotonic() - self._booted_at
+        write_file(self.root / "proc/uptime", f"{up:.2f} {up * 0.9:.2f}\n")
 
     def _write_boot_id(self) -> None:
         path = self.root / "proc/sys/kernel/random/boot_id"

@@ -91,13 +91,25 @@ def test_a_reboot_that_exits_0_and_restarts_nothing_fails_reboot_not_observed(tm
         assert monitor.version != r.package.target_version  # installed, never activated
 
 
-def test_a_monitor_whose_boot_identity_cannot_be_read_is_never_taken_for_rebooted(tmp_path: Path) -> None:
-    # No boot id and (in the emulator) no /proc/uptime: nothing can prove the reboot, so nothing does.
+def test_without_a_boot_id_the_reboot_is_proven_by_the_uptime_and_the_marker_in_tmp(tmp_path: Path) -> None:
     with rig(tmp_path, monitors=1) as r:
         r.fleet.monitors[0].inject("no-boot-id")
-        records, status = _campaign(r, reboot_timeout=8.0)
+        records, status = _campaign(r)
+        assert status.state is DeviceState.PATCHED, status.reason
+        before, after = _boot_records(records)
+        assert not before["identity"]["boot_id"] and before["identity"]["marker"] == before["marker"]
+        assert after["decision"]["reason"] == "uptime-reset"
+        assert after["identity"]["marker"] == ""  # the reboot emptied the tmpfs
+
+
+def test_without_a_boot_id_a_marker_still_in_tmp_is_the_old_system(tmp_path: Path) -> None:
+    with rig(tmp_path, monitors=1) as r:
+        monitor = r.fleet.monitors[0]
+        monitor.inject("no-boot-id")
+        monitor.inject("fake-reboot")
+        records, status = _campaign(r, reboot_timeout=2.0)
         assert (status.state, status.reason) == (DeviceState.FAILED, "reboot-not-observed")
-        assert _boot_records(records)[-1]["decision"]["reason"] == "no-identity-before"
+        assert _boot_records(records)[-1]["decision"]["reason"] == "marker-present"
 
 
 def test_a_run_killed_mid_reboot_resumes_to_verification_without_a_second_reboot(tmp_path: Path) -> None:
