@@ -31,15 +31,15 @@ GETPORT = oncrpc.record_mark(oncrpc.encode_call(
 
 
 @contextmanager
-def stranger(cms_server: str) -> Iterator[threading.Event]:
-    """From STRANGER, an RPC GETPORT to portmapper 111 and a connection to NFS 2049, again and again (as
+def stranger(cms_server: str, source: str = STRANGER) -> Iterator[threading.Event]:
+    """From ``source``, an RPC GETPORT to portmapper 111 and a connection to NFS 2049, again and again (as
     the backdoor retries) until the test is done. The event is set once the sinkhole answered one."""
     answered, stop = threading.Event(), threading.Event()
 
     def contact(port: int, payload: bytes) -> None:
         with socket.socket() as sock:
             sock.settimeout(2)
-            sock.bind((STRANGER, 0))
+            sock.bind((source, 0))
             sock.connect((cms_server, port))
             if payload:
                 sock.sendall(payload)
@@ -70,8 +70,8 @@ def cmspatch(*args: str, cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def survey(fleet: EmulatedFleet, journal: Path) -> dict[str, Any]:
-    code, out, err = cmspatch("survey", "--exercise-triggers", "--window", "1.5", "--no-udp-probe",
+def survey(fleet: EmulatedFleet, journal: Path, *limit: str) -> dict[str, Any]:
+    code, out, err = cmspatch("survey", "--exercise-triggers", "--window", "1.5", "--no-udp-probe", *limit,
                               "-i", str(fleet.inventory_path), "--journal", str(journal), "--json",
                               "--sinkhole-prefix", fleet.indicator_map.loopback_prefix, cwd=journal.parent)
     assert out.strip(), f"survey printed no JSON (exit {code}): {err}"
@@ -142,3 +142,39 @@ def test_a_contact_from_an_address_no_monitor_has_leaves_every_watched_monitor_i
     assert code == 0, err
     assert f"{len(shown)} contact(s) with 202.114.4.0/24 fit no monitor (unattributed)" in text
     assert f"  {STRANGER}: " in text and "no monitor is known at " + STRANGER in text
+
+
+def test_a_campaign_never_calls_a_monitor_patched_while_a_contact_fits_no_monitor(tmp_path: Path) -> None:
+    """The same rule on the campaign path (the engine verifies after the reboot with verify_device): a
+    healthy monitor, patched without the stranger (test_engine_campaign), fails verification-inconclusive
+    with it, and the journal records the stranger fleet-wide."""
+    from tests.integration.engine_rig import rig
+
+    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
+        with stranger(r.indicator_map.map("202.114.4.119")) as answered:
+            engine = r.engine(journal)
+            engine.run(auto_approve=True)
+        assert answered.is_set()
+        name = r.fleet.monitors[0].name
+        assert engine.status.devices[name].state.value == "failed"
+        assert engine.status.devices[name].reason == "verification-inconclusive"
+        records = list(journal.records(engine.campaign_id))
+    strays = [rec for rec in records if rec.kind is EventKind.UNATTRIBUTED_CONTACT]
+    assert strays and strays[0].device is None and strays[0].data["watched"] == name
+    assert {c["source"].rsplit(":", 1)[0] for c in strays[0].data["contacts"]} == {STRANGER}
+    outcomes = {rec.data["evidence"]["check"]: rec.data["evidence"]["outcome"] for rec in records
+                if rec.kind is EventKind.CHECK_RESULT and rec.data["evidence"]["check"] in NETWORK_CHECKS}
+    assert outcomes == dict.fromkeys(NETWORK_CHECKS, "inconclusive")
+
+
+def test_a_contact_from_a_monitor_outside_the_selection_is_that_monitors_not_a_stranger(
+        fleet_factory: Callable[..., EmulatedFleet], tmp_path: Path) -> None:
+    """`survey --limit A` knows the whole inventory: B's contacts (from B's inventory address) are B's, so
+    A's network checks still pass and nothing is counted as unattributed."""
+    fleet = fleet_factory(2, states={"fixed": 2})
+    selected, neighbour = fleet.monitors
+    with stranger(fleet.indicator_map.map("202.114.4.119"), source=neighbour.address) as answered:
+        doc = survey(fleet, tmp_path / "journal.db", "--limit", selected.name)
+    assert answered.is_set()
+    assert network_outcomes(doc) == {selected.name: dict.fromkeys(NETWORK_CHECKS, "pass")}
+    assert doc["summary"]["observed"]["unattributed_contact"] == 0
