@@ -11,6 +11,17 @@ or reordering any record breaks the chain from that record on, and ``verify()`` 
 Two processes must never drive the same campaign: ``lock(campaign)`` takes an ``fcntl`` lock on a
 side file, released by the kernel when the holder dies (so a ``kill -9`` never leaves a stale lock).
 
+A cut tail (the last records deleted, the file truncated, a copy without its ``-wal``) leaves a valid,
+shorter chain; the anchors beside the journal (``journal_anchors``) are what show it, and ``verify()``
+checks them too. ``verify_or_raise()`` is the one check every path that trusts the journal's end calls
+(``run --resume``, ``status``, ``export``).
+
+Read-only opening (``read_only=True``: ``audit verify``, ``status``, ``export``) never creates, writes or
+removes anything: an SQLite ``mode=ro`` connection, and ``immutable=1`` when there is no ``-wal`` (a
+read-only connection would otherwise leave an empty ``-wal`` and ``-shm`` behind). A missing, empty or
+schema-less file is not a journal (``NotAJournal``, exit 2), unless its anchors show it held records
+(``JournalUnverified``, exit 7). Every SQLite error becomes one of ours in ``_sqlite_error``.
+
 Deliberately left out: no UPDATE or DELETE statement exists in this module; current state is derived
 from the events (``domain.status.project``), never stored.
 """
@@ -23,16 +34,38 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
+from orchestrator.adapters.journal_anchors import (
+    Anchor,
+    AnchorFile,
+    anchor_path,
+    contradiction,
+    create_anchor_file,
+    is_anchored,
+    read_anchors,
+    write_anchor,
+)
 from orchestrator.domain.events import GENESIS_HASH, Event, EventKind, JournalRecord, chain_hash
-from orchestrator.errors import CampaignLocked, JournalError
+from orchestrator.errors import (
+    CampaignLocked,
+    JournalCorrupt,
+    JournalError,
+    JournalLocked,
+    JournalUnverified,
+    JournalWriteFailed,
+    NotAJournal,
+)
 
 DEFAULT_JOURNAL = "cmspatch-journal.db"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+LOCKED_WAIT = 10.0  # seconds a new journal's setup waits for another process that is creating it too
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +80,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_campaign ON events(campaign, seq);
 """
+_ROWS = "SELECT seq, campaign, kind, device, at, data, prev_hash, hash FROM events"
+_T = TypeVar("_T")
 
 
 def utc_now() -> str:
@@ -55,38 +90,211 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """Result of checking the chain: ``broken_at`` is the first seq that does not verify."""
+    """Result of checking the chain and the anchors: ``broken_at`` is the first seq that does not verify;
+    ``anchors`` is None when there is no anchor file (a cut tail cannot be detected)."""
 
     records: int
     head: str
     broken_at: int | None = None
     problem: str = ""
+    anchor_file: str = ""
+    anchors: int | None = None
+    anchored_seq: int = 0  # the newest anchored record
+    anchor_reason: str = ""
+    anchor_problem: str = ""  # what the anchors (or an export given) say the journal lost
+    note: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.broken_at is None
+        return self.broken_at is None and not self.anchor_problem
+
+    @property
+    def unanchored(self) -> int:
+        """Records after the newest anchor: covered by the chain only, a cut among them goes unseen."""
+        return max(self.records - self.anchored_seq, 0)
+
+    @property
+    def warning(self) -> str | None:
+        if self.anchors is None and self.records:
+            return f"no anchors ({self.anchor_file} is missing): a cut tail cannot be detected"
+        return None
+
+    @property
+    def anchor_summary(self) -> str:
+        if self.anchors is None:
+            return ""
+        tail = f"; {self.unanchored} record(s) after it are covered by the chain only" * bool(self.unanchored)
+        return f"anchors: {self.anchors} in {self.anchor_file}, newest at record {self.anchored_seq}{tail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "records": self.records, "head": self.head, "broken_at": self.broken_at,
+                "problem": self.problem, "anchor_file": self.anchor_file, "anchors": self.anchors,
+                "anchored_seq": self.anchored_seq, "unanchored": self.unanchored,
+                "anchor_reason": self.anchor_reason, "anchor_problem": self.anchor_problem,
+                "warning": self.warning, "note": self.note}
 
 
 class SqliteJournal:
     """Implements ``ports.Journal``. Thread-safe (one connection behind a lock)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise JournalError(f"journal {self.path} does not exist", reason="journal-missing")
+        self.read_only = read_only
+        self._memory = str(path) == ":memory:"
+        self.anchor_file: Path | None = None if self._memory else anchor_path(self.path)
         self._lock = threading.Lock()
-        self._lock_files: dict[str, int] = {}
-        try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                       timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+        self._immutable = False
+        if self._memory:
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"journal {self.path} is unreadable: {exc}",
-                               reason="journal-unreadable") from exc
+        elif read_only:
+            self._db = self._open_read_only()
+        else:
+            self._db = self._open_writable(create)
+
+    # --- opening ----------------------------------------------------------------------------------
+
+    def _file_state(self) -> str:
+        """"missing", "empty", "not-sqlite" or "sqlite", from the file's header (nothing written). A file
+        shorter than its header says was truncated: SQLite would only call it malformed."""
+        try:
+            with self.path.open("rb") as handle:
+                header = handle.read(100)
+                size = os.fstat(handle.fileno()).st_size
+        except FileNotFoundError:
+            return "missing"
+        except IsADirectoryError:
+            return "not-sqlite"
+        except OSError as exc:
+            raise JournalCorrupt(f"journal {self.path} cannot be read: {exc.strerror or exc}",
+                                 reason="journal-unreadable") from exc
+        if not header:
+            return "empty"
+        if not header.startswith(SQLITE_MAGIC):
+            return "not-sqlite"
+        expected = max(_header_size(header), len(header), 100)  # no SQLite file is shorter than its header
+        if size < expected:
+            raise JournalCorrupt(f"journal {self.path} is {size} bytes but its header says {expected}: the "
+                                 "file was truncated; restore it, with its -wal and anchors, from a copy",
+                                 reason="journal-truncated")
+        return "sqlite"
+
+    def _refuse_if_anchored(self, what: str) -> None:
+        """A file that is no journal, beside anchors naming records, is a journal that lost them."""
+        assert self.anchor_file is not None
+        newest = read_anchors(self.anchor_file).newest
+        if newest is not None:
+            raise JournalUnverified(
+                f"journal {self.path} {what}, but its anchor file {self.anchor_file} names record "
+                f"{newest.seq} ({newest.describe()}): the journal was truncated, zeroed, replaced or "
+                "copied without its -wal; restore it (with its -wal) from a copy",
+                reason="journal-cut")
+
+    _NOT_A_JOURNAL = {
+        "missing": ("does not exist", "journal-missing"),
+        "empty": ("is empty (0 bytes)", "journal-empty"),
+        "not-sqlite": ("is not an SQLite database", "not-a-journal"),
+        "no-tables": ("is an SQLite database with no journal in it", "journal-no-schema"),
+        "other-tables": ("is an SQLite database but not a cmspatch journal (no events table)",
+                         "not-a-journal"),
+    }
+
+    def _not_a_journal(self, state: str) -> NotAJournal:
+        what, reason = self._NOT_A_JOURNAL[state]
+        self._refuse_if_anchored(what)
+        return NotAJournal(f"journal {self.path} {what}", reason=reason)
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        state = self._file_state()
+        if state != "sqlite":
+            raise self._not_a_journal(state)
+        # Without a -wal every committed record is in the main file, and immutable=1 keeps SQLite from
+        # creating a -wal and -shm it could not remove again; with one, a plain read-only connection
+        # reads it (a live campaign, or a crash the next writer recovers). A -wal that appears later (a
+        # writer started) makes ``_query`` reconnect the plain way.
+        self._immutable = not self._wal.exists()
+        uri = f"{self.path.resolve().as_uri()}?mode=ro{'&immutable=1' if self._immutable else ''}"
+        db = self._guard(lambda: sqlite3.connect(uri, uri=True, isolation_level=None,
+                                                 check_same_thread=False, timeout=30.0), writing=False)
+        try:
+            tables = self._tables(db)
+            if "events" not in tables:
+                raise self._not_a_journal("other-tables" if tables else "no-tables")
+            self._guard(lambda: db.execute("PRAGMA query_only=1"), writing=False)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _open_writable(self, create: bool) -> sqlite3.Connection:
+        state = self._file_state()
+        if state == "not-sqlite" or (state == "missing" and not create):
+            raise self._not_a_journal(state)
+        if state in ("missing", "empty"):
+            self._refuse_if_anchored(self._NOT_A_JOURNAL[state][0])
+        db = self._guard(lambda: sqlite3.connect(str(self.path), isolation_level=None,
+                                                 check_same_thread=False, timeout=30.0), writing=True)
+        try:
+            tables = self._tables(db)
+            if "events" not in tables:
+                if tables:
+                    raise self._not_a_journal("other-tables")
+                self._refuse_if_anchored(self._NOT_A_JOURNAL["no-tables"][0])
+                assert self.anchor_file is not None
+                create_anchor_file(self.anchor_file)  # before the first record can exist
+            self._setup(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _setup(self, db: sqlite3.Connection) -> None:
+        """WAL, durable commits, the schema. Two processes creating one journal at the same moment: the
+        second gets "database is locked" from the journal-mode switch, which the busy timeout does not
+        cover; it waits (bounded) for the first, then says who is in the way."""
+        deadline = time.monotonic() + LOCKED_WAIT
+        pause = 0.01
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+                return
+            except sqlite3.Error as exc:
+                error = _sqlite_error(self.path, exc, "cannot set up the journal", writing=True)
+                if not isinstance(error, JournalLocked) or time.monotonic() >= deadline:
+                    raise error from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    def _tables(self, db: sqlite3.Connection) -> set[str]:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        rows = self._guard(lambda: db.execute(sql).fetchall(), writing=False)
+        return {str(r[0]) for r in rows}
+
+    def _guard(self, call: Callable[[], _T], *, writing: bool, doing: str = "") -> _T:
+        try:
+            return call()
+        except sqlite3.Error as exc:
+            verb = doing or ("cannot write to the journal" if writing else "cannot read the journal")
+            raise _sqlite_error(self.path, exc, verb, writing=writing) from exc
+
+    @property
+    def _wal(self) -> Path:
+        return Path(f"{self.path}-wal")
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[Any]:
+        with self._lock:
+            if self._immutable and self._wal.exists():
+                self._db.close()
+                self._db = self._open_read_only()
+            return self._guard(lambda: self._db.execute(sql, tuple(args)).fetchall(), writing=False)
+
+    # --- the port ---------------------------------------------------------------------------------
 
     def append(self, event: Event) -> JournalRecord:
+        if self.read_only:
+            raise JournalWriteFailed(f"journal {self.path} was opened read-only", reason="journal-read-only")
         at = event.at or utc_now()
         data = json.loads(json.dumps(event.data))  # exactly what will be read back (tuples -> lists)
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -102,21 +310,25 @@ class SqliteJournal:
                     (seq, event.campaign, event.kind.value, event.device, at, payload, prev, digest))
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise JournalError(f"cannot append to {self.path}: {exc}", reason="journal-write") from exc
-        return JournalRecord(seq=seq, campaign=event.campaign, kind=event.kind, device=event.device, at=at,
-                             data=data, prev_hash=prev, hash=digest)
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the connection is gone with the transaction: nothing was committed
+                raise _sqlite_error(self.path, exc, f"cannot append to {self.path}", writing=True) from exc
+            record = JournalRecord(seq=seq, campaign=event.campaign, kind=event.kind, device=event.device,
+                                   at=at, data=data, prev_hash=prev, hash=digest)
+            if self.anchor_file is not None and is_anchored(event.kind, seq):
+                write_anchor(self.anchor_file, record)  # after the commit: never names a record not kept
+        return record
 
     def records(self, campaign: str | None = None, since_seq: int = 0) -> Iterator[JournalRecord]:
-        sql = "SELECT seq, campaign, kind, device, at, data, prev_hash, hash FROM events WHERE seq > ?"
+        sql = _ROWS + " WHERE seq > ?"
         args: tuple[object, ...] = (since_seq,)
         if campaign is not None:
             sql += " AND campaign = ?"
             args = (since_seq, campaign)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
-        for seq, camp, kind, device, at, data, prev, digest in rows:
+        for seq, camp, kind, device, at, data, prev, digest in self._query(sql + " ORDER BY seq", args):
             try:
                 kind_value = EventKind(kind)
                 payload = json.loads(data)
@@ -127,36 +339,60 @@ class SqliteJournal:
                                 prev_hash=prev, hash=digest)
 
     def head(self) -> str:
-        with self._lock:
-            row = self._db.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        return str(row[0]) if row else GENESIS_HASH
+        rows = self._query("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
+        return str(rows[0][0]) if rows else GENESIS_HASH
 
     def campaigns(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT campaign, MIN(seq) FROM events GROUP BY campaign ORDER BY 2").fetchall()
+        rows = self._query("SELECT campaign, MIN(seq) FROM events GROUP BY campaign ORDER BY 2")
         return [str(r[0]) for r in rows]
 
-    def verify(self) -> ChainReport:
-        """Recompute every hash from the raw rows; report the first record that does not verify."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, campaign, kind, device, at, data, prev_hash, hash FROM events ORDER BY seq"
-            ).fetchall()
-        prev, expected_seq = GENESIS_HASH, 1
-        for seq, camp, kind, device, at, data, prev_hash, digest in rows:
-            if seq != expected_seq:
-                return ChainReport(len(rows), prev, seq, f"record {expected_seq} is missing")
-            if prev_hash != prev:
-                return ChainReport(len(rows), prev, seq, "does not link to the record before it")
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                return ChainReport(len(rows), prev, seq, "payload is not JSON")
-            if chain_hash(prev, seq, camp, kind, device, at, payload) != digest:
-                return ChainReport(len(rows), prev, seq, "content does not match its hash")
-            prev, expected_seq = digest, seq + 1
-        return ChainReport(len(rows), prev)
+    # --- integrity --------------------------------------------------------------------------------
+
+    def verify(self, against: Sequence[Anchor] = ()) -> ChainReport:
+        """Recompute every hash from the raw rows, report the first record that does not verify, and
+        check the anchors (and any ``against`` claim, e.g. an export's chain head) against the records."""
+        # The anchors first: one is written after its record commits, so every anchor read now names a
+        # record the rows read next include, even while a campaign appends.
+        anchors = read_anchors(self.anchor_file) if self.anchor_file is not None else None
+        check = self._query("PRAGMA quick_check")
+        if [tuple(r) for r in check] != [("ok",)]:
+            detail = " ".join(" ".join(str(r[0]) for r in check[:3]).split())
+            raise JournalCorrupt(f"journal {self.path} is damaged (SQLite's check: {detail[:240]}): restore "
+                                 "it, with its -wal and anchors, from a copy", reason="journal-corrupt")
+        rows = self._query(_ROWS + " ORDER BY seq")
+        by_seq = {int(r[0]): str(r[7]) for r in rows}
+        chain = _walk(rows)
+        claims = [*(anchors.anchors if anchors else ()), *against]
+        found = contradiction(claims, by_seq)
+        if anchors is not None and anchors.problem and found is None:
+            found = ("anchors-unreadable", anchors.problem)
+        return ChainReport(
+            records=len(rows), head=chain.head, broken_at=chain.broken_at, problem=chain.problem,
+            anchor_file=str(self.anchor_file or ""),
+            anchors=len(anchors.anchors) if anchors is not None and anchors.exists else None,
+            anchored_seq=_newest_seq(anchors),
+            anchor_reason=found[0] if found else "", anchor_problem=found[1] if found else "",
+            note=anchors.note if anchors is not None else "")
+
+    def verify_or_raise(self, *, anchors_required: bool = False,
+                        against: Sequence[Anchor] = ()) -> ChainReport:
+        """The check before trusting the journal's end: ``JournalUnverified`` (exit 7) when the chain is
+        broken or the anchors (or ``against``) name records the journal lost. With ``anchors_required``
+        (before a resume appends), a journal with records and no anchor file is refused too: without
+        it a tail lost in a copy or a crash cannot be seen, and a resume would redo what it recorded."""
+        report = self.verify(against)
+        if report.broken_at is not None:
+            raise JournalUnverified(f"journal {self.path}: hash chain broken at record {report.broken_at}: "
+                                    f"{report.problem}", reason="chain-broken")
+        if report.anchor_problem:
+            raise JournalUnverified(f"journal {self.path} has lost records: {report.anchor_problem}",
+                                    reason=report.anchor_reason)
+        if anchors_required and report.warning:
+            raise JournalUnverified(
+                f"journal {self.path}: {report.warning}, so cmspatch will not append to it; copy the "
+                f"anchor file with the journal, or start a new journal (--journal NEW)",
+                reason="anchors-missing")
+        return report
 
     @contextmanager
     def lock(self, campaign: str) -> Iterator[None]:
@@ -185,3 +421,64 @@ class SqliteJournal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _Chain:
+    head: str
+    broken_at: int | None = None
+    problem: str = ""
+
+
+def _walk(rows: Sequence[Any]) -> _Chain:
+    prev, expected_seq = GENESIS_HASH, 1
+    for seq, camp, kind, device, at, data, prev_hash, digest in rows:
+        if seq != expected_seq:
+            return _Chain(prev, seq, f"record {expected_seq} is missing")
+        if prev_hash != prev:
+            return _Chain(prev, seq, "does not link to the record before it")
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return _Chain(prev, seq, "payload is not JSON")
+        if chain_hash(prev, seq, camp, kind, device, at, payload) != digest:
+            return _Chain(prev, seq, "content does not match its hash")
+        prev, expected_seq = digest, seq + 1
+    return _Chain(prev)
+
+
+def _header_size(header: bytes) -> int:
+    """The database size the SQLite header states (page size x page count), 0 when it states none: the
+    count is valid only when the change counter matches "version-valid-for" (sqlite.org/fileformat)."""
+    if len(header) < 100:
+        return 0
+    page = int.from_bytes(header[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(header[28:32], "big")
+    return page * pages if pages and header[24:28] == header[92:96] else 0
+
+
+def _newest_seq(anchors: AnchorFile | None) -> int:
+    newest = anchors.newest if anchors is not None else None
+    return newest.seq or 0 if newest is not None else 0
+
+
+def _sqlite_error(path: Path, exc: sqlite3.Error, doing: str, *, writing: bool) -> JournalError:
+    """The one translation of SQLite's errors into ours, by SQLite's own error name."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return JournalLocked(f"{doing}: another process kept the journal's database locked ({text})",
+                             reason="journal-locked")
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return JournalWriteFailed(f"{doing}: the disk is full; nothing was half-written: free space, then "
+                                  "`cmspatch run --resume`", reason="disk-full")
+    if name.startswith("SQLITE_READONLY"):
+        return JournalWriteFailed(f"{doing}: the journal cannot be written ({text})",
+                                  reason="journal-read-only")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
+        return JournalCorrupt(f"{doing}: journal {path} is damaged ({text}): restore it, with its -wal and "
+                              "anchors, from a copy", reason="journal-corrupt")
+    if writing:
+        return JournalWriteFailed(f"{doing}: {text}", reason="journal-write")
+    return JournalCorrupt(f"{doing}: journal {path} cannot be read ({text})", reason="journal-unreadable")

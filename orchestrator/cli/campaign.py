@@ -7,8 +7,9 @@ Human progress goes to stderr; ``--json`` prints one journal record per line on 
 The journal defaults to ``./cmspatch-journal.db`` (or ``$CMSPATCH_JOURNAL``). Ctrl-C stops cleanly:
 monitors finish their current step, the journal stays consistent, and ``run --resume`` finishes later.
 Exit codes: 0 all patched, 1 some failed/deferred/awaiting a technician, 2 usage, 3 package refused,
-4 halted or aborted, 5 stopped at a wave gate (no --yes), 6 campaign locked, 7 journal chain broken,
-130 interrupted.
+4 halted or aborted, 5 stopped at a wave gate (no --yes), 6 campaign locked, 7 journal does not verify
+(chain broken, or its anchors show a cut tail), 8 journal damaged, 9 journal write failed (disk full),
+130 interrupted. ``status`` and ``audit verify`` open the journal read-only and write nothing.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
-from orchestrator.cli.values import indicator_prefix
-from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
+from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy
 from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
@@ -69,8 +71,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     audit = sub.add_parser("audit", help="check the journal")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute the hash chain (exit 7 when broken)")
+    verify = audit_sub.add_parser(
+        "verify", help="recompute the hash chain and check the anchors (exit 7 when records were altered or "
+        "cut, 1 when there are no anchors to show a cut tail); writes nothing")
     _journal_arg(verify)
+    verify.add_argument("--against", type=Path, metavar="EXPORT",
+                        help="also check that the journal holds the chain head an export was made from "
+                        "(its .sig, or a JSON export)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_audit_verify)
 
@@ -135,42 +142,26 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--trigger-timeout", type=float, help="seconds a technician has per trigger (default 300)")
     p.add_argument("--no-sinkhole", action="store_true", help="no network observation (verdicts weaker)")
-    p.add_argument("--indicator-prefix", default="127.114.4", type=indicator_prefix,
-                   help="loopback /24 standing in for 202.114.4 (three octets, 127.x.y)")
+    p.add_argument("--indicator-prefix", default="127.114.4", help="loopback /24 standing in for 202.114.4")
     p.add_argument("--work-orders", type=Path, help="directory for hands-on work orders (text + JSON)")
     _journal_arg(p)
 
 
-# Where each policy field comes from on the command line, so a refusal names the flag the user typed.
-FLAG_OF: dict[str, str] = {
-    "waves": "--waves", "group_by": "--group-by", "per_site_concurrency": "--concurrency",
-    "max_failures": "--max-failures", "max_failure_pct": "--max-failure-pct",
-    "min_executed_for_pct": "--min-executed", "reboot_timeout": "--reboot-timeout",
-    "observation_window": "--observation-window", "trigger_by": "--trigger-by",
-    "trigger_timeout": "--trigger-timeout",
-}
-
-
 def build_policy(args: argparse.Namespace) -> CampaignPolicy:
-    """The campaign policy from ``--campaign-config`` and the flags (flags win). Both end in
-    ``CampaignPolicy``, whose values are checked in one place (``domain.campaign.BOUNDS``); a refusal
-    names the flag, or the config file's line."""
-    from orchestrator.adapters.strict_files import load_yaml_file_document
-    from orchestrator.domain.strict_load import CAMPAIGN_CONFIG, Loaded
-
     data: dict[str, Any] = {}
-    config: Path | None = args.campaign_config
-    loaded = Loaded({})
-    if config is not None:
-        loaded = load_yaml_file_document(config, CAMPAIGN_CONFIG)  # located, UsageError family
-        if not isinstance(loaded.value, dict):
-            raise UsageError(f"{config}: expected a mapping of campaign policy fields",
-                             reason="bad-campaign-config")
-        unknown = sorted(str(k) for k in loaded.value if k not in CampaignPolicy.__dataclass_fields__)
+    if args.campaign_config:
+        try:
+            loaded = yaml.safe_load(args.campaign_config.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"{args.campaign_config}: {exc}", reason="bad-campaign-config") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{args.campaign_config}: expected a mapping", reason="bad-campaign-config")
+        unknown = sorted(set(loaded) - set(CampaignPolicy.__dataclass_fields__))
         if unknown:
-            where = f"{config}:{loaded.line_of((unknown[0],))}"
-            raise UsageError(f"{where}: unknown field(s) {', '.join(unknown)}", reason="bad-campaign-config")
-        data.update(loaded.value)
+            raise UsageError(
+                f"{args.campaign_config}: unknown field(s) {', '.join(unknown)}", reason="bad-campaign-config"
+            )
+        data.update(loaded)
     flags = {
         "waves": parse_waves(args.waves) if args.waves else None,
         "group_by": args.group_by,
@@ -183,33 +174,23 @@ def build_policy(args: argparse.Namespace) -> CampaignPolicy:
         "trigger_by": args.trigger_by,
         "trigger_timeout": args.trigger_timeout,
     }
-    given = {k: v for k, v in flags.items() if v is not None}
-    data.update(given)
+    data.update({k: v for k, v in flags.items() if v is not None})
     if args.unreachable_not_failure:
         data["unreachable_is_failure"] = False
     if args.no_triggers:
         data["exercise_triggers"] = False
     try:
         return CampaignPolicy.from_dict(data)
-    except CampaignValueError as exc:
-        if exc.field in given:
-            where = FLAG_OF[exc.field]
-        else:
-            where = f"{config}:{loaded.line_of((exc.field,))}" if config is not None else "campaign policy"
-        raise UsageError(f"{where}: {exc.field} must be {exc.requirement}, not {exc.value!r}",
-                         reason=exc.reason) from exc
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:
         raise UsageError(f"campaign policy: {exc}", reason="bad-campaign-config") from exc
 
 
-def _inputs(args: argparse.Namespace, *, record: bool = True) -> tuple[Any, Any]:
+def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
-    from orchestrator.cli.package import warn_if_default_state
 
     inventory = load_inventory(args.inventory)
-    warn_if_default_state(args.state)
-    report = verify_package(args.package, args.manifest, args.policy, state=args.state, record=record)
+    report = verify_package(args.package, args.manifest, args.policy, state=args.state)
     return inventory, report.require()
 
 
@@ -234,25 +215,22 @@ def _transports(inventory: Any, args: argparse.Namespace) -> dict[DeliveryPath, 
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """What a run would do. Writes nothing: no journal, and the anti-rollback state is only read (a
-    release planned by mistake must not lock out the release actually meant)."""
     from orchestrator.engine import Engine
 
-    policy = build_policy(args)  # a bad value is refused before any file is read
-    inventory, package = _inputs(args, record=False)
+    inventory, package = _inputs(args)
     with SqliteJournal(":memory:") as scratch:  # plan writes nothing anywhere
         engine = Engine(
             inventory=inventory,
             package=package,
             journal=scratch,
             transports={},
-            policy=policy,
+            policy=build_policy(args),
             operator="plan",
             limit=args.limit,
         )
         plan = engine.plan()
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, allow_nan=False))
+        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
         return int(ExitCode.OK)
     actions = {d.name: d for d in plan.devices}
     print(
@@ -380,6 +358,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if callable(getattr(transport, "close", None)):
                 stack.callback(transport.close)
         journal = stack.enter_context(SqliteJournal(journal_path(args)))
+        journal.verify_or_raise(anchors_required=args.resume is not None)  # never append to a cut journal
         observer = None
         if not args.no_sinkhole:
             from orchestrator.adapters.sinkhole import Sinkhole
@@ -435,15 +414,24 @@ def _campaign_of(journal: SqliteJournal, wanted: str | None, *, read_only: bool 
     return ids[-1]
 
 
-def _open_existing(args: argparse.Namespace) -> SqliteJournal:
-    path = journal_path(args)
-    if not path.exists():
-        raise UsageError(f"journal {path} does not exist", reason="journal-missing")
-    return SqliteJournal(path)
+def _open_existing(args: argparse.Namespace, *, read_only: bool = False) -> SqliteJournal:
+    """An existing journal: read-only for the commands that only look, or verified (chain and anchors)
+    before a writer such as ``confirm`` appends to it. Missing or not a journal: exit 2."""
+    journal = SqliteJournal(journal_path(args), create=False, read_only=read_only)
+    if not read_only:
+        try:
+            journal.verify_or_raise(anchors_required=True)
+        except BaseException:
+            journal.close()
+            raise
+    return journal
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with _open_existing(args) as journal:
+    from orchestrator.cli.export import say_report
+
+    with _open_existing(args, read_only=True) as journal:
+        say_report(journal.verify_or_raise())  # a status of a cut or altered journal would mislead
         campaign = _campaign_of(journal, args.campaign, read_only=True)
         fleet = project(journal.records(campaign), campaign)
     if fleet.mode != "patch":
@@ -522,26 +510,31 @@ def render_status(fleet: FleetStatus) -> str:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    with _open_existing(args) as journal:
-        report = journal.verify()
+    """Exit 0: the chain verifies and the journal holds every anchored record (and the export's head);
+    7: it does not; 1: the chain verifies but there is no anchor file, so a cut tail cannot be seen."""
+    from orchestrator.cli.export import claimed_head, say_report
+
+    against = [claimed_head(args.against)] if args.against else []
+    with _open_existing(args, read_only=True) as journal:
+        report = journal.verify(against)
+    code = ExitCode.JOURNAL if not report.ok else ExitCode.INCOMPLETE if report.warning else ExitCode.OK
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "records": report.records,
-                    "head": report.head,
-                    "broken_at": report.broken_at,
-                    "problem": report.problem,
-                },
-                sort_keys=True,
-            )
-        )
-    elif report.ok:
-        print(f"journal chain intact: {report.records} records, head {report.head}")
-    else:
+        print(json.dumps({**report.to_dict(), "against": str(args.against) if args.against else None,
+                          "exit_code": int(code)}, sort_keys=True))
+        return int(code)
+    if report.broken_at is not None:
         print(f"journal chain BROKEN at seq {report.broken_at}: {report.problem}", file=sys.stderr)
-    return int(ExitCode.OK if report.ok else ExitCode.JOURNAL)
+    else:
+        print(f"journal chain intact: {report.records} records, head {report.head}")
+    if report.anchor_problem:
+        print(f"journal has LOST RECORDS: {report.anchor_problem} [{report.anchor_reason}]", file=sys.stderr)
+    elif report.anchors is not None:
+        print(report.anchor_summary)
+    if against and report.ok:
+        print(f"the journal holds the chain head of {args.against} (its signature is checked by "
+              "`cmspatch export verify`)")
+    say_report(report)
+    return int(code)
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:

@@ -6,10 +6,13 @@
     cmspatch export verify FILE --sig FILE.sig (--policy POLICY | --key PUB) [--json]
 
 The documents themselves are pure functions of the journal records (``orchestrator.exports``); this
-module does the I/O: read the journal (its chain is verified before anything is written), write the
-document atomically (temporary file + rename, so a reader never sees half a report), and with
-``--sign`` write ``FILE.sig`` next to it, also atomically. Exit codes: 0 written / valid signature,
-2 usage, 3 signature invalid (the reason code is printed), 7 journal chain broken.
+module does the I/O: read the journal read-only (its chain and anchors are verified before anything is
+written: an export of a journal whose tail was cut would prove a shorter story), write the document
+atomically (temporary file + rename, so a reader never sees half a report), and with ``--sign`` write
+``FILE.sig`` next to it, also atomically; the signed statement carries the chain head (seq and hash)
+that ``cmspatch audit verify --against FILE.sig`` checks a journal against later. Exit codes: 0 written /
+valid signature, 2 usage or not a journal, 3 signature invalid (the reason code is printed), 7 journal
+does not verify (chain or anchors), 8 journal damaged.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL
 from orchestrator.errors import ExitCode, ExportError, UsageError
 
 if TYPE_CHECKING:
+    from orchestrator.adapters.journal_anchors import Anchor
+    from orchestrator.adapters.journal_sqlite import ChainReport
     from orchestrator.exports.columns import ColumnMap
     from orchestrator.exports.model import ExportModel
 
@@ -150,9 +155,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise UsageError("--columns applies to --format csv only")
     columns = _columns(args.columns) if args.columns else None
     key = load_signing_key(args.sign) if args.sign else None  # refuse a bad key before any work
-    if not Path(args.journal).exists():
-        raise UsageError(f"{args.journal}: no such journal")
-    with SqliteJournal(args.journal, create=False) as journal:
+    with SqliteJournal(args.journal, read_only=True) as journal:
+        say_report(journal.verify_or_raise())
         records = list(journal.records())
     try:
         model = build_model(records, args.campaign, publisher=args.publisher, generated_at=_now())
@@ -175,6 +179,7 @@ def run_export(args: argparse.Namespace) -> int:
                 fmt=args.format,
                 campaign=model.campaign.id,
                 chain_head=model.chain_head,
+                chain_seq=model.chain_records,  # seqs run 1..N without a gap: build_model verified it
                 name=args.out.name,
             ),
         )
@@ -205,6 +210,50 @@ def run_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return int(ExitCode.OK)
+
+
+def say_report(report: ChainReport) -> None:
+    """What a command that trusted the journal must still tell the engineer about it (stderr)."""
+    for line in (report.warning, report.note):
+        if line:
+            print(f"cmspatch: warning: {line}", file=sys.stderr)
+
+
+def claimed_head(path: Path) -> Anchor:
+    """The chain head an export claims, as an anchor for ``audit verify --against``: from a signature
+    file (FILE.sig, or FILE with FILE.sig beside it: the signed statement) or from a JSON export. The
+    signature is not checked here (``cmspatch export verify`` does that)."""
+    from orchestrator.adapters.journal_anchors import Anchor
+    from orchestrator.adapters.trust_files import read_bounded
+    from orchestrator.exports.json import FORMAT
+    from orchestrator.exports.signing import MAX_SIGNATURE_BYTES, signed_statement
+
+    data = read_bounded(path, MAX_EXPORT_BYTES, "export")
+    sig_path = Path(f"{path}.sig")
+    stmt = signed_statement(data) if len(data) <= MAX_SIGNATURE_BYTES else None
+    if stmt is None and sig_path.exists():
+        stmt, path = signed_statement(read_bounded(sig_path, MAX_SIGNATURE_BYTES, "signature")), sig_path
+    head: object = None
+    seq: object = None
+    campaign: object = ""
+    if stmt is not None:
+        head, seq, campaign = stmt.get("chain_head"), stmt.get("chain_seq"), stmt.get("campaign", "")
+    else:
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeError, ValueError):
+            doc = None
+        if isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("chain"), dict):
+            head, seq = doc["chain"].get("head"), doc["chain"].get("records")
+            about = doc.get("campaign")
+            campaign = about.get("id", "") if isinstance(about, dict) else ""
+    if not isinstance(head, str) or len(head) != 64 or not all(c in "0123456789abcdef" for c in head):
+        raise UsageError(f"{path}: no chain head found: give a signed export's .sig (or the export with its "
+                         ".sig beside it), or a JSON export", reason="no-chain-head")
+    if seq is not None and (type(seq) is not int or seq < 1):
+        raise UsageError(f"{path}: the chain head's record number {seq!r} is not a positive integer",
+                         reason="no-chain-head")
+    return Anchor(seq, head, f"export {path}", kind="export", campaign=str(campaign))
 
 
 def run_verify(args: argparse.Namespace) -> int:

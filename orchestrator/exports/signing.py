@@ -4,8 +4,11 @@ An auditor receives ``report.csv`` and ``report.csv.sig`` and must be able to te
 is the one the hospital produced from journal chain head X for campaign Y, unaltered. The signature file
 is a DSSE envelope (the format ``domain.trust`` already uses for manifests; same PAE, same key types)
 whose payload is a JSON statement: the file's SHA-256 and size, the export format, the campaign id and
-the chain head. Signing the statement instead of the whole file keeps the file untouched (a CMMS imports
-it as is) and lets the verifier say *which* journal the export claims to come from.
+the chain head (``chain_head``, and since anchors ``chain_seq``, the head's record number). The head is
+what lets ``cmspatch audit verify --against FILE.sig`` show that the journal still holds every record the
+export was made from: a journal cut after the export no longer holds record ``chain_seq``. Signing the
+statement instead of the whole file keeps the file untouched (a CMMS imports it as is) and lets the
+verifier say *which* journal the export claims to come from.
 
 Key loading, signing and verification primitives are the trust engineer's (``domain.trust.signatures``);
 this module only defines the statement and the rules: a signature counts when its key is given
@@ -53,22 +56,27 @@ class ExportVerification:
         }
 
 
-def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: str = "") -> dict[str, Any]:
-    return {
+def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: str = "",
+              chain_seq: int | None = None) -> dict[str, Any]:
+    stmt: dict[str, Any] = {
         "_type": STATEMENT_TYPE,
         "subject": {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
         "format": fmt,
         "campaign": campaign,
         "chain_head": chain_head,
     }
+    if chain_seq is not None:
+        stmt["chain_seq"] = chain_seq
+    return stmt
 
 
 def sign_export(
-    data: bytes, key: SigningKey, *, fmt: str, campaign: str, chain_head: str, name: str = ""
+    data: bytes, key: SigningKey, *, fmt: str, campaign: str, chain_head: str, name: str = "",
+    chain_seq: int | None = None,
 ) -> bytes:
     """The detached signature file's bytes (a DSSE envelope, JSON)."""
     payload = json.dumps(
-        statement(data, fmt=fmt, campaign=campaign, chain_head=chain_head, name=name),
+        statement(data, fmt=fmt, campaign=campaign, chain_head=chain_head, name=name, chain_seq=chain_seq),
         sort_keys=True,
         separators=(",", ":"),
     ).encode("utf-8")
@@ -98,6 +106,20 @@ def _parse(sig: bytes) -> Envelope | str:
     except (UnicodeError, ValueError, KeyError, TypeError, binascii.Error) as exc:
         return f"the signature file is not a valid DSSE envelope ({type(exc).__name__})"
     return Envelope(PAYLOAD_TYPE, payload, sigs)
+
+
+def signed_statement(sig: bytes) -> dict[str, Any] | None:
+    """The statement inside an export signature file, *without* checking any signature (None if ``sig``
+    is not one): what the export claims about the journal, for ``audit verify --against``. Whether the
+    claim is the hospital's is ``verify_export``'s question."""
+    envelope = _parse(sig)
+    if isinstance(envelope, str):
+        return None
+    try:
+        stmt = json.loads(envelope.payload.decode("utf-8"))
+    except (UnicodeError, ValueError):
+        return None
+    return stmt if isinstance(stmt, dict) and stmt.get("_type") == STATEMENT_TYPE else None
 
 
 def verify_export(
