@@ -178,3 +178,25 @@ def test_a_contact_from_a_monitor_outside_the_selection_is_that_monitors_not_a_s
     assert answered.is_set()
     assert network_outcomes(doc) == {selected.name: dict.fromkeys(NETWORK_CHECKS, "pass")}
     assert doc["summary"]["observed"]["unattributed_contact"] == 0
+
+
+def test_an_address_the_monitor_reports_for_itself_makes_its_contacts_its_own(
+        fleet_factory: Callable[..., EmulatedFleet], tmp_path: Path) -> None:
+    """A's `ifconfig -a` says 127.123.0.5 (a lease the inventory does not know yet). Contacts from there
+    are A's: A's network checks fail, B's still pass, nothing is unattributed."""
+    fleet = fleet_factory(2, states={"fixed": 2})
+    moved, other = fleet.monitors
+    conf = moved.root / "etc/device.conf"
+    conf.write_text(conf.read_text().replace(f"IPADDR={moved.address}\n", f"IPADDR={STRANGER}\n"))
+    with stranger(fleet.indicator_map.map("202.114.4.119")) as answered:
+        # One at a time, A first: B is then watched only after A has reported its address. (Run side by
+        # side, a window of B's that ended before A's report would rightly be inconclusive.)
+        doc = survey(fleet, tmp_path / "journal.db", "--workers", "1")
+    assert answered.is_set()
+    outcomes = network_outcomes(doc)
+    assert outcomes[moved.name] == dict.fromkeys(NETWORK_CHECKS[1:], "fail") | {"sinkhole-window": "pass"}
+    assert outcomes[other.name] == dict.fromkeys(NETWORK_CHECKS, "pass")
+    assert doc["summary"]["observed"]["unattributed_contact"] == 0
+    identity = next(e for e in next(d for d in doc["devices"] if d["device"] == moved.name)["evidence"]
+                    if e["check"] == "interface-identity")
+    assert identity["details"]["addresses"] == [STRANGER]
