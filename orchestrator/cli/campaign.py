@@ -25,10 +25,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
-from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy
+from orchestrator.cli.values import indicator_prefix
+from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
 from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
@@ -142,26 +141,42 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--trigger-timeout", type=float, help="seconds a technician has per trigger (default 300)")
     p.add_argument("--no-sinkhole", action="store_true", help="no network observation (verdicts weaker)")
-    p.add_argument("--indicator-prefix", default="127.114.4", help="loopback /24 standing in for 202.114.4")
+    p.add_argument("--indicator-prefix", default="127.114.4", type=indicator_prefix,
+                   help="loopback /24 standing in for 202.114.4 (three octets, 127.x.y)")
     p.add_argument("--work-orders", type=Path, help="directory for hands-on work orders (text + JSON)")
     _journal_arg(p)
 
 
+# Where each policy field comes from on the command line, so a refusal names the flag the user typed.
+FLAG_OF: dict[str, str] = {
+    "waves": "--waves", "group_by": "--group-by", "per_site_concurrency": "--concurrency",
+    "max_failures": "--max-failures", "max_failure_pct": "--max-failure-pct",
+    "min_executed_for_pct": "--min-executed", "reboot_timeout": "--reboot-timeout",
+    "observation_window": "--observation-window", "trigger_by": "--trigger-by",
+    "trigger_timeout": "--trigger-timeout",
+}
+
+
 def build_policy(args: argparse.Namespace) -> CampaignPolicy:
+    """The campaign policy from ``--campaign-config`` and the flags (flags win). Both end in
+    ``CampaignPolicy``, whose values are checked in one place (``domain.campaign.BOUNDS``); a refusal
+    names the flag, or the config file's line."""
+    from orchestrator.adapters.strict_files import load_yaml_file_document
+    from orchestrator.domain.strict_load import CAMPAIGN_CONFIG, Loaded
+
     data: dict[str, Any] = {}
-    if args.campaign_config:
-        try:
-            loaded = yaml.safe_load(args.campaign_config.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"{args.campaign_config}: {exc}", reason="bad-campaign-config") from exc
-        if not isinstance(loaded, dict):
-            raise UsageError(f"{args.campaign_config}: expected a mapping", reason="bad-campaign-config")
-        unknown = sorted(set(loaded) - set(CampaignPolicy.__dataclass_fields__))
+    config: Path | None = args.campaign_config
+    loaded = Loaded({})
+    if config is not None:
+        loaded = load_yaml_file_document(config, CAMPAIGN_CONFIG)  # located, UsageError family
+        if not isinstance(loaded.value, dict):
+            raise UsageError(f"{config}: expected a mapping of campaign policy fields",
+                             reason="bad-campaign-config")
+        unknown = sorted(str(k) for k in loaded.value if k not in CampaignPolicy.__dataclass_fields__)
         if unknown:
-            raise UsageError(
-                f"{args.campaign_config}: unknown field(s) {', '.join(unknown)}", reason="bad-campaign-config"
-            )
-        data.update(loaded)
+            where = f"{config}:{loaded.line_of((unknown[0],))}"
+            raise UsageError(f"{where}: unknown field(s) {', '.join(unknown)}", reason="bad-campaign-config")
+        data.update(loaded.value)
     flags = {
         "waves": parse_waves(args.waves) if args.waves else None,
         "group_by": args.group_by,
@@ -174,23 +189,33 @@ def build_policy(args: argparse.Namespace) -> CampaignPolicy:
         "trigger_by": args.trigger_by,
         "trigger_timeout": args.trigger_timeout,
     }
-    data.update({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    data.update(given)
     if args.unreachable_not_failure:
         data["unreachable_is_failure"] = False
     if args.no_triggers:
         data["exercise_triggers"] = False
     try:
         return CampaignPolicy.from_dict(data)
-    except TypeError as exc:
+    except CampaignValueError as exc:
+        if exc.field in given:
+            where = FLAG_OF[exc.field]
+        else:
+            where = f"{config}:{loaded.line_of((exc.field,))}" if config is not None else "campaign policy"
+        raise UsageError(f"{where}: {exc.field} must be {exc.requirement}, not {exc.value!r}",
+                         reason=exc.reason) from exc
+    except (TypeError, ValueError) as exc:
         raise UsageError(f"campaign policy: {exc}", reason="bad-campaign-config") from exc
 
 
-def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+def _inputs(args: argparse.Namespace, *, record: bool = True) -> tuple[Any, Any]:
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
+    from orchestrator.cli.package import warn_if_default_state
 
     inventory = load_inventory(args.inventory)
-    report = verify_package(args.package, args.manifest, args.policy, state=args.state)
+    warn_if_default_state(args.state)
+    report = verify_package(args.package, args.manifest, args.policy, state=args.state, record=record)
     return inventory, report.require()
 
 
@@ -215,22 +240,25 @@ def _transports(inventory: Any, args: argparse.Namespace) -> dict[DeliveryPath, 
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """What a run would do. Writes nothing: no journal, and the anti-rollback state is only read (a
+    release planned by mistake must not lock out the release actually meant)."""
     from orchestrator.engine import Engine
 
-    inventory, package = _inputs(args)
+    policy = build_policy(args)  # a bad value is refused before any file is read
+    inventory, package = _inputs(args, record=False)
     with SqliteJournal(":memory:") as scratch:  # plan writes nothing anywhere
         engine = Engine(
             inventory=inventory,
             package=package,
             journal=scratch,
             transports={},
-            policy=build_policy(args),
+            policy=policy,
             operator="plan",
             limit=args.limit,
         )
         plan = engine.plan()
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, allow_nan=False))
         return int(ExitCode.OK)
     actions = {d.name: d for d in plan.devices}
     print(
