@@ -13,14 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orchestrator.adapters.ansible import AnsibleTransport
+from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
+from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.status import project
 from orchestrator.emulator.monitor import EmulatedMonitor
+from orchestrator.engine import Engine
 from orchestrator.errors import ExitCode
 from tests.integration.conftest import wait_until
-from tests.integration.engine_rig import Rig, fast_policy, rig
+from tests.integration.engine_rig import FAST_RETRY, Rig, fast_policy, rig
+from tests.integration.test_engine_ansible import POLICY, ansible_inventory
 
 FAST = ["--waves", "1,100%", "--observation-window", "0.4", "--reboot-timeout", "8", "--yes"]
 
@@ -30,6 +35,16 @@ def _campaign(r: Rig, **policy: Any) -> tuple[list[JournalRecord], Any]:
         engine = r.engine(journal, policy=fast_policy(waves=("1",), canary_must_pass=False, **policy))
         engine.run(auto_approve=True)
         return list(journal.records(engine.campaign_id)), engine.status.devices[r.fleet.monitors[0].name]
+
+
+def _verified_after_boot(monitor: EmulatedMonitor) -> bool:
+    """The emulator saw no verification read (of the firmware version) before it had booted again."""
+    activity = monitor.activity()
+    reboot_at = next(i for i, a in enumerate(activity) if a["kind"] == "reboot")
+    booted_at = next(i for i, a in enumerate(activity) if a["kind"] == "boot" and i > reboot_at)
+    reads = [i for i, a in enumerate(activity)
+             if i > reboot_at and a["kind"] == "command" and "firmware_version" in str(a["command"])]
+    return bool(reads) and min(reads) > booted_at
 
 
 def _boot_records(records: list[JournalRecord]) -> list[dict[str, Any]]:
@@ -72,13 +87,31 @@ def test_a_monitor_keeping_its_sessions_is_verified_only_after_its_boot_id_chang
         assert before["identity"]["boot_id"] == old_boot
         assert after["decision"]["outcome"] == "rebooted"
         assert after["identity"]["boot_id"] == monitor.boot_id != old_boot
-        # The emulator saw no verification read before it had booted again.
-        activity = monitor.activity()
-        reboot_at = next(i for i, a in enumerate(activity) if a["kind"] == "reboot")
-        booted_at = next(i for i, a in enumerate(activity) if a["kind"] == "boot" and i > reboot_at)
-        reads = [i for i, a in enumerate(activity)
-                 if i > reboot_at and a["kind"] == "command" and "firmware_version" in str(a["command"])]
-        assert reads and min(reads) > booted_at, (reads, booted_at)
+        assert _verified_after_boot(monitor), monitor.activity()
+
+
+def test_over_ansible_a_monitor_keeping_its_sessions_is_verified_only_after_its_boot_id_changed(
+        tmp_path: Path) -> None:
+    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
+        inventory_path = ansible_inventory(r)
+        inventory = load_inventory(inventory_path)
+        monitor = r.fleet.monitor(inventory.devices[0].name)
+        old_boot = monitor.boot_id
+        monitor.inject("slow-drop", seconds=3)
+        transport = AnsibleTransport(inventory_path)
+        try:
+            engine = Engine(inventory=inventory, package=r.package, journal=journal,
+                            transports={DeliveryPath.ANSIBLE: transport}, policy=fast_policy(**POLICY),
+                            operator="test", observer=r.sinkhole, retry=FAST_RETRY)
+            engine.run(auto_approve=True)
+        finally:
+            transport.close()
+        status = engine.status.devices[monitor.name]
+        assert status.state is DeviceState.PATCHED, status.reason
+        after = _boot_records(list(journal.records(engine.campaign_id)))[-1]
+        assert after["decision"]["outcome"] == "rebooted"
+        assert after["identity"]["boot_id"] == monitor.boot_id != old_boot
+        assert _verified_after_boot(monitor), monitor.activity()
 
 
 def test_a_reboot_that_exits_0_and_restarts_nothing_fails_reboot_not_observed(tmp_path: Path) -> None:
