@@ -156,3 +156,23 @@ def test_a_capture_ties_a_contact_from_a_new_address_to_its_monitor_by_mac_and_o
     unknown = verify()
     assert unknown.verdict_for(Cve.PHI_LEAK.value) is Verdict.INCONCLUSIVE
     assert {host_of(c["source"]) for c in unknown.unattributed} == {"10.20.30.99"}
+
+
+def test_status_counts_each_unattributed_contact_once_with_every_monitor_it_made_inconclusive() -> None:
+    from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord
+    from orchestrator.domain.status import project
+
+    contact = {"at": "t1", "source": "127.88.0.5:4000", "target": "202.114.4.119:111", "kind": "rpc",
+               "sha256": "a" * 64, "why": "no monitor is known at 127.88.0.5"}
+    later = {**contact, "at": "t2", "sha256": "b" * 64}
+
+    def record(seq: int, data: dict[str, Any],
+               kind: EventKind = EventKind.UNATTRIBUTED_CONTACT) -> JournalRecord:
+        return JournalRecord(seq, "survey-1", kind, None, f"t{seq}", data, GENESIS_HASH, "h")
+
+    fleet = project([record(1, {"mode": "survey", "devices": {}}, EventKind.SURVEY_STARTED),
+                     record(2, {"watched": "icu-1", "total": 1, "contacts": [contact]}),
+                     record(3, {"watched": "icu-2", "total": 3, "contacts": [contact, later]})], "survey-1")
+    shown = fleet.unattributed_contacts()
+    assert [(c["at"], c["watched"]) for c in shown] == [("t1", ["icu-1", "icu-2"]), ("t2", ["icu-2"])]
+    assert fleet.unattributed_unlisted  # icu-2's record saw 3 and listed 2
