@@ -161,8 +161,11 @@ def _refused_everywhere(var: Var) -> Verdict | None:
     for text in texts:
         # An address field is one address (a legacy form like 3396469879 included); elsewhere, any
         # address written inside the text (``-o ProxyJump=service@202.114.4.7``).
-        net = guard.forbidden(text) if var.key in ADDRESS_KEYS else None
-        hits = [(text.strip(), net)] if net is not None else guard.forbidden_in(text)
+        if var.key in ADDRESS_KEYS:
+            net = guard.forbidden(text)
+            hits = [(text.strip(), net)] if net is not None else []
+        else:
+            hits = guard.forbidden_in(text)
         if not hits:
             continue
         address, net = hits[0]

@@ -27,9 +27,9 @@ from orchestrator.domain.indicators import INDICATOR_NETWORK, IndicatorMap
 from orchestrator.errors import UsageError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# Candidate address tokens inside free text: dotted numbers (a port may follow) and hex-and-colon runs.
+# Candidate address tokens inside free text: hex-and-colon runs, and numbers with dots (a :port may follow).
 _ADDRESS_TOKEN = re.compile(r"(?<![\w.:])[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(?![\w.:])"
-                            r"|(?<![\w.])[0-9A-Fa-fxX.]+(?![\w.])")
+                            r"|(?<![\w.])\d[0-9A-Fa-fxX.]*(?![\w.])")
 
 
 def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
@@ -95,7 +95,9 @@ class NetworkGuard:
 
     def forbidden_in(self, text: str) -> list[tuple[str, Network]]:
         """Every refused address written anywhere inside ``text`` (an ssh option, a proxy command)."""
-        found = ((token, self.forbidden(token)) for token in _ADDRESS_TOKEN.findall(text))
+        # A bare number under 7 digits (a port, a bed) is no address worth guarding: 1.0.0.0 is 16777216.
+        tokens = (t for t in _ADDRESS_TOKEN.findall(text) if "." in t or ":" in t or len(t) >= 7)
+        found = ((token, self.forbidden(token)) for token in tokens)
         return [(token, net) for token, net in found if net is not None]
 
     def refuse(self, address: str, *, purpose: str = "connect") -> None:

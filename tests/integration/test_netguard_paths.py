@@ -236,3 +236,14 @@ def test_a_campaign_fails_a_refused_monitor_for_good_and_patches_the_others(spy:
                     if rec.kind is EventKind.ATTEMPT and rec.device == refused.name]
         assert [rec.data["step"] for rec in connects] == ["connect"]  # one attempt, never retried
     assert spy.attempts == []
+
+
+def test_run_refuses_a_monitor_on_its_own_sinkhole_stand_ins(
+        spy: Spy, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI installs --indicator-prefix as refused before it reads the inventory."""
+    path, line = inventory(tmp_path, f"{STAND_IN}.5")
+    code = main(["run", "-i", str(path), "--package", "p.tar.gz", "--manifest", "m.json", "--policy", "p.yml",
+                 "--journal", str(tmp_path / "journal.db"), "--indicator-prefix", STAND_IN, "--yes"])
+    assert code == 2
+    assert f"{path}:{line}: host 'bed07': ansible_host points at {STAND_IN}.5" in capsys.readouterr().err
+    assert spy.attempts == []
