@@ -215,8 +215,9 @@ def render_report(report: VerificationReport) -> str:
     scan = report.scan
     if scan is not None:
         state = "clean" if scan.clean else "BACKDOOR/UNSAFE CONTENT"
+        stopped = ", STOPPED AT A LIMIT" if scan.breach is not None else ", INCOMPLETE"
         lines.append(f"scan       {scan.format}, {scan.members} member(s), {scan.bytes_scanned} bytes "
-                     f"scanned: {state}{'' if scan.complete else ', INCOMPLETE'}")
+                     f"scanned: {state}{'' if scan.complete else stopped}")
         lines.extend(f"  ! {f.kind} {f.text!r} in {f.member or 'the package'} at byte {f.offset}"
                      for f in scan.findings)
         lines.extend(f"  ! unsafe member {u.name!r}: {explain(u.reason)}" for u in scan.unsafe)

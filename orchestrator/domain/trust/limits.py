@@ -71,9 +71,8 @@ class ArchiveLimits:
         if expanded <= budget:
             return None
         return LimitBreach(Reason.EXPANDED_TOO_LARGE,
-                           f"{where}: more than {_size(budget)} expanded (the limit for this package: "
-                           f"{self.expansion_factor}x its size, at most {_size(self.max_expanded)}); "
-                           "reading stopped")
+                           f"{where}: more than {_size(budget)} expanded (this package's limit: "
+                           f"{self._rule()}); reading stopped")
 
     def ratio_breach(self, produced: int, consumed: int, where: str) -> LimitBreach | None:
         if produced < max(self.floor, 1) or produced <= self.max_ratio * max(consumed, 1):
@@ -102,10 +101,13 @@ class ArchiveLimits:
 
     def describe(self, budget: int | None = None) -> str:
         """One line for the human report."""
-        size = f"{_size(budget)} for this package, " if budget is not None else ""
-        return (f"expands to at most {size}{self.expansion_factor}x its size, cap "
-                f"{_size(self.max_expanded)}; ratio {self.max_ratio}:1; nesting {self.max_depth}; "
-                f"{self.max_members} members")
+        size = f"{_size(budget)} for this package " if budget is not None else ""
+        return (f"expands to at most {size}({self._rule()}); ratio {self.max_ratio}:1 per stream; "
+                f"nesting {self.max_depth}; {self.max_members} members")
+
+    def _rule(self) -> str:
+        floor = f"at least {_size(self.floor)}, " if self.floor < self.max_expanded else ""
+        return f"{self.expansion_factor}x its size, {floor}at most {_size(self.max_expanded)}"
 
 
 def layers_breach(layers: int, where: str) -> LimitBreach | None:
