@@ -23,6 +23,7 @@ from typing import Protocol
 
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, JournalRecord
+from orchestrator.domain.indicators import IndicatorMap
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,21 @@ class Observation:
 
 
 class NetworkObserver(Protocol):
+    """The sinkhole (live: ``recorded`` False, ``wait_for`` blocks) or a capture read from a file
+    (``recorded`` True: its traffic predates the run, so it is read whole and never waited on)."""
+
+    @property
+    def recorded(self) -> bool: ...
+
+    @property
+    def indicator_map(self) -> IndicatorMap | None:
+        """The loopback stand-in of 202.114.4.0/24 it watches (emulation), if any."""
+        ...
+
+    def wait_for(self, predicate: Callable[[Observation], bool], timeout: float) -> bool:
+        """Block until an observation satisfies ``predicate`` (True) or ``timeout`` passes (False)."""
+        ...
+
     def observations(self, *, since: str | None = None, until: str | None = None,
                      source: str | None = None) -> list[Observation]:
         """What was seen with ``since <= at <= until`` (None: no bound), oldest first. ``source`` None

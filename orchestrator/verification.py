@@ -295,15 +295,10 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
 
 
 def _wait(watch: _Watch, since: str, seconds: float, stop_when: Callable[[Observation], bool]) -> None:
-    """Watch for ``seconds``; return early once the observer has seen, since ``since``, what settles the
-    question from this monitor (only a live sinkhole offers ``wait_for``; anything else is waited out)."""
-    if seconds <= 0:
-        return
-    wait_for = getattr(watch.observer, "wait_for", None)
-    if callable(wait_for):
-        wait_for(lambda o: o.at >= since and stop_when(o) and watch.owns(o), seconds)
-    else:
-        time.sleep(seconds)
+    """Watch a live observer for ``seconds``; return early once it has seen, since ``since``, what settles
+    the question from this monitor."""
+    if seconds > 0 and watch.observer is not None:
+        watch.observer.wait_for(lambda o: o.at >= since and stop_when(o) and watch.owns(o), seconds)
 
 
 def _mount_completed(obs: Observation) -> bool:
@@ -351,7 +346,7 @@ class _Watch:
     @property
     def recorded(self) -> bool:
         """A capture read from a file: its traffic happened before this run, not after our triggers."""
-        return bool(getattr(self.observer, "recorded", False))
+        return self.observer is not None and self.observer.recorded
 
     @property
     def live(self) -> bool:
@@ -431,7 +426,8 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     and each trigger ask the clinical gate first (module doc): a monitor in clinical use is read, never
     probed or triggered.
     """
-    mapped = (indicator_map or getattr(observer, "indicator_map", None) or IndicatorMap()).loopback_prefix
+    watched_map = observer.indicator_map if observer is not None else None
+    mapped = (indicator_map or watched_map or IndicatorMap()).loopback_prefix
     r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
     watch_from, started = now_iso(), time.monotonic()
     firmware, listeners, eth0, patient = _device_checks(r, expected_version, expected_files)

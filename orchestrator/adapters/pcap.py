@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,6 +251,10 @@ class CaptureObserver:
     def __init__(self, report: CaptureReport, *, indicator_map: IndicatorMap | None = None) -> None:
         self.report = report
         self.indicator_map = indicator_map
+
+    def wait_for(self, predicate: Callable[[Observation], bool], timeout: float) -> bool:
+        """A capture does not grow: whether it holds such an observation, at once (``timeout`` unused)."""
+        return any(predicate(o) for o in self.report.observations)
 
     def observations(self, *, since: str | None = None, until: str | None = None,
                      source: str | None = None) -> list[Observation]:

@@ -93,6 +93,8 @@ def check_listen_address(indicator: str, address: str) -> None:
 class Sinkhole:
     """Implements ``ports.NetworkObserver``. Use as a context manager or call ``start``/``stop``."""
 
+    recorded = False  # live: what it sees happens now, after our triggers
+
     def __init__(self, indicator_map: IndicatorMap | None = None, *, listen: Mapping[str, str] | None = None,
                  tcp_ports: Iterable[int] = SINKHOLE_TCP_PORTS, udp_ports: Iterable[int] = SINKHOLE_UDP_PORTS,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
