@@ -44,6 +44,7 @@ def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
         "counts": fleet.survey_counts(),
         **_totals(fleet),
         "verdicts": _verdict_counts(fleet),
+        "clinical_hold": _clinical_holds(fleet),
         "unattributed_contacts": fleet.unattributed_contacts(),
         "unattributed_unlisted": fleet.unattributed_unlisted,
         "devices": {
@@ -60,6 +61,7 @@ def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
                 "firmware_inventory": d.firmware_before if header else None,
                 "verdicts": {k: v.value for k, v in d.verdicts.items()},
                 "reasons": list(d.survey_reasons),
+                "clinical_hold": d.clinical_hold,
             }
             for n, d in fleet.devices.items()
         },
@@ -70,6 +72,17 @@ def _totals(fleet: FleetStatus) -> dict[str, int]:
     devices = fleet.devices.values()
     return {"affected": sum(1 for d in devices if d.affected),
             "unreachable": sum(1 for d in devices if d.reachable is False)}
+
+
+def clinical_hold_line(held: dict[str, int]) -> str:
+    """The summary line of the monitors the clinical gate held, for ``survey``/``verify`` and ``status``."""
+    return (f"{sum(held.values())} monitor(s) left untouched for clinical reasons (not probed, not "
+            "triggered): " + ", ".join(f"{n} {reason}" for reason, n in sorted(held.items())))
+
+
+def _clinical_holds(fleet: FleetStatus) -> dict[str, int]:
+    """Monitors the clinical gate left untouched (not probed, not triggered), by its reason."""
+    return dict(sorted(Counter(d.clinical_hold for d in fleet.devices.values() if d.clinical_hold).items()))
 
 
 def _verdict_counts(fleet: FleetStatus) -> dict[str, dict[str, int]]:
@@ -112,6 +125,7 @@ def render_survey_status(fleet: FleetStatus) -> str:
         status = d.survey_status or "no result"
         verdicts = " ".join(f"{_verdict(d, cve):<12}" for cve in CVE_IDS)
         unreachable = "  (unreachable)" if d.reachable is False else ""
+        unreachable += f"  (untouched: {d.clinical_hold})" if d.clinical_hold else ""
         lines.append(
             f"[{SYMBOL.get(status, '  ')}] {status:<10} {name:<{wide}} {d.model:<8} {_firmware(d):<{fw}} "
             f"{verdicts.rstrip()}{unreachable}"
@@ -122,6 +136,8 @@ def render_survey_status(fleet: FleetStatus) -> str:
         f"{len(fleet.devices)} monitor(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
         + f"; {totals['affected']} affected; {totals['unreachable']} unreachable"
     )
+    if held := _clinical_holds(fleet):
+        lines.append(clinical_hold_line(held))
     lines.append("per CVE:")
     for cve, tally in _verdict_counts(fleet).items():
         lines.append(f"  {cve:<15} " + ", ".join(f"{n} {v}" for v, n in tally.items()))

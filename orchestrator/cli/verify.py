@@ -36,6 +36,7 @@ from typing import Any
 
 from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.ssh import SshTransport
+from orchestrator.cli.survey_status import clinical_hold_line
 from orchestrator.cli.values import indicator_prefix, observation_window
 from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCTIONS
@@ -290,6 +291,7 @@ def _record(path: Path, campaign: str, rows: list[Row], mode: str, header: dict[
                 "affected": row.status.affected, "reasons": list(row.status.reasons),
                 "status": row.status.status, "model": row.device.model,
                 "firmware": row.result.firmware or row.device.firmware, "reachable": row.result.reachable,
+                "clinical_hold": row.result.clinical_hold,
             }, device=row.device.name))
         journal.append(Event(campaign, EventKind.CAMPAIGN_FINISHED,
                              {"counts": dict(Counter(r.status.status for r in rows))}))
@@ -372,9 +374,7 @@ def _print_human(rows: list[Row], summary: dict[str, Any]) -> None:
                   f"{', '.join(sources)}): the network checks of {len(watched)} monitor(s) watched "
                   "meanwhile are inconclusive\n")
     if held := summary["clinical_hold"]:
-        out.write(f"{sum(held.values())} monitor(s) left untouched for clinical reasons (not probed, "
-                  "not triggered): "
-                  + ", ".join(f"{n} {reason}" for reason, n in sorted(held.items())) + "\n")
+        out.write(clinical_hold_line(held) + "\n")
     for title, key in (("by model", "by_model"), ("by firmware", "by_firmware")):
         out.write(f"{title}:\n")
         for name, counts in summary[key].items():

@@ -58,6 +58,7 @@ class DeviceStatus:
     affected: bool | None = None
     reachable: bool | None = None
     survey_reasons: tuple[str, ...] = ()
+    clinical_hold: str | None = None  # the clinical gate held this monitor's probe or triggers (a Deferral)
     # A trigger a person was asked to exercise and has not answered yet (the trigger-requested payload).
     trigger_request: dict[str, Any] | None = None
 
@@ -234,6 +235,7 @@ def _survey(fleet: FleetStatus, record: JournalRecord) -> None:
     device.affected = bool(data.get("affected")) if "affected" in data else None
     device.reachable = bool(data.get("reachable")) if "reachable" in data else None
     device.survey_reasons = tuple(str(r) for r in data.get("reasons") or ())
+    device.clinical_hold = str(data["clinical_hold"]) if data.get("clinical_hold") else None
     device.model = device.model or str(data.get("model") or "")
 
 

@@ -19,14 +19,16 @@ from typing import Any
 import pytest
 
 from orchestrator.adapters.journal_sqlite import SqliteJournal
+from orchestrator.adapters.ssh import SshTransport
 from orchestrator.demo import demo_policy, start_demo
 from orchestrator.domain.devices import CredentialRef, DeliveryPath, Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.emulator import EmulatedFleet
+from orchestrator.engine import Engine
 from orchestrator.verification import verify_device
 from tests.integration.conftest import unique_prefixes
-from tests.integration.engine_rig import fast_policy, rig
+from tests.integration.engine_rig import FAST_RETRY, fast_policy, rig
 
 HELD_CVES = ("CVE-2025-0626", "CVE-2025-1204", "CVE-2024-12248")  # the triggers' two, the probe's one
 # fault -> what the gate says, in the evidence and in the summary
@@ -101,10 +103,18 @@ def test_survey_with_triggers_leaves_monitors_in_clinical_use_untouched_and_says
     assert code == 1, stderr
 
 
-def test_survey_summary_in_words_counts_the_monitors_left_untouched(ward: Ward) -> None:
-    _, stdout, _ = ward.cli("survey", "--exercise-triggers")
-    assert ("5 monitor(s) left untouched for clinical reasons (not probed, not triggered): "
-            "1 alarm-active, 2 clinical-status-unknown, 2 patient-connected") in stdout
+def test_survey_summary_and_status_count_the_monitors_left_untouched(ward: Ward) -> None:
+    line = ("5 monitor(s) left untouched for clinical reasons (not probed, not triggered): "
+            "1 alarm-active, 2 clinical-status-unknown, 2 patient-connected")
+    journal = str(ward.out / "journal.db")
+    _, stdout, _ = ward.cli("survey", "--exercise-triggers", "--journal", journal)
+    assert line in stdout
+    status = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "status", "--journal", journal],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert line in status.stdout, status.stdout + status.stderr
+    patient = next(n for n, f in ward.held.items() if f == "patient")
+    rows = status.stdout.splitlines()
+    assert any(patient in row and "(untouched: patient-connected)" in row for row in rows)
 
 
 def test_verify_with_triggers_never_presses_a_trigger_on_a_monitor_in_clinical_use(ward: Ward) -> None:
@@ -186,3 +196,30 @@ def test_the_demo_campaign_never_reboots_or_triggers_a_monitor_in_clinical_use(t
             assert not kinds & {"upload", "install", "reboot", "trigger", "udp"}, monitor.name
         patched = [m for m in demo.fleet.monitors if states[m.name][0] is DeviceState.PATCHED]
         assert patched and all("reboot" in {a["kind"] for a in m.activity()} for m in patched)
+
+
+def test_a_resumed_upload_asks_the_gate_again_before_sending_anything(tmp_path: Path) -> None:
+    """Interrupted after its upload, the monitor gets a patient; the resumed run defers it untouched."""
+    with rig(tmp_path, monitors=1) as r, r.journal() as journal:
+        monitor = r.fleet.monitors[0]
+        engine = r.engine(journal, policy=fast_policy(waves=("1",)))
+        engine.subscribe(lambda rec: engine.interrupt() if rec.kind is EventKind.STATE_CHANGED
+                         and rec.data["to"] == "uploaded" else None)
+        engine.run(auto_approve=True)
+        assert engine.status.devices[monitor.name].state is DeviceState.UPLOADED
+        assert [a["kind"] for a in monitor.activity()].count("upload") == 1
+        monitor.connect_patient()
+        before = len(monitor.activity())
+        inventory = r.inventory
+        transports = {DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts)}
+        resumed = Engine.resume(journal=journal, campaign_id=engine.campaign_id, inventory=inventory,
+                                package=r.package, operator="test", observer=r.sinkhole, retry=FAST_RETRY,
+                                transports=transports,
+                                policy=fast_policy(waves=("1",), max_rechecks=1, recheck_interval=0.1))
+        resumed.run(auto_approve=True)
+        device = resumed.status.devices[monitor.name]
+        assert (device.state, device.reason) == (DeviceState.DEFERRED, "patient-connected")
+        since = monitor.activity()[before:]
+        commands = [a["command"] for a in since if a["kind"] == "command"]
+        assert commands and all(c == "cms-status" for c in commands), commands  # it only asked
+        assert not [a for a in since if a["kind"] in ("upload", "install", "reboot")]
