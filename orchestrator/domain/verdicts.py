@@ -26,7 +26,7 @@ class Evidence:
     check: str  # check id from the catalogue, e.g. "binary-mount-string"
     source: str  # "device" | "network" | "pcap" | "technician"
     observed_at: str  # ISO-8601 UTC
-    outcome: str  # "pass" | "fail" | "error"
+    outcome: str  # "pass" | "fail" | "error" | "inconclusive" (only "pass" passes: domain.verdict_rules)
     summary: str  # one plain sentence
     sha256: str  # hash of the raw material (command output, decoded capture), never the material
     details: dict[str, Any] = field(default_factory=dict)
