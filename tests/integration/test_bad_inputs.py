@@ -219,3 +219,35 @@ def test_attest_refuses_an_expiry_that_is_not_in_the_future(
                  "CMS8000", "--from-versions", "V0", "--release", "1", "--expires", expires,
                  "--out", str(out)]) == 2
     assert "[bad-expiry]" in capsys.readouterr().err and not out.exists()
+
+
+# --- inventories: the size cap is read before parsing, and the refusal says what is wrong ------------
+
+def fleet_inventory(monitors: int) -> str:
+    lines = ["all:", "  children:", "    site_a:", "      vars: {site: A, ward: ICU}", "      hosts:"]
+    for i in range(monitors):
+        address = f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
+        lines += [f"        bed{i:05d}:", f"          ansible_host: {address}",
+                  "          ansible_port: 2222", "          model: CMS8000",
+                  f"          serial_number: \"CMS8K-2301-{i:05d}\"", f"          bed: \"{i % 100:02d}\"",
+                  "          host_key: \"SHA256:" + "A" * 43 + "\""]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_15_mb_inventory_is_refused_by_its_size_without_blaming_aliases(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "fleet.yml"
+    path.write_text(fleet_inventory(58_000))
+    assert path.stat().st_size > 14_000_000
+    assert main(["inventory", "check", "-i", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "MiB" in err and "split the fleet" in err and "alias" not in err.lower()
+
+
+def test_too_many_monitors_without_aliases_are_not_blamed_on_aliases(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "many.yml"
+    path.write_text("all:\n  hosts:\n" + "".join(f"    b{i}:\n" for i in range(60_000)))
+    assert main(["inventory", "check", "-i", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "more than 50000 groups and monitors" in err and "alias" not in err.lower()
