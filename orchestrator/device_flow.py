@@ -45,6 +45,7 @@ class DeviceFlow:
         self.pkg = engine.package
         self.policy = engine.policy
         self.remote = f"{self.policy.upload_dir.rstrip('/')}/{self.pkg.package_name}"
+        self.resumed_in = engine._state(device.name)  # where an earlier run left this monitor
 
     def _run(self, step: str, command: str, timeout: float | None = None) -> Any:
         """One command with retries; on a transient error the session is reopened before the next try."""
@@ -69,25 +70,31 @@ class DeviceFlow:
             step = Step.UPLOAD
         elif step is Step.UPLOAD and not self.clear_to_disturb("upload"):
             return  # resumed mid-upload: start()'s check is from another run, ask again
-        self.e._check_stop()
+        self._between_steps()
         if step is Step.UPLOAD:
             self.upload()
             step = Step.CHECK_INSTALLED
-        self.e._check_stop()
+        self._between_steps()
         if step is Step.CHECK_INSTALLED:
             if not self.clear_to_disturb("install"):
                 return
             self.install()
             step = Step.REBOOT
-        self.e._check_stop()
+        self._between_steps()
         if step is Step.REBOOT:
             if not self.rebooted_before_interruption():
                 if not self.clear_to_disturb("reboot"):
                     return
                 self.reboot()
             step = Step.VERIFY
+        self.e._renew_lease(self.name)  # the lease is in the persistent upload dir: it outlives a reboot
         if step is Step.VERIFY:
             self.verify()
+
+    def _between_steps(self) -> None:
+        """Stop here if interrupted; otherwise renew this monitor's lease (stops if another holds it)."""
+        self.e._check_stop()
+        self.e._renew_lease(self.name)
 
     def clinical(self) -> Deferral | None:
         """The clinical gate (``domain.clinical.may_disturb``) on this monitor's ``cms-status`` now; a
@@ -240,6 +247,8 @@ class DeviceFlow:
         the monitor now shows another boot, the reboot happened before the interruption. It goes on to
         verification without a second reboot; anything else (no identity journalled, the same boot,
         unproven) reboots as a fresh run would."""
+        if self.resumed_in is not S.REBOOTING:  # installed by this run: nothing to look up
+            return False
         before, marker = self._journalled_boot()
         if before is None:
             return False

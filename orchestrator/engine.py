@@ -20,15 +20,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
+from orchestrator.adapters.journal_claims import Claim, Claims
 from orchestrator.adapters.manual import build_work_order
 from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.device_flow import DeviceFlow
+from orchestrator.device_lease import DeviceLease, controller_id
 from orchestrator.domain.campaign import (
     CampaignPlan,
     CampaignPolicy,
@@ -45,7 +48,8 @@ from orchestrator.domain.campaign import (
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind, JournalRecord, device_header
 from orchestrator.domain.inventory import Inventory
-from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
+from orchestrator.domain.lease import HELD_ELSEWHERE, Lease, lease_ttl
+from orchestrator.domain.lifecycle import ALLOWED, TERMINAL, DeviceState, check_transition
 from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.domain.waves import plan_waves
@@ -66,6 +70,14 @@ Verifier = Callable[..., Any]  # orchestrator.verification.Verifier (imported la
 
 class _Stop(Exception):
     """Internal: stop driving this monitor now (interrupt); its journalled state stays as it is."""
+
+    message = "interrupted; state kept for resume"
+
+
+class _LeaseLost(_Stop):
+    """Another campaign holds this monitor's lease now (ours ran out between steps)."""
+
+    message = "lease lost to another campaign; state kept, this monitor is left alone"
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,10 @@ class Engine:
             timeout=policy.trigger_timeout)
         self._expected_files: dict[str, str] | None = None
         self._expected_lock = threading.Lock()
+        self.controller = controller_id()
+        self._held = False  # this process holds the campaign and its monitors' claims (``hold``)
+        self._claims_taken_over: list[Claim] = []
+        self._leases: dict[str, DeviceLease] = {}
         self._identities: Any = None  # verification.Identities of the whole inventory, made on first use
         if self.status.campaign is not None:  # resuming: the journal's waves and devices are the truth
             self.waves = tuple(tuple(w) for w in self.status.waves)
@@ -375,13 +391,39 @@ class Engine:
             "devices": {n: device_header(d) for n, d in self.devices.items()},
         }
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold this campaign and its monitors in the journal (``CampaignLocked`` naming the campaign that
+        runs it, or that drives any of the same monitors). Front ends take it before they bind a socket;
+        ``run`` takes it itself when they did not."""
+        if self._held:
+            yield
+            return
+        path = getattr(self.journal, "path", None)  # a journal file (an in-memory one has nobody to share)
+        done = {n for n, d in self.status.devices.items() if d.terminal}
+        todo = [n for n in self.devices if n not in done]
+        claims: contextlib.AbstractContextManager[list[Claim]] = contextlib.nullcontext([])
+        if isinstance(path, Path) and str(path) != ":memory:":
+            claims = Claims(path).hold(self.campaign_id, todo, self.controller)
+        with claims as taken_over:
+            self._held, self._claims_taken_over = True, list(taken_over)
+            try:
+                yield
+            finally:
+                self._held = False
+
     def run(self, *, auto_approve: bool = False) -> CampaignOutcome:
-        lock = getattr(self.journal, "lock", None)
-        with lock(self.campaign_id) if lock is not None else contextlib.nullcontext():
+        with self.hold():
             if self.status.campaign is None:
                 self._event(EventKind.CAMPAIGN_CREATED, self._created_payload())
             elif self.status.halted is not None or self.status.aborted is not None:
                 return self._outcome()  # a halted campaign is over; start a new one after investigating
+            for stale in self._claims_taken_over:
+                self._event(EventKind.LOG, {
+                    "level": "warning", "claim": stale.to_dict(),
+                    "message": f"claim of {stale.describe()} on {len(stale.devices)} monitor(s) taken over: "
+                               "its process is gone"})
+            self._claims_taken_over = []
             self._pick_up_external()
             with ThreadPoolExecutor(
                 max_workers=self.policy.max_workers, thread_name_prefix="cmspatch"
@@ -595,10 +637,8 @@ class Engine:
                 self._drive_manual(device)
             else:
                 self._drive_network(device)
-        except _Stop:
-            self._event(
-                EventKind.LOG, {"level": "info", "message": "interrupted; state kept for resume"}, name
-            )
+        except _Stop as stop:
+            self._event(EventKind.LOG, {"level": "info", "message": stop.message}, name)
         except CmspatchError as exc:  # any error of ours ends this monitor, never the campaign
             if self._state(name) not in TERMINAL:
                 self._fail(name, exc.reason)
@@ -621,10 +661,56 @@ class Engine:
         except TransientTransportError as exc:
             raise TransportError(exc.message, reason="unreachable") from exc
         try:
-            DeviceFlow(self, device, cast(DeviceSession, session)).run(step)
+            flow = DeviceFlow(self, device, cast(DeviceSession, session))
+            self._leased(flow, step)
         finally:
+            self._leases.pop(name, None)
             with contextlib.suppress(Exception):
                 session.close()
+
+    def _leased(self, flow: DeviceFlow, step: Step) -> None:
+        """Run the flow under this monitor's lease (``domain.lease``): taken before anything is done to
+        the monitor, renewed between steps (``_renew_lease``), given back once the monitor is settled."""
+        name = flow.name
+        p = self.policy
+        lease = DeviceLease(
+            campaign=self.campaign_id, upload_dir=p.upload_dir, holder=self.controller,
+            ttl=lease_ttl(p.reboot_timeout, p.install_timeout, p.command_timeout,
+                          p.observation_window + 2 * p.trigger_timeout),
+            run=lambda command: flow._run("lease", command),
+            log=lambda level, message, data: self._event(
+                EventKind.LOG, {"level": level, "message": message, "lease": data}, name))
+        other = lease.acquire()
+        if other is not None:
+            self._held_elsewhere(name, other)
+            return
+        self._leases[name] = lease
+        try:
+            flow.run(step)
+        except _Stop:
+            raise  # mid-flight: the lease stays, the resumed campaign takes it back
+        except BaseException:
+            lease.release()
+            raise
+        if self._state(name) in TERMINAL or self._state(name) is S.DEFERRED:
+            lease.release()
+
+    def _renew_lease(self, name: str) -> None:
+        """Between two steps: extend this monitor's lease, or stop if another campaign holds it now."""
+        lease = self._leases.get(name)
+        if lease is not None and (other := lease.renew()) is not None:
+            self._held_elsewhere(name, other)
+            raise _LeaseLost()
+
+    def _held_elsewhere(self, name: str, other: Lease) -> None:
+        """Another campaign holds a live lease on this monitor: leave it alone and say who."""
+        held_by = other.to_dict()
+        if S.DEFERRED in ALLOWED[self._state(name)]:
+            self._move(name, S.DEFERRED, HELD_ELSEWHERE, held_by=held_by)
+        else:  # mid-flight in this campaign: keep the journalled state for a later resume
+            self._event(EventKind.LOG, {"level": "warning", "held_by": held_by,
+                                        "message": f"left alone: {other.describe()} holds this monitor"},
+                        name)
 
     def _defer(self, name: str, reason: str) -> None:
         self._move(name, S.DEFERRED, reason)
