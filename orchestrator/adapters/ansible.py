@@ -19,6 +19,8 @@ Network guard: before ansible-runner starts, the monitor's ``ansible_host`` is r
 address checked (``guarded_net.resolve_checked``); a refusal is a ``PermanentTransportError`` with reason
 ``indicator-address`` and Ansible never runs. The inventory has already refused indicator addresses in
 ``ansible_host``, ``ansible_ssh_host`` and ssh options; this check catches names that resolve to one.
+A ``host_vars/`` or ``group_vars/`` directory beside the inventory is refused: Ansible would read it,
+cmspatch's inventory checks would not.
 
 Host keys stay pinned: ``ANSIBLE_HOST_KEY_CHECKING`` is true and the inventory's
 ``ansible_ssh_common_args`` name the known_hosts file with ``StrictHostKeyChecking=yes``. One
@@ -101,6 +103,14 @@ class AnsibleRunner:
         self.inventory = Path(self.inventory).resolve()
         if not self.inventory.is_file():
             raise UsageError(f"inventory not found: {self.inventory}", reason="inventory-missing")
+        for extra in ("host_vars", "group_vars"):
+            # Ansible would read these beside the inventory; cmspatch's checks (the network guard among
+            # them) would not, and the two could disagree on where a monitor is.
+            if (self.inventory.parent / extra).exists():
+                shutil.rmtree(self.control_dir, ignore_errors=True)
+                raise UsageError(f"{self.inventory.parent / extra}: Ansible would read variables cmspatch "
+                                 "does not check; put them in the inventory file",
+                                 reason="inventory-vars-dir")
         os.chmod(self.control_dir, 0o700)
 
     def envvars(self) -> dict[str, str]:

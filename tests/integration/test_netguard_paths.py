@@ -13,8 +13,10 @@ a packet ever leaving (or reaching a sinkhole).
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from orchestrator.domain.events import EventKind
 from orchestrator.domain.indicators import INDICATOR_NETWORK
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.netguard import DEFAULT_GUARD, NetworkGuard, install_guard
-from orchestrator.errors import PermanentTransportError
+from orchestrator.errors import PermanentTransportError, UsageError
 from tests.integration.engine_rig import fast_policy, rig
 
 KEY = "SHA256:SmPuBF7qMMRDB6S+4mSPJa6pTyWClJof6Wk3TuQ14CE"
@@ -247,3 +249,41 @@ def test_run_refuses_a_monitor_on_its_own_sinkhole_stand_ins(
     assert code == 2
     assert f"{path}:{line}: host 'bed07': ansible_host points at {STAND_IN}.5" in capsys.readouterr().err
     assert spy.attempts == []
+
+
+@pytest.mark.parametrize("directory", ["host_vars", "group_vars"])
+def test_ansible_transport_refuses_variables_the_inventory_checks_never_saw(
+        tmp_path: Path, nothing_starts: list[str], directory: str) -> None:
+    path, _ = inventory(tmp_path, "127.77.0.7")
+    (tmp_path / directory).mkdir()
+    (tmp_path / directory / "bed07.yml").write_text("ansible_host: 202.114.4.119\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        AnsibleTransport(path)
+    assert caught.value.reason == "inventory-vars-dir" and nothing_starts == []
+
+
+def test_the_patch_playbook_fails_an_indicator_host_before_anything_connects(tmp_path: Path) -> None:
+    """AWX runs playbooks/patch.yml without cmspatch: the play asks the same guard (filter plugin)."""
+    path, _ = inventory(tmp_path, "202.114.4.119")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "ssh-calls"
+    for tool in ("ssh", "sftp", "scp"):  # record any attempt to reach the monitor, and reach nothing
+        script = f"#!/bin/sh\necho {tool} \"$@\" >> {calls}\nexit 255\n"
+        (fake_bin / tool).write_text(script, encoding="utf-8")
+        (fake_bin / tool).chmod(0o755)
+    (tmp_path / "runner").mkdir()
+    events: list[dict[str, Any]] = []
+    ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"), project_dir=str(tmp_path), inventory=str(path),
+        playbook=str(Path(__file__).resolve().parents[2] / "playbooks" / "patch.yml"), quiet=True,
+        extravars={"cmspatch_package": str(tmp_path / "p.tar.gz"), "cmspatch_sha256": "0" * 64,
+                   "cmspatch_target_version": "2.0"},
+        envvars={"PATH": f"{fake_bin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin",
+                 "ANSIBLE_NOCOLOR": "True"},
+        event_handler=lambda e: events.append(e) is not None,
+    )
+    failed = [e["event_data"] for e in events if e.get("event") == "runner_on_failed"]
+    assert [f["task"] for f in failed] == ["cmspatch:network-guard"]
+    assert "cmspatch-reason=indicator-address" in failed[0]["res"]["msg"]
+    assert not calls.exists()
