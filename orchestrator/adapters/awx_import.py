@@ -11,14 +11,15 @@ campaign's records are skipped, so importing a job twice adds nothing.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator.adapters.awx_mapping import JobInfo, map_job
+from orchestrator.adapters.strict_files import load_json_file
 from orchestrator.domain.inventory import Inventory
+from orchestrator.domain.strict_load import JOB_EVENT, StrictLoadError
 from orchestrator.errors import UsageError
 from orchestrator.ports import Journal
 
@@ -57,10 +58,11 @@ def find_job_dir(path: Path) -> Path:
 def read_events(job_dir: Path) -> list[dict[str, Any]]:
     events = []
     for file in sorted((job_dir / "job_events").glob("*.json")):
-        try:
-            value = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{file}: not a readable job event ({exc})", reason="import-bad-event") from exc
+        try:  # the strict loader: size, UTF-8, duplicate keys and depth, as for every input file
+            value = load_json_file(file, JOB_EVENT)
+        except StrictLoadError as exc:
+            raise UsageError(f"not a readable job event: {exc.message} ({exc.reason})",
+                             reason="import-bad-event") from exc
         if isinstance(value, dict):
             events.append(value)
     return events

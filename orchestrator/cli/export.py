@@ -138,7 +138,7 @@ def _columns(path: Path) -> ColumnMap:
     from orchestrator.exports.columns import parse_columns
 
     try:
-        return parse_columns(read_bounded(path, 1 << 20, "columns").decode("utf-8", "replace"), str(path))
+        return parse_columns(read_bounded(path, 1 << 20, "columns"), str(path))
     except ExportError as exc:  # a bad mapping file is bad input, exit 2 like any other
         raise UsageError(exc.message, reason=exc.reason) from exc
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from orchestrator.domain.strict_load import COLUMNS, StrictLoadError, compose_yaml
 from orchestrator.errors import ExportError
 from orchestrator.exports.model import CVE_IDS
 
@@ -68,21 +69,26 @@ def _refuse(filename: str, line: int, message: str) -> ExportError:
     return ExportError(f"{where}: {message}", reason="columns-invalid")
 
 
-def parse_columns(text: str, filename: str = "columns.yml") -> ColumnMap:
-    """Read a column mapping file; raises ``ExportError(reason="columns-invalid")`` with file:line."""
+def parse_columns(text: str | bytes, filename: str = "columns.yml") -> ColumnMap:
+    """Read a column mapping file; raises ``ExportError(reason="columns-invalid")`` with file:line.
+
+    The file goes through the strict loader (size, UTF-8, depth, no aliases); a top-level key given
+    twice is refused like a column given twice."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 0
-        raise _refuse(filename, line, f"not valid YAML: {exc.problem}") from exc
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise _refuse(filename, 0, f"not valid YAML: {exc}") from exc
+        root = compose_yaml(text, filename, COLUMNS)
+    except StrictLoadError as exc:
+        raise _refuse(filename, exc.line, f"{exc.detail} ({exc.reason})") from exc
     if not isinstance(root, yaml.MappingNode):
         raise _refuse(filename, 1, "must be a mapping with a 'columns' key")
     delimiter, encoding = ",", "utf-8"
     columns: list[tuple[str, str]] | None = None
+    seen: dict[str, int] = {}
     for key_node, value_node in root.value:
         key, line = str(key_node.value), key_node.start_mark.line + 1
+        if key in seen:
+            raise _refuse(filename, line, f"{key!r} is given twice (first on line {seen[key]}; "
+                          "duplicate-key)")
+        seen[key] = line
         if key == "delimiter":
             delimiter = str(value_node.value).replace("\\t", "\t")
             if not isinstance(value_node, yaml.ScalarNode) or delimiter not in DELIMITERS:

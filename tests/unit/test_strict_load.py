@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,79 @@ def test_arbitrary_bytes_give_a_value_or_a_located_refusal_never_another_error(d
 def test_every_kind_is_bounded() -> None:
     kinds = [v for v in vars(strict_load).values() if isinstance(v, Limits)]
     assert len(kinds) >= 6 and all(k.max_bytes <= 16 << 20 and k.max_depth <= 128 for k in kinds)
+
+
+# --- each file kind, through its own parser: the same four rules ------------------------------------
+
+DEEP = b"a: " + b"[" * 10_000 + b"]" * 10_000 + b"\n"
+UTF16 = "columns:\n  serial: S\n".encode("utf-16-le")
+
+
+def _policy(data: bytes) -> str:
+    from orchestrator.domain.trust.policy import parse_policy
+    from orchestrator.errors import TrustError
+
+    with pytest.raises(TrustError) as caught:
+        parse_policy(data, "policy.yaml")
+    assert caught.value.reason == "policy-invalid"
+    return caught.value.message
+
+
+def _state(data: bytes) -> str:
+    from orchestrator.domain.trust.rollback import parse_state
+    from orchestrator.errors import TrustError
+
+    with pytest.raises(TrustError) as caught:
+        parse_state(data, "state.json")
+    assert caught.value.reason == "state-invalid"
+    return caught.value.message
+
+
+def _columns(data: bytes) -> str:
+    from orchestrator.errors import ExportError
+    from orchestrator.exports.columns import parse_columns
+
+    with pytest.raises(ExportError) as caught:
+        parse_columns(data, "columns.yml")
+    assert caught.value.reason == "columns-invalid"
+    return caught.value.message
+
+
+def _inventory(data: bytes) -> str:
+    from orchestrator.adapters.inventory_file import load_inventory
+    from orchestrator.errors import InventoryError
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "inv.yml"
+        path.write_bytes(data.replace(b"columns:", b"all:"))
+        with pytest.raises(InventoryError) as caught:
+            load_inventory(path)
+    return " ".join(f"{p} ({p.code})" for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("parse", [_policy, _columns, _inventory], ids=["policy", "columns", "inventory"])
+def test_each_yaml_kind_refuses_duplicates_depth_encoding_and_size(parse: Callable[[bytes], str]) -> None:
+    assert "duplicate-key" in parse(b"columns: {}\ncolumns: {}\n")
+    assert "too-deep" in parse(DEEP)
+    assert "not-utf8" in parse(UTF16)
+    assert "not-utf8" in parse(b"keys: caf\xe9\n")
+    assert "too-large" in parse(b"#" * (16 << 20))
+
+
+def test_the_state_refuses_duplicates_depth_encoding_and_size() -> None:
+    assert "duplicate-key" in _state(b'{"version": 1, "models": {}, "models": {}}')
+    assert "too-deep" in _state(b"[" * 10_000 + b"]" * 10_000)
+    assert "not-utf8" in _state('{"version": 1}'.encode("utf-16"))
+    assert "too-large" in _state(b" " * (2 << 20))
+
+
+def test_an_awx_job_event_goes_through_the_same_loader(tmp_path: Path) -> None:
+    from orchestrator.adapters.awx_import import read_events
+    from orchestrator.errors import UsageError
+
+    (tmp_path / "job_events").mkdir()
+    (tmp_path / "job_events" / "1-a.json").write_bytes(b'{"event": "runner_on_ok",\n "event": "x"}')
+    with pytest.raises(UsageError) as caught:
+        read_events(tmp_path)
+    assert caught.value.reason == "import-bad-event" and "1-a.json:2:2" in caught.value.message
+    assert "duplicate-key" in caught.value.message
