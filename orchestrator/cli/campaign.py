@@ -15,6 +15,7 @@ Exit codes: 0 all patched, 1 some failed/deferred/awaiting a technician, 2 usage
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -348,25 +349,46 @@ def _nonzero(counts: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing to do"
 
 
+class _Stopper:
+    """Whom a stop signal stops: the engine once there is one (``engine`` is set by the caller)."""
+
+    def __init__(self, engine: Any = None) -> None:
+        self.engine = engine
+
+
+_STOP_SIGNALS = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM", "SIGHUP": "SIGHUP"}
+
+
 @contextmanager
-def _sigint_interrupts(engine: Any) -> Iterator[None]:
-    """First Ctrl-C: stop cleanly at the next step boundary. A second one interrupts hard."""
+def _sigint_interrupts(engine: Any = None) -> Iterator[_Stopper]:
+    """Ctrl-C, SIGTERM (systemd, ``timeout``, AWX) and SIGHUP (the terminal went away) all stop the same
+    way: monitors finish or park their current step, the journal stays resumable, exit 130. Before there
+    is an engine nothing was done yet: the command stops at once (still 130). A second signal forces."""
+    stopper = _Stopper(engine)
     if sys.platform == "win32" or not _main_thread():
-        yield
+        yield stopper
         return
+    signals = [getattr(signal, name) for name in _STOP_SIGNALS if hasattr(signal, name)]
 
     def handler(signum: int, frame: object) -> None:
-        print(
-            "cmspatch: stopping after the current step (Ctrl-C again to force)", file=sys.stderr, flush=True
-        )
-        engine.interrupt("operator (Ctrl-C)")
+        what = _STOP_SIGNALS.get(signal.Signals(signum).name, str(signum))
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for other in signals:
+            if other != signal.SIGINT:
+                signal.signal(other, signal.SIG_DFL)
+        if stopper.engine is None:
+            raise KeyboardInterrupt
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            print(f"cmspatch: {what}: stopping after the current step (again to force)", file=sys.stderr,
+                  flush=True)
+        stopper.engine.interrupt(f"operator ({what})" if what == "Ctrl-C" else what)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
-        yield
+        yield stopper
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 def _main_thread() -> bool:
@@ -376,6 +398,23 @@ def _main_thread() -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    with _sigint_interrupts() as stopper:
+        outcome = _run_campaign(args, stopper)
+    print(
+        f"cmspatch: campaign {outcome.campaign_id}: {outcome.message} ({_nonzero(outcome.counts)})",
+        file=sys.stderr,
+    )
+    if outcome.exit_code is ExitCode.AWAITING_APPROVAL:
+        print(
+            f"cmspatch: approve and continue with: cmspatch run --resume {outcome.campaign_id} --yes ...",
+            file=sys.stderr,
+        )
+    return int(outcome.exit_code)
+
+
+def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
+    """Locks before listeners: the journal's claims are held before the sinkhole binds its sockets, so a
+    second run is told who holds the campaign (exit 6), not that an address is in use."""
     from orchestrator.engine import Engine
 
     inventory, package = _inputs(args)
@@ -387,11 +426,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                 stack.callback(transport.close)
         journal = stack.enter_context(SqliteJournal(journal_path(args)))
         journal.verify_or_raise(anchors_required=args.resume is not None)  # never append to a cut journal
-        observer = None
-        if not args.no_sinkhole:
-            from orchestrator.adapters.sinkhole import Sinkhole
-
-            observer = stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
         if args.resume is not None:
             engine = Engine.resume(
                 journal=journal,
@@ -400,7 +434,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                 package=package,
                 transports=transports,
                 operator=operator,
-                observer=observer,
             )
         else:
             engine = Engine(
@@ -410,24 +443,18 @@ def cmd_run(args: argparse.Namespace) -> int:
                 transports=transports,
                 policy=build_policy(args),
                 operator=operator,
-                observer=observer,
                 limit=args.limit,
             )
+        stack.enter_context(engine.hold())
+        if not args.no_sinkhole:
+            from orchestrator.adapters.sinkhole import Sinkhole
+
+            engine.observer = stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
         engine.subscribe(_Progress(args.json))
         if not args.yes:
             engine.stop_at_gate()
-        with _sigint_interrupts(engine):
-            outcome = engine.run(auto_approve=args.yes)
-    print(
-        f"cmspatch: campaign {outcome.campaign_id}: {outcome.message} ({_nonzero(outcome.counts)})",
-        file=sys.stderr,
-    )
-    if outcome.exit_code is ExitCode.AWAITING_APPROVAL:
-        print(
-            f"cmspatch: approve and continue with: cmspatch run --resume {outcome.campaign_id} --yes ...",
-            file=sys.stderr,
-        )
-    return int(outcome.exit_code)
+        stopper.engine = engine
+        return engine.run(auto_approve=args.yes)
 
 
 def _campaign_of(journal: SqliteJournal, wanted: str | None, *, read_only: bool = False) -> str:

@@ -115,15 +115,20 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
 
         return stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
 
+    def held(engine: Any) -> Any:  # locks before listeners: refused as held, never as "address in use"
+        stack.enter_context(engine.hold())
+        engine.observer = observer()
+        return engine
+
     def new_engine(package: Any) -> Any:
-        return Engine(inventory=inventory, package=package, journal=journal,
-                      transports=campaign._transports(inventory, args), policy=policy, operator=operator,
-                      observer=observer(), limit=args.limit)
+        return held(Engine(inventory=inventory, package=package, journal=journal,
+                           transports=campaign._transports(inventory, args), policy=policy,
+                           operator=operator, limit=args.limit))
 
     def resume_engine(package: Any) -> Any:
-        return Engine.resume(journal=journal, campaign_id=args.campaign, inventory=inventory, package=package,
-                             transports=campaign._transports(inventory, args), operator=operator,
-                             observer=observer())
+        return held(Engine.resume(journal=journal, campaign_id=args.campaign, inventory=inventory,
+                                  package=package, transports=campaign._transports(inventory, args),
+                                  operator=operator))
 
     config.new_engine = new_engine
     config.resume_engine = resume_engine
