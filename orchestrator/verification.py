@@ -12,8 +12,10 @@ call on demand. It
    re-reading /proc/mounts and eth0 on the device;
 4. turns the evidence into a verdict per CVE (``domain.verdict_rules``).
 
-Clinical gate: right before the UDP probe and right before each trigger, ``clinical_gate`` reads
-``cms-status`` through the session (the campaign's command) and asks ``domain.clinical.may_disturb``. The
+Clinical gate: right before each trigger, ``clinical_gate`` reads ``cms-status`` through the session (the
+campaign's command) and asks ``domain.clinical.may_disturb``; the UDP probe, which follows the check
+batch with nothing in between, is gated on the ``cms-status`` that batch read (the same reading the
+patient-status evidence shows, and one round trip less per monitor). The
 boot-key trigger restarts a real unit; the menu update starts the update code; and a datagram, however
 benign, reaches a service known to run attacker-chosen code on what it receives (CVE-2024-12248), so
 none of the three is done on a monitor with a patient connected, an alarm active, or a status we cannot
@@ -170,11 +172,16 @@ class _Run:
     fetched: dict[str, tuple[bytes, int] | str] = field(default_factory=dict)  # prefetch: output or why not
     reported: tuple[tuple[str, ...], str | None] | None = None  # the monitor's own addresses and MAC
     clinical_hold: str | None = None
+    # cms-status as the check batch read it (output, or None if it failed): the probe's gate, which
+    # follows the batch with nothing in between, uses it instead of a second round trip.
+    batch_status: tuple[str | None] | None = None
 
-    def may_disturb(self, check: str) -> bool:
-        """The clinical gate right now, before the action ``check`` speaks to; a no is recorded as that
-        check's "not exercised" evidence (details ``clinical``: the Deferral), and True is never cached."""
-        gate = clinical_gate(None if self.unreachable is not None else self.session)
+    def may_disturb(self, check: str, *, read: tuple[str | None] | None = None) -> bool:
+        """The clinical gate right now, before the action ``check`` speaks to (on ``read``, a status just
+        read, or on a fresh ``cms-status``); a no is recorded as that check's "not exercised" evidence
+        (details ``clinical``: the Deferral), and a yes is never reused for a later action."""
+        gate = may_disturb(read[0]) if read is not None else clinical_gate(
+            None if self.unreachable is not None else self.session)
         if gate.allowed:
             return True
         assert gate.reason is not None
@@ -282,7 +289,9 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     if (out := r.run("eth0-state")) is not None and out[1] == 0:
         ev, eth0 = checks.eth0_state(out[0], now_iso())
         r.add(ev)
-    if (out := r.run("patient-status")) is not None and out[1] == 0:
+    if (out := r.run("patient-status")) is not None:
+        r.batch_status = (out[0].decode("utf-8", "replace") if out[1] == 0 else None,)
+    if out is not None and out[1] == 0:
         ev, patient = checks.patient_status(out[0], now_iso())
         r.add(ev)
     if (out := r.run("interface-identity")) is not None:
@@ -436,7 +445,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
         r.add(checks.not_run("udp-probe", now_iso(), "UDP probe switched off for this run"))
     elif not device.address:
         r.add(checks.not_run("udp-probe", now_iso(), "no network address (hands-on unit)"))
-    elif r.may_disturb("udp-probe"):
+    elif r.may_disturb("udp-probe", read=r.batch_status):
         probe = prober or (lambda address, ports: probe_udp(address, ports))
         ports = sorted(set(udp_probe_ports) | set(listeners))
         r.add(checks.udp_probe(probe(device.address, ports), now_iso(), device.address))
