@@ -12,6 +12,12 @@ unit, a technician at the bed does it. The verification calls a ``Trigger`` like
 3. returns if the technician did it, raises ``TriggerNotExercised`` otherwise, which the verification
    records as "not run" evidence, so the CVE it speaks to stays inconclusive, never fixed.
 
+Nobody is asked unless the clinical gate said yes a moment before: ``verification.verify_device`` asks
+``domain.clinical.may_disturb`` on the monitor's ``cms-status`` right before calling any trigger, so a
+technician is never asked to press the boot key (a restart) on a monitor with a patient connected or an
+alarm active, nor on one whose status cannot be read (a hands-on unit without a service session: the
+person at the bed could see the patient, but the request would rest on nothing cmspatch read).
+
 The verification's observation window starts before the request, so whatever the monitor does between
 the key press and the answer is watched. Deliberately left out: any I/O of its own; the engine hands in
 how to emit, how to look for answers written by other processes, and when to stop waiting.

@@ -199,7 +199,7 @@ def test_survey_reads_a_capture_for_a_monitor_it_cannot_log_in_to(
     inventory.write_text(INVENTORY)
     pcap = write_pcap(tmp_path / "mirror.pcap", backdoor_frames(device="127.88.1.5"))
     code = main(["survey", "-i", str(inventory), "--pcap", str(pcap), "--json", "--no-udp-probe",
-                 "--window", "0.1"])  # a recorded capture is read at once: the window costs nothing)
+                 "--window", "0.1"])  # a recorded capture is read at once: the window costs nothing
     row = json.loads(capsys.readouterr().out)["devices"][0]
     verdicts = {v["cve"]: v["verdict"] for v in row["verdicts"]}
     assert code == 1 and not row["reachable"] and row["status"] == "vulnerable"
