@@ -112,11 +112,11 @@ class Inflate:
         tail = getattr(self._d, "unconsumed_tail", b"")
         return self.consumed - len(self._pending) - len(tail)
 
-    def _input(self) -> bytes:
+    def _input(self, size: int = INPUT_CHUNK) -> bytes:
         if self._pending:
             data, self._pending = self._pending, b""
             return data
-        data = self._source.read(INPUT_CHUNK)
+        data = self._source.read(size)
         self.consumed += len(data)
         return data
 
@@ -138,7 +138,7 @@ class Inflate:
     def _step(self, size: int) -> bytes:
         d = self._d
         if d is None:
-            data = self._input()
+            data = self._input(size)  # stored: read what is asked, nothing to decompress
             self.ended = not data
             return data if len(data) <= size else self._keep(data, size)
         if d.eof:

@@ -68,7 +68,8 @@ CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 8 << 20
 MAX_TAR_METADATA = 1 << 20  # a PAX or GNU long-name header: tarfile reads it whole into memory
 COMPRESSIONS = ("gz", "bz2", "xz")
-_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
+_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError,
+            NotImplementedError)  # zipfile: "zip file version 24.3", a directory it cannot read
 
 
 class HashingReader:
@@ -161,7 +162,7 @@ def _tar_kind(member: tarfile.TarInfo) -> MemberKind:
 
 def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
     mode = info.external_attr >> 16
-    if info.is_dir():
+    if info.filename.endswith("/"):  # ZipInfo.is_dir() raises IndexError on an empty name
         return MemberKind.DIRECTORY
     if stat.S_ISLNK(mode):
         return MemberKind.SYMLINK

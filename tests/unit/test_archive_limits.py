@@ -301,3 +301,19 @@ def test_oversized_tar_metadata_header_is_refused_before_it_is_read_into_memory(
         tracemalloc.stop()
     assert report.reason == "archive-corrupt" and "metadata header" in report.message
     assert peak < 3 * MIB, f"peak {peak} bytes"
+
+
+def test_zip_claiming_a_version_zipfile_cannot_read_is_corrupt_not_an_internal_error(kit: TrustKit) -> None:
+    data = bytearray(zip_bytes(package_members()))
+    directory = data.find(b"PK\x01\x02")
+    data[directory + 6:directory + 8] = (99).to_bytes(2, "little")  # "needs version 9.9 to extract"
+    assert refusal(kit, bytes(data), "fix.zip") == "archive-corrupt"
+
+
+def test_zip_member_with_an_empty_name_is_walked_not_an_internal_error(kit: TrustKit) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(""), b"\x7fELF")
+        for name, content in package_members().items():
+            archive.writestr(name, content)
+    assert refusal(kit, buf.getvalue(), "fix.zip") is None
