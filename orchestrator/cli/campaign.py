@@ -118,6 +118,9 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--policy", required=True, type=Path, help="trust policy")
     p.add_argument("--state", type=Path, help="anti-rollback state file (see `cmspatch package verify`)")
+    from orchestrator.cli.package import add_limit_flags
+
+    add_limit_flags(p)  # the package is verified again here: under the same limits as `package verify`
     p.add_argument("--waves", help="Ansible serial style, e.g. 1,5,20%%,100%% (the default)")
     p.add_argument("--limit", help="Ansible-style host pattern")
     p.add_argument("--group-by", choices=("site", "ward"))
@@ -212,11 +215,12 @@ def build_policy(args: argparse.Namespace) -> CampaignPolicy:
 def _inputs(args: argparse.Namespace, *, record: bool = True) -> tuple[Any, Any]:
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
-    from orchestrator.cli.package import warn_if_default_state
+    from orchestrator.cli.package import archive_limits, warn_if_default_state
 
     inventory = load_inventory(args.inventory)
     warn_if_default_state(args.state)
-    report = verify_package(args.package, args.manifest, args.policy, state=args.state, record=record)
+    report = verify_package(args.package, args.manifest, args.policy, state=args.state, record=record,
+                            limits=archive_limits(args))
     return inventory, report.require()
 
 

@@ -100,12 +100,14 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
     from orchestrator.cli import campaign
+    from orchestrator.cli.package import archive_limits
     from orchestrator.engine import Engine
 
     inventory = load_inventory(args.inventory)
     config.devices = inventory.select(args.limit) if args.limit else inventory.devices
+    limits = archive_limits(args)
     config.verify = lambda: verify_package(args.package, args.manifest, args.policy, state=args.state,
-                                           record=not args.read_only)
+                                           record=not args.read_only, limits=limits)
     policy = campaign.build_policy(args)
 
     def observer() -> Any:  # started with the engine: a watcher must not hold the sinkhole's ports

@@ -96,3 +96,15 @@ def test_limit_flag_out_of_range_is_a_usage_error(kit: TrustKit, tmp_path: Path,
     result = run(*verify_args(kit, package), flag, "0", cwd=tmp_path)
     assert result.returncode == 2 and f"{flag} 0: must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "state.json").exists()
+
+
+def test_campaign_plan_verifies_the_package_under_the_same_limit_flags(
+        kit: TrustKit, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli.main import main
+    from tests.integration.test_bad_inputs import plan_args
+
+    args = plan_args(kit)
+    assert main([*args, "--json"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--json", "--max-members", "3"]) == 3
+    assert "[too-many-members]" in capsys.readouterr().err
