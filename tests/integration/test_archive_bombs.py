@@ -51,6 +51,8 @@ def test_verify_refuses_a_nested_gzip_bomb_and_states_the_limits(kit: TrustKit, 
 
 
 def test_attest_refuses_a_bomb_and_writes_no_manifest(kit: TrustKit, tmp_path: Path) -> None:
+    write_package(tmp_path, "nested.tar.gz", data=tar_bytes({**package_members(), "payload/rootfs.img.gz":
+                                                             zeros_gz(GIB)}))
     write_package(tmp_path, "bomb.tar.gz", data=tar_gz_of_zeros(8 << 20))
     keys = run("keys", "new", "--role", "hospital-biomed", "--out", "biomed.key", "--policy", "p.yaml",
                cwd=tmp_path)
@@ -58,6 +60,8 @@ def test_attest_refuses_a_bomb_and_writes_no_manifest(kit: TrustKit, tmp_path: P
     attest = ("package", "attest", "bomb.tar.gz", "--key", "biomed.key", "--version", FIXED_VERSION,
               "--models", "CMS8000", "--from-versions", "CMS7.820.*", "--release", "1", "--expires", "+30d",
               "--out", "m.json")
+    nested = run(*attest[:2], "nested.tar.gz", *attest[3:], cwd=tmp_path)  # the default limits
+    assert nested.returncode == 3 and "[expanded-too-large]" in nested.stderr
     refused = run(*attest, "--max-expanded-mib", "2", cwd=tmp_path)
     assert refused.returncode == 3 and "[expanded-too-large]" in refused.stderr
     assert not (tmp_path / "m.json").exists()
