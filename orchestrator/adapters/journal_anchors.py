@@ -12,7 +12,10 @@ Ordering, so a ``kill -9`` never raises a false alarm: an anchor is written afte
 anchors never name a record the journal did not keep; a kill between the two leaves the anchors one
 behind), and the anchor file is created, empty and fsynced, before the journal's schema (a journal with
 records but no anchor file lost it, or predates anchors: then a cut tail cannot be detected, and the
-commands say so). A torn last line (a crash inside the one write) is ignored and reported.
+commands say so). A torn line (power lost inside the one write) is ignored and reported; the next
+writer starts a new line after it. Any other line that is not an anchor is ignored too, and makes
+``audit verify`` say it cannot vouch for the anchors (exit 1): deleting lines hides more than garbling
+them, so an unreadable line is no proof of a cut.
 
 Deliberately left out: the anchor file is neither signed nor chained. Whoever can rewrite the journal can
 rewrite this file too; it catches accidents (a truncated copy, a lost ``-wal``, a restored old file) and
@@ -73,8 +76,8 @@ class AnchorFile:
     path: Path
     exists: bool
     anchors: tuple[Anchor, ...] = ()
-    problem: str = ""  # a line that cannot be read (other than a torn last line): the file was altered
-    note: str = ""  # a torn last line, ignored
+    unreadable: str = ""  # why the file, or some line of it, could not be used (the anchors are partial)
+    note: str = ""  # torn lines, ignored
 
     @property
     def newest(self) -> Anchor | None:
@@ -106,14 +109,17 @@ def create_anchor_file(path: Path) -> None:
 
 def write_anchor(path: Path, record: JournalRecord) -> None:
     """Append the record as the newest anchor: one ``write`` on an ``O_APPEND`` descriptor, then fsync."""
-    line = json.dumps(
+    data = json.dumps(
         {"seq": record.seq, "hash": record.hash, "campaign": record.campaign, "kind": record.kind.value,
          "at": record.at, "anchored_at": datetime.now(UTC).isoformat(timespec="seconds")},
         sort_keys=True, separators=(",", ":"), ensure_ascii=True,
     ).encode("ascii") + b"\n"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            torn_before = size and os.pread(fd, 1, size - 1) != b"\n"
+            line = b"\n" + data if torn_before else data
             if os.write(fd, line) != len(line):
                 raise OSError(errno.EIO, "short write")
             os.fsync(fd)
@@ -131,26 +137,22 @@ def read_anchors(path: Path) -> AnchorFile:
     except FileNotFoundError:
         return AnchorFile(path, exists=False)
     except OSError as exc:
-        return AnchorFile(path, exists=True, problem=f"{path} cannot be read: {exc.strerror or exc}")
+        return AnchorFile(path, exists=True, unreadable=f"{path} cannot be read: {exc.strerror or exc}")
     if len(raw) > MAX_ANCHOR_BYTES:
-        return AnchorFile(path, exists=True, problem=f"{path} is larger than {MAX_ANCHOR_BYTES} bytes")
-    lines = raw.split(b"\n")
-    torn = lines.pop()  # b"" when the file ends with a newline, as every complete write does
+        return AnchorFile(path, exists=True, unreadable=f"{path} is larger than {MAX_ANCHOR_BYTES} bytes")
     anchors: list[Anchor] = []
-    for number, line in enumerate(lines, start=1):
-        anchor = _parse(line, f"{path.name} line {number}")
-        if anchor is None:
-            return AnchorFile(path, True, tuple(anchors),
-                              problem=f"{path} line {number} is not an anchor: the file was altered")
-        anchors.append(anchor)
-    note = ""
-    if torn:
-        last = _parse(torn, f"{path.name} line {len(lines) + 1}")
-        if last is None:
-            note = f"{path} ends in an incomplete line (a write cut short by a crash): ignored"
-        else:
-            anchors.append(last)
-    return AnchorFile(path, True, tuple(anchors), note=note)
+    torn: list[int] = []
+    bad: list[int] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        anchor = _parse(line, f"{path.name} line {number}") if line.strip() else None
+        if anchor is not None:
+            anchors.append(anchor)
+        elif line.strip():
+            (torn if _torn(line) else bad).append(number)
+    return AnchorFile(
+        path, True, tuple(anchors),
+        unreadable=f"{path} line(s) {_numbers(bad)} are not anchors (edited?): ignored" if bad else "",
+        note=f"{path} line(s) {_numbers(torn)} were cut short by a crash: ignored" if torn else "")
 
 
 def contradiction(anchors: Iterable[Anchor], by_seq: Mapping[int, str]) -> tuple[str, str] | None:
@@ -197,6 +199,15 @@ def _parse(line: bytes, source: str) -> Anchor | None:
         return None
     return Anchor(seq, digest, source, str(doc.get("kind", "")), str(doc.get("campaign", "")),
                   str(doc.get("at", "")))
+
+
+def _torn(line: bytes) -> bool:
+    """What power lost inside a write leaves: zeros, or the start of an anchor line without its end."""
+    return not line.strip(b"\x00") or (line.startswith(b'{"') and not line.rstrip().endswith(b"}"))
+
+
+def _numbers(lines: list[int]) -> str:
+    return ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -13,8 +13,10 @@ side file, released by the kernel when the holder dies (so a ``kill -9`` never l
 
 A cut tail (the last records deleted, the file truncated, a copy without its ``-wal``) leaves a valid,
 shorter chain; the anchors beside the journal (``journal_anchors``) are what show it, and ``verify()``
-checks them too. ``verify_or_raise()`` is the one check every path that trusts the journal's end calls
-(``run --resume``, ``status``, ``export``).
+checks them too. ``verify_or_raise()`` is the one check before trusting the journal's end: ``append``
+calls it before a journal object's first append, so no path (a resume, the TUI, ``confirm``, a survey)
+ever appends to a journal that does not verify or has lost its anchors; ``status`` and ``export`` call it
+before they read.
 
 Read-only opening (``read_only=True``: ``audit verify``, ``status``, ``export``) never creates, writes or
 removes anything: an SQLite ``mode=ro`` connection, and ``immutable=1`` when there is no ``-wal`` (a
@@ -102,6 +104,7 @@ class ChainReport:
     anchored_seq: int = 0  # the newest anchored record
     anchor_reason: str = ""
     anchor_problem: str = ""  # what the anchors (or an export given) say the journal lost
+    anchors_unreadable: str = ""  # lines of the anchor file that are not anchors: ignored
     note: str = ""
 
     @property
@@ -114,10 +117,15 @@ class ChainReport:
         return max(self.records - self.anchored_seq, 0)
 
     @property
+    def anchors_missing(self) -> bool:
+        return self.anchors is None and self.records > 0
+
+    @property
     def warning(self) -> str | None:
-        if self.anchors is None and self.records:
-            return f"no anchors ({self.anchor_file} is missing): a cut tail cannot be detected"
-        return None
+        """Why the anchors cannot vouch for the journal's end (``audit verify`` exits 1), if they cannot."""
+        if self.anchors_missing:
+            return f"no anchors ({self.anchor_file} is missing or unreadable): a cut tail cannot be detected"
+        return self.anchors_unreadable or None
 
     @property
     def anchor_summary(self) -> str:
@@ -131,6 +139,7 @@ class ChainReport:
                 "problem": self.problem, "anchor_file": self.anchor_file, "anchors": self.anchors,
                 "anchored_seq": self.anchored_seq, "unanchored": self.unanchored,
                 "anchor_reason": self.anchor_reason, "anchor_problem": self.anchor_problem,
+                "anchors_unreadable": self.anchors_unreadable,
                 "warning": self.warning, "note": self.note}
 
 
@@ -144,6 +153,7 @@ class SqliteJournal:
         self.anchor_file: Path | None = None if self._memory else anchor_path(self.path)
         self._lock = threading.Lock()
         self._immutable = False
+        self._verified = False  # by ``verify_or_raise`` before this object's first append
         if self._memory:
             self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._db.executescript(_SCHEMA)
@@ -295,6 +305,8 @@ class SqliteJournal:
     def append(self, event: Event) -> JournalRecord:
         if self.read_only:
             raise JournalWriteFailed(f"journal {self.path} was opened read-only", reason="journal-read-only")
+        if not self._verified and not self._memory:
+            self.verify_or_raise()  # never chain onto a journal that was altered or lost its tail
         at = event.at or utc_now()
         data = json.loads(json.dumps(event.data))  # exactly what will be read back (tuples -> lists)
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -364,22 +376,23 @@ class SqliteJournal:
         chain = _walk(rows)
         claims = [*(anchors.anchors if anchors else ()), *against]
         found = contradiction(claims, by_seq)
-        if anchors is not None and anchors.problem and found is None:
-            found = ("anchors-unreadable", anchors.problem)
         return ChainReport(
             records=len(rows), head=chain.head, broken_at=chain.broken_at, problem=chain.problem,
             anchor_file=str(self.anchor_file or ""),
-            anchors=len(anchors.anchors) if anchors is not None and anchors.exists else None,
+            anchors=len(anchors.anchors) if anchors is not None and anchors.exists and not (
+                anchors.unreadable and not anchors.anchors) else None,
+            anchors_unreadable=anchors.unreadable if anchors is not None else "",
             anchored_seq=_newest_seq(anchors),
             anchor_reason=found[0] if found else "", anchor_problem=found[1] if found else "",
             note=anchors.note if anchors is not None else "")
 
-    def verify_or_raise(self, *, anchors_required: bool = False,
+    def verify_or_raise(self, *, anchors_required: bool = True,
                         against: Sequence[Anchor] = ()) -> ChainReport:
         """The check before trusting the journal's end: ``JournalUnverified`` (exit 7) when the chain is
         broken or the anchors (or ``against``) name records the journal lost. With ``anchors_required``
-        (before a resume appends), a journal with records and no anchor file is refused too: without
-        it a tail lost in a copy or a crash cannot be seen, and a resume would redo what it recorded."""
+        (before appending), a journal with records and no anchor file is refused too: without it a tail
+        lost in a copy or a crash cannot be seen, and a resume would redo what the lost records said was
+        done. Readers pass False and show ``report.warning`` instead."""
         report = self.verify(against)
         if report.broken_at is not None:
             raise JournalUnverified(f"journal {self.path}: hash chain broken at record {report.broken_at}: "
@@ -387,11 +400,13 @@ class SqliteJournal:
         if report.anchor_problem:
             raise JournalUnverified(f"journal {self.path} has lost records: {report.anchor_problem}",
                                     reason=report.anchor_reason)
-        if anchors_required and report.warning:
+        if anchors_required and report.anchors_missing:
             raise JournalUnverified(
                 f"journal {self.path}: {report.warning}, so cmspatch will not append to it; copy the "
                 f"anchor file with the journal, or start a new journal (--journal NEW)",
                 reason="anchors-missing")
+        if anchors_required:
+            self._verified = True
         return report
 
     @contextmanager

@@ -429,7 +429,7 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
             if callable(getattr(transport, "close", None)):
                 stack.callback(transport.close)
         journal = stack.enter_context(SqliteJournal(journal_path(args)))
-        journal.verify_or_raise(anchors_required=args.resume is not None)  # never append to a cut journal
+        journal.verify_or_raise()  # refuse a cut or altered journal before anything binds or connects
         if args.resume is not None:
             engine = Engine.resume(
                 journal=journal,
@@ -474,12 +474,12 @@ def _campaign_of(journal: SqliteJournal, wanted: str | None, *, read_only: bool 
 
 
 def _open_existing(args: argparse.Namespace, *, read_only: bool = False) -> SqliteJournal:
-    """An existing journal: read-only for the commands that only look, or verified (chain and anchors)
-    before a writer such as ``confirm`` appends to it. Missing or not a journal: exit 2."""
+    """An existing journal: read-only for the commands that only look; verified (chain and anchors) for
+    a writer such as ``confirm``, before it reads what to append. Missing or not a journal: exit 2."""
     journal = SqliteJournal(journal_path(args), create=False, read_only=read_only)
     if not read_only:
         try:
-            journal.verify_or_raise(anchors_required=True)
+            journal.verify_or_raise()
         except BaseException:
             journal.close()
             raise
@@ -490,7 +490,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.cli.export import say_report
 
     with _open_existing(args, read_only=True) as journal:
-        say_report(journal.verify_or_raise())  # a status of a cut or altered journal would mislead
+        say_report(journal.verify_or_raise(anchors_required=False))  # a cut journal's status would mislead
         campaign = _campaign_of(journal, args.campaign, read_only=True)
         fleet = project(journal.records(campaign), campaign)
     if fleet.mode != "patch":

@@ -19,9 +19,9 @@ import pytest
 
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.cli.main import main
-from orchestrator.domain.events import Event, EventKind
+from orchestrator.domain.events import Event, EventKind, chain_hash
 from orchestrator.domain.trust.signatures import generate_key
-from orchestrator.errors import ExitCode
+from orchestrator.errors import ExitCode, JournalUnverified
 from tests.integration.engine_rig import rig
 from tests.integration.test_cli_campaign import FAST, cmspatch
 from tests.unit.test_export_journal import build_campaign
@@ -119,14 +119,44 @@ def test_status_and_export_refuse_a_journal_whose_tail_was_cut(
     assert not (tmp_path / "r.csv").exists()
 
 
+def forge(path: Path, kind: EventKind, data: dict[str, object]) -> None:
+    """Append a record with a correct chain hash, by hand (cmspatch itself refuses to append to a cut
+    journal): the chain verifies, only the anchors can tell."""
+    with closing(sqlite3.connect(path)) as db, db:
+        seq, prev = db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        at = "2026-11-24T23:59:00.000000Z"
+        digest = chain_hash(prev, seq + 1, "c-forged", kind.value, None, at, data)
+        db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (seq + 1, "c-forged", kind.value, None, at, json.dumps(data), prev, digest))
+
+
 def test_a_tail_cut_and_written_again_is_detected(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cut_tail(journal, RECORDS - 5)
-    with SqliteJournal(journal) as j:  # the chain goes on from the cut: it verifies, the anchors do not
-        for r in build_campaign()[-5:]:
-            j.append(Event(r.campaign, r.kind, {**r.data, "forged": True}, r.device))
+    for _ in range(5):
+        forge(journal, EventKind.LOG, {"level": "info", "message": "all patched"})
+    with SqliteJournal(journal, read_only=True) as j:
         assert j.verify().broken_at is None
     result = run(capsys, "audit", "verify", "--journal", journal)
     assert result.returncode == ExitCode.JOURNAL and "[anchor-mismatch]" in result.stderr
+
+
+def test_no_writer_appends_to_a_journal_whose_tail_was_cut(
+        journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cut_tail(journal, RECORDS - 5)
+    with SqliteJournal(journal) as j, pytest.raises(JournalUnverified) as caught:
+        j.append(Event("c-new", EventKind.CAMPAIGN_CREATED, {}))
+    assert caught.value.reason == "journal-cut"
+    confirm = run(capsys, *CONFIRM, "--journal", journal)
+    assert confirm.returncode == ExitCode.JOURNAL and "[journal-cut]" in confirm.stderr
+    assert _record_count(journal) == RECORDS - 5
+
+
+def test_no_writer_appends_to_a_journal_without_anchors(journal: Path) -> None:
+    Path(f"{journal}.anchors").unlink()
+    with SqliteJournal(journal) as j, pytest.raises(JournalUnverified) as caught:
+        j.append(Event("c-new", EventKind.CAMPAIGN_CREATED, {}))
+    assert caught.value.reason == "anchors-missing" and "--journal NEW" in caught.value.message
+    assert _record_count(journal) == RECORDS
 
 
 def test_a_truncated_journal_file_is_detected(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,20 +203,26 @@ def test_a_journal_without_anchors_is_not_called_intact(
     assert "no anchors" in result.stderr and "a cut tail cannot be detected" in result.stderr
 
 
-def test_an_altered_anchor_file_does_not_verify(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_anchor_file_with_a_line_that_is_no_anchor_cannot_vouch(
+        journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     anchors = Path(f"{journal}.anchors")
     lines = anchors.read_text().splitlines()
     anchors.write_text("\n".join([lines[0], "not an anchor", *lines[1:]]) + "\n")
     result = run(capsys, "audit", "verify", "--journal", journal)
-    assert result.returncode == ExitCode.JOURNAL and "[anchors-unreadable]" in result.stderr
+    assert result.returncode == ExitCode.INCOMPLETE and "line(s) 2 are not anchors" in result.stderr
 
 
-def test_a_torn_last_anchor_line_is_ignored_and_reported(
+def test_a_torn_anchor_line_is_ignored_reported_and_the_next_one_starts_afresh(
         journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Path(f"{journal}.anchors").open("a") as f:
-        f.write('{"seq": 99, "ha')  # a crash inside the one write
+        f.write('{"anchored_at":"2026-11-24T20:00:00+00:00","at":"2026')  # power lost inside the write
     result = run(capsys, "audit", "verify", "--journal", journal)
-    assert result.returncode == ExitCode.OK and "incomplete line" in result.stderr
+    assert result.returncode == ExitCode.OK and "cut short by a crash" in result.stderr
+    with SqliteJournal(journal) as j:
+        head = j.append(Event("c-next", EventKind.CAMPAIGN_CREATED, {}))
+    assert json.loads(Path(f"{journal}.anchors").read_text().splitlines()[-1])["hash"] == head.hash
+    result = run(capsys, "audit", "verify", "--journal", journal)
+    assert result.returncode == ExitCode.OK and f"newest at record {RECORDS + 1}" in result.stdout
 
 
 # --- against an export ----------------------------------------------------------------------------
