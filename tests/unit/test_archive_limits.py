@@ -307,3 +307,12 @@ def test_zip_member_with_an_empty_name_is_walked_not_an_internal_error(kit: Trus
         for name, content in package_members().items():
             archive.writestr(name, content)
     assert refusal(kit, buf.getvalue(), "fix.zip") is None
+
+
+def test_tui_package_view_shows_the_limit_that_stopped_reading_and_the_limits(kit: TrustKit) -> None:
+    from tui.screens.package import render_report as tui_report
+
+    report = verify(kit, tar_gz_of_zeros(4 * MIB), limits=ArchiveLimits(max_expanded=MIB, max_ratio=1 << 40))
+    text = tui_report(report).plain
+    assert "✖ stopped at a limit: the package: more than 1 MiB expanded" in text
+    assert "max expanded bytes: 1048576" in text.lower()

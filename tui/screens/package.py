@@ -126,6 +126,8 @@ def _sections(text: Text, data: dict[str, Any]) -> None:
             text.append(f"  ? could not look into {u}\n")
         if scan.get("corrupt"):
             text.append(f"  ✖ corrupt: {scan.get('corrupt')}\n")
+        if scan.get("limit_exceeded"):  # the decompression limits (the report's "limits" key below)
+            text.append(f"  ✖ stopped at a limit: {scan['limit_exceeded'].get('detail')}\n")
     if data.get("state"):
         rec = "recorded" if data.get("recorded") else "not recorded"
         text.append(f"Anti-rollback state {data.get('state')} ({rec})\n")
