@@ -80,7 +80,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         journal_file = campaign.journal_path(args)
         if args.campaign and not journal_file.exists():
             raise UsageError(f"journal {journal_file} does not exist", reason="journal-missing")
-        journal = stack.enter_context(SqliteJournal(journal_file))
+        journal = stack.enter_context(SqliteJournal(journal_file, read_only=not given))  # watching: no writes
         if args.campaign and args.campaign not in journal.campaigns():
             raise UsageError(f"no campaign {args.campaign} in {journal_file}", reason="unknown-campaign")
         config = SessionConfig(operator=operator, read_only=args.read_only, campaign_id=args.campaign,

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -337,6 +338,28 @@ def test_read_only_commands_write_nothing_to_a_live_journal(
             assert snapshot(live.parent, shm_bytes=False) == before, command
     finally:
         writer.close()
+
+
+def test_the_tui_watching_a_campaign_writes_nothing(
+        journal: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+
+    def watch_once(session: Any) -> int:  # the app's poll, without a terminal
+        seen.extend(r.seq for r in session.poll_journal(0))
+        return 0
+
+    monkeypatch.setattr("orchestrator.cli.tui._run_app", watch_once)
+    before = snapshot(journal.parent)
+    campaign = build_campaign()[0].campaign
+    assert run(capsys, "tui", "--journal", journal, "--campaign", campaign).returncode == ExitCode.OK
+    assert seen and snapshot(journal.parent) == before
+    empty = journal.parent / "empty.db"
+    empty.touch()
+    result = run(capsys, "tui", "--journal", empty, "--campaign", campaign)
+    assert result.returncode == ExitCode.USAGE and "[journal-empty]" in result.stderr
+    after = snapshot(journal.parent)
+    assert empty.stat().st_size == 0 and sorted(after) == sorted([*before, "empty.db"])
+    assert {name: after[name] for name in before} == before
 
 
 def test_read_only_commands_write_nothing_to_a_damaged_journal(
