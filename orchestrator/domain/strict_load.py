@@ -60,6 +60,7 @@ class Limits:
 
 POLICY = Limits("trust policy", 1 * MIB, max_nodes=20_000, max_aliases=0)
 CAMPAIGN_CONFIG = Limits("campaign config", 1 * MIB, max_nodes=20_000)
+MANIFEST = Limits("manifest", 1 * MIB, max_nodes=50_000, max_aliases=0)
 STATE = Limits("anti-rollback state", 1 * MIB, max_nodes=50_000, max_aliases=0)
 COLUMNS = Limits("column map", 1 * MIB, max_nodes=5_000, max_aliases=0)
 JOB_EVENT = Limits("job event", 16 * MIB, max_depth=128, max_nodes=2_000_000, max_aliases=0)

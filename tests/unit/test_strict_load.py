@@ -263,3 +263,16 @@ def test_an_awx_job_event_goes_through_the_same_loader(tmp_path: Path) -> None:
         read_events(tmp_path)
     assert caught.value.reason == "import-bad-event" and "1-a.json:2:2" in caught.value.message
     assert "duplicate-key" in caught.value.message
+
+
+def test_the_manifest_envelope_refuses_duplicates_depth_encoding_and_constants() -> None:
+    from orchestrator.domain.trust.envelope import parse_envelope
+    from orchestrator.errors import TrustError
+
+    for data, reason in ((b'{"payloadType": "a", "payloadType": "b"}', "duplicate-key"),
+                         (b'{"a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "too-deep"),
+                         ('{"payloadType": "a"}'.encode("utf-16"), "not-utf8"),
+                         (b'{"payloadType": NaN}', "json-syntax")):
+        with pytest.raises(TrustError) as caught:
+            parse_envelope(data)
+        assert caught.value.reason == "manifest-invalid" and reason in caught.value.message

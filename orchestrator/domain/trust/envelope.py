@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.domain.strict_load import MANIFEST, StrictLoadError, load_json
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.errors import TrustError
 
@@ -72,22 +73,13 @@ def _refuse(message: str) -> TrustError:
     return TrustError(f"manifest: {message}", reason=Reason.MANIFEST_INVALID)
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two readers that pick different copies of a duplicated key would disagree about what was signed.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def load_json_object(data: bytes, what: str) -> dict[str, Any]:
-    """Strict JSON object reader shared by the envelope and the payload (typed errors only)."""
+    """Strict JSON object reader shared by the envelope and the payload (typed errors only): the one
+    strict loader's rules (UTF-8, duplicate keys, depth, no NaN), refusals as manifest-invalid."""
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _refuse(f"{what} is not valid JSON: {exc}") from exc
+        doc = load_json(data, what, MANIFEST)
+    except StrictLoadError as exc:
+        raise _refuse(f"{what} is not valid JSON: {exc.message} ({exc.reason})") from exc
     if not isinstance(doc, dict):
         raise _refuse(f"{what} must be a JSON object")
     return doc
