@@ -20,9 +20,11 @@ before they read.
 
 Read-only opening (``read_only=True``: ``audit verify``, ``status``, ``export``) never creates, writes or
 removes anything: an SQLite ``mode=ro`` connection, and ``immutable=1`` when there is no ``-wal`` (a
-read-only connection would otherwise leave an empty ``-wal`` and ``-shm`` behind). A missing, empty or
+read-only connection would otherwise leave an empty ``-wal`` and ``-shm`` behind). One exception: a
+``-wal`` without its ``-shm`` (a copy) cannot be read without SQLite rebuilding the ``-shm`` index, which
+holds no record. A missing, empty or
 schema-less file is not a journal (``NotAJournal``, exit 2), unless its anchors show it held records
-(``JournalUnverified``, exit 7). Every SQLite error becomes one of ours in ``_sqlite_error``.
+(``JournalUnverified``, exit 7). Every SQLite error becomes one of ours in ``journal_file.sqlite_error``.
 
 Deliberately left out: no UPDATE or DELETE statement exists in this module; current state is derived
 from the events (``domain.status.project``), never stored.
@@ -54,6 +56,7 @@ from orchestrator.adapters.journal_anchors import (
     read_anchors,
     write_anchor,
 )
+from orchestrator.adapters.journal_file import NOT_A_JOURNAL, file_state, sqlite_error
 from orchestrator.domain.events import GENESIS_HASH, Event, EventKind, JournalRecord, chain_hash
 from orchestrator.errors import (
     CampaignLocked,
@@ -66,7 +69,6 @@ from orchestrator.errors import (
 )
 
 DEFAULT_JOURNAL = "cmspatch-journal.db"
-SQLITE_MAGIC = b"SQLite format 3\x00"
 LOCKED_WAIT = 10.0  # seconds a new journal's setup waits for another process that is creating it too
 
 _SCHEMA = """
@@ -164,31 +166,6 @@ class SqliteJournal:
 
     # --- opening ----------------------------------------------------------------------------------
 
-    def _file_state(self) -> str:
-        """"missing", "empty", "not-sqlite" or "sqlite", from the file's header (nothing written). A file
-        shorter than its header says was truncated: SQLite would only call it malformed."""
-        try:
-            with self.path.open("rb") as handle:
-                header = handle.read(100)
-                size = os.fstat(handle.fileno()).st_size
-        except FileNotFoundError:
-            return "missing"
-        except IsADirectoryError:
-            return "not-sqlite"
-        except OSError as exc:
-            raise JournalCorrupt(f"journal {self.path} cannot be read: {exc.strerror or exc}",
-                                 reason="journal-unreadable") from exc
-        if not header:
-            return "empty"
-        if not header.startswith(SQLITE_MAGIC):
-            return "not-sqlite"
-        expected = max(_header_size(header), len(header), 100)  # no SQLite file is shorter than its header
-        if size < expected:
-            raise JournalCorrupt(f"journal {self.path} is {size} bytes but its header says {expected}: the "
-                                 "file was truncated; restore it, with its -wal and anchors, from a copy",
-                                 reason="journal-truncated")
-        return "sqlite"
-
     def _refuse_if_anchored(self, what: str) -> None:
         """A file that is no journal, beside anchors naming records, is a journal that lost them."""
         assert self.anchor_file is not None
@@ -200,22 +177,13 @@ class SqliteJournal:
                 "copied without its -wal; restore it (with its -wal) from a copy",
                 reason="journal-cut")
 
-    _NOT_A_JOURNAL = {
-        "missing": ("does not exist", "journal-missing"),
-        "empty": ("is empty (0 bytes)", "journal-empty"),
-        "not-sqlite": ("is not an SQLite database", "not-a-journal"),
-        "no-tables": ("is an SQLite database with no journal in it", "journal-no-schema"),
-        "other-tables": ("is an SQLite database but not a cmspatch journal (no events table)",
-                         "not-a-journal"),
-    }
-
     def _not_a_journal(self, state: str) -> NotAJournal:
-        what, reason = self._NOT_A_JOURNAL[state]
+        what, reason = NOT_A_JOURNAL[state]
         self._refuse_if_anchored(what)
         return NotAJournal(f"journal {self.path} {what}", reason=reason)
 
     def _open_read_only(self) -> sqlite3.Connection:
-        state = self._file_state()
+        state = file_state(self.path)
         if state != "sqlite":
             raise self._not_a_journal(state)
         # Without a -wal every committed record is in the main file, and immutable=1 keeps SQLite from
@@ -237,11 +205,11 @@ class SqliteJournal:
         return db
 
     def _open_writable(self, create: bool) -> sqlite3.Connection:
-        state = self._file_state()
+        state = file_state(self.path)
         if state == "not-sqlite" or (state == "missing" and not create):
             raise self._not_a_journal(state)
         if state in ("missing", "empty"):
-            self._refuse_if_anchored(self._NOT_A_JOURNAL[state][0])
+            self._refuse_if_anchored(NOT_A_JOURNAL[state][0])
         db = self._guard(lambda: sqlite3.connect(str(self.path), isolation_level=None,
                                                  check_same_thread=False, timeout=30.0), writing=True)
         try:
@@ -249,7 +217,7 @@ class SqliteJournal:
             if "events" not in tables:
                 if tables:
                     raise self._not_a_journal("other-tables")
-                self._refuse_if_anchored(self._NOT_A_JOURNAL["no-tables"][0])
+                self._refuse_if_anchored(NOT_A_JOURNAL["no-tables"][0])
                 assert self.anchor_file is not None
                 create_anchor_file(self.anchor_file)  # before the first record can exist
             self._setup(db)
@@ -271,7 +239,7 @@ class SqliteJournal:
                 db.executescript(_SCHEMA)
                 return
             except sqlite3.Error as exc:
-                error = _sqlite_error(self.path, exc, "cannot set up the journal", writing=True)
+                error = sqlite_error(self.path, exc, "cannot set up the journal", writing=True)
                 if not isinstance(error, JournalLocked) or time.monotonic() >= deadline:
                     raise error from exc
             time.sleep(pause)
@@ -287,7 +255,7 @@ class SqliteJournal:
             return call()
         except sqlite3.Error as exc:
             verb = doing or ("cannot write to the journal" if writing else "cannot read the journal")
-            raise _sqlite_error(self.path, exc, verb, writing=writing) from exc
+            raise sqlite_error(self.path, exc, verb, writing=writing) from exc
 
     @property
     def _wal(self) -> Path:
@@ -327,7 +295,7 @@ class SqliteJournal:
                         self._db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the connection is gone with the transaction: nothing was committed
-                raise _sqlite_error(self.path, exc, f"cannot append to {self.path}", writing=True) from exc
+                raise sqlite_error(self.path, exc, f"cannot append to {self.path}", writing=True) from exc
             record = JournalRecord(seq=seq, campaign=event.campaign, kind=event.kind, device=event.device,
                                    at=at, data=data, prev_hash=prev, hash=digest)
             if self.anchor_file is not None and is_anchored(event.kind, seq):
@@ -462,38 +430,6 @@ def _walk(rows: Sequence[Any]) -> _Chain:
     return _Chain(prev)
 
 
-def _header_size(header: bytes) -> int:
-    """The database size the SQLite header states (page size x page count), 0 when it states none: the
-    count is valid only when the change counter matches "version-valid-for" (sqlite.org/fileformat)."""
-    if len(header) < 100:
-        return 0
-    page = int.from_bytes(header[16:18], "big")
-    page = 65536 if page == 1 else page
-    pages = int.from_bytes(header[28:32], "big")
-    return page * pages if pages and header[24:28] == header[92:96] else 0
-
-
 def _newest_seq(anchors: AnchorFile | None) -> int:
     newest = anchors.newest if anchors is not None else None
     return newest.seq or 0 if newest is not None else 0
-
-
-def _sqlite_error(path: Path, exc: sqlite3.Error, doing: str, *, writing: bool) -> JournalError:
-    """The one translation of SQLite's errors into ours, by SQLite's own error name."""
-    name = str(getattr(exc, "sqlite_errorname", "") or "")
-    text = str(exc)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
-        return JournalLocked(f"{doing}: another process kept the journal's database locked ({text})",
-                             reason="journal-locked")
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
-        return JournalWriteFailed(f"{doing}: the disk is full; nothing was half-written: free space, then "
-                                  "`cmspatch run --resume`", reason="disk-full")
-    if name.startswith("SQLITE_READONLY"):
-        return JournalWriteFailed(f"{doing}: the journal cannot be written ({text})",
-                                  reason="journal-read-only")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
-        return JournalCorrupt(f"{doing}: journal {path} is damaged ({text}): restore it, with its -wal and "
-                              "anchors, from a copy", reason="journal-corrupt")
-    if writing:
-        return JournalWriteFailed(f"{doing}: {text}", reason="journal-write")
-    return JournalCorrupt(f"{doing}: journal {path} cannot be read ({text})", reason="journal-unreadable")
