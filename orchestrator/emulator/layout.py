@@ -126,8 +126,8 @@ def plan_fleet(n: int, *, mix: str | Mapping[str, int] | None, states: str | Map
 
 
 def render_inventory(hosts: list[tuple[MonitorPlan, int, str, str]], *, key_path: Path,
-                     known_hosts: Path) -> str:
-    """hosts: (plan, port, host_key fingerprint, firmware version)."""
+                     known_hosts: Path, user: str = "service") -> str:
+    """hosts: (plan, port, host_key fingerprint, firmware version); ``user``: the service account."""
     sites: dict[str, dict[str, object]] = {}
     for plan, port, fingerprint, firmware in hosts:
         w = plan.ward
@@ -142,7 +142,7 @@ def render_inventory(hosts: list[tuple[MonitorPlan, int, str, str]], *, key_path
         }
     doc = {"all": {
         "vars": {
-            "ansible_user": "service",
+            "ansible_user": user,
             "ansible_ssh_private_key_file": str(key_path),
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
                                        "-o StrictHostKeyChecking=yes",

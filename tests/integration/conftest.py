@@ -62,7 +62,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         time.sleep(interval)
 
 
-def _start(base: Path, fleets: list[EmulatedFleet], monitors: int, kwargs: dict[str, Any]) -> EmulatedFleet:
+def _start(base: Path, fleets: list[Any], monitors: int, kwargs: dict[str, Any],
+           start: Callable[..., Any] = EmulatedFleet.start) -> Any:
     kwargs.setdefault("reboot_seconds", 0.3)
     kwargs.setdefault("telemetry_interval", 0.2)
     for attempt in range(5):
@@ -70,7 +71,7 @@ def _start(base: Path, fleets: list[EmulatedFleet], monitors: int, kwargs: dict[
         args = {"address_prefix": address_prefix, "indicator_map": indicator_map, "port": port, **kwargs}
         workdir = base / f"fleet{len(fleets)}-{attempt}"
         try:
-            fleet = EmulatedFleet.start(workdir, monitors=monitors, **args)
+            fleet = start(workdir, monitors=monitors, **args)
         except EmulatorError as exc:
             if exc.reason == "address-in-use" and attempt < 4:
                 continue
@@ -197,3 +198,32 @@ def listener_factory() -> Iterator[Callable[..., Listener]]:
 @pytest.fixture(name="wait_until")
 def wait_until_fixture() -> Callable[..., Any]:
     return wait_until
+
+
+# ---------------------------------------------------------------- real OpenSSH monitors (issue 11)
+# ``openssh_fleet_factory(monitors=3, **kwargs) -> OpenSshFleet``: one real ``sshd`` per monitor in a
+# BusyBox chroot (orchestrator/emulator/openssh), same kwargs and access files as ``fleet_factory``.
+# Skips only where sshd, unshare, BusyBox or root are missing (CI has them: make deps).
+def _openssh_start(base: Path, fleets: list[Any], monitors: int, kwargs: dict[str, Any]) -> Any:
+    from orchestrator.emulator.openssh import OpenSshFleet, missing_tools
+
+    if missing := missing_tools():
+        pytest.skip(f"real OpenSSH monitors need {', '.join(missing)}")
+    return _start(base, fleets, monitors, kwargs, start=OpenSshFleet.start)
+
+
+@pytest.fixture
+def openssh_fleet_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    fleets: list[Any] = []
+    yield lambda monitors=3, **kwargs: _openssh_start(tmp_path, fleets, monitors, kwargs)
+    for fleet in fleets:
+        fleet.stop()
+
+
+@pytest.fixture(scope="module")
+def module_openssh_fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Any]]:
+    fleets: list[Any] = []
+    base = tmp_path_factory.mktemp("openssh-fleet")
+    yield lambda monitors=3, **kwargs: _openssh_start(base, fleets, monitors, kwargs)
+    for fleet in fleets:
+        fleet.stop()

@@ -1,7 +1,8 @@
 """Every unattended delivery path obeys the same ``DeviceTransport`` contract.
 
 The same tests run against the paramiko transport and the Ansible transport (real ansible-runner,
-real OpenSSH client), both talking to real emulated monitors on loopback. A path that passes these
+real OpenSSH client), both talking to real monitors on loopback: the asyncssh emulator's and real
+OpenSSH ``sshd`` ones. A path that passes these
 can be handed to the engine; a difference between paths is a bug in one of them.
 """
 
@@ -28,9 +29,13 @@ PATHS = ("ssh", "ansible")
 PACKAGE_BYTES = 3 * 1024 * 1024 + 123  # not a multiple of any chunk size
 
 
-@pytest.fixture(scope="module")
-def fleet(module_fleet_factory: Callable[..., EmulatedFleet]) -> EmulatedFleet:
-    return module_fleet_factory(8, reboot_seconds=0.5)
+# Both kinds of test monitor must pass the same contract: the asyncssh emulator and real OpenSSH sshd
+# (BusyBox chroots, orchestrator/emulator/openssh; skipped where sshd/unshare/BusyBox/root are missing).
+@pytest.fixture(scope="module", params=("emulator", "openssh"))
+def fleet(request: pytest.FixtureRequest, module_fleet_factory: Callable[..., EmulatedFleet],
+          module_openssh_fleet_factory: Callable[..., EmulatedFleet]) -> EmulatedFleet:
+    factory = module_fleet_factory if request.param == "emulator" else module_openssh_fleet_factory
+    return factory(8, reboot_seconds=0.5)
 
 
 @pytest.fixture(scope="module")
