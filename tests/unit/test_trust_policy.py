@@ -184,3 +184,11 @@ def test_policy_parser_raises_only_trust_errors_on_yaml_like_input(doc: dict[str
         parse_policy(yaml.safe_dump(doc))
     except TrustError:
         pass
+
+
+def test_a_bad_policy_entry_is_refused_with_its_line() -> None:
+    text = ("version: 1\nthresholds:\n  - name: vendor\n    require: {vendor: 1}\n"
+            "  - name: typo\n    require: {hospital-biomde: 1}\n")
+    with pytest.raises(TrustError) as caught:
+        parse_policy(text, "policy.yaml")
+    assert caught.value.message.startswith("policy.yaml:6: thresholds[1].require")

@@ -27,12 +27,13 @@ a rule silently unsatisfiable or a key silently useless. Parsing is pure: it tak
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from orchestrator.domain.strict_load import POLICY, StrictLoadError, load_yaml
+from orchestrator.domain.strict_load import POLICY, Loaded, StrictLoadError, load_yaml_document
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.domain.trust.signatures import PublicKey, load_public_key
 from orchestrator.errors import TrustError
@@ -191,9 +192,37 @@ def parse_policy(text: str | bytes, filename: str = "policy") -> TrustPolicy:
     twice (a second ``revoked:`` that un-revokes a key, a second ``thresholds:`` that drops the
     two-person rule) refuses the whole policy, with its line."""
     try:
-        doc = load_yaml(text, filename, POLICY)
+        loaded = load_yaml_document(text, filename, POLICY)
     except StrictLoadError as exc:
         raise TrustError(f"{exc.message} ({exc.reason})", reason=Reason.POLICY_INVALID) from exc
+    try:
+        return _policy(loaded.value, filename)
+    except TrustError as exc:
+        raise _located(exc, filename, loaded) from exc
+
+
+_WHERE = re.compile(r"(version|keys|revoked|thresholds)(?:\[(\d+)\](?:\.(\w+))?)?\b")
+
+
+def _located(exc: TrustError, filename: str, loaded: Loaded) -> TrustError:
+    """The same refusal with the line of the entry it names (``keys[1].role`` -> ``policy.yaml:9``)."""
+    prefix = f"{filename}: "
+    found = _WHERE.match(exc.message, len(prefix)) if exc.message.startswith(prefix) else None
+    if found is None:
+        return exc
+    section, index, member = found.groups()
+    path: list[str | int] = [section]
+    if index is not None:
+        path.append(int(index))
+        if member is not None:
+            path.append(member)
+    line = next((n for n in (loaded.line_of(tuple(path[:k])) for k in range(len(path), 0, -1)) if n), 0)
+    if not line:
+        return exc
+    return TrustError(f"{filename}:{line}: {exc.message[len(prefix):]}", reason=exc.reason)
+
+
+def _policy(doc: Any, filename: str) -> TrustPolicy:
     if not isinstance(doc, dict):
         raise _refuse("must be a YAML mapping with keys, revoked and thresholds", filename)
     unknown = set(doc) - {"version", "keys", "revoked", "thresholds"}
