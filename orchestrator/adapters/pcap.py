@@ -63,6 +63,8 @@ class CaptureReport:
     flows: tuple[FlowSummary, ...]
     observations: tuple[Observation, ...]
     notes: tuple[str, ...] = ()
+    first_packet: str = ""  # the window the capture covers (ISO-8601 UTC; "" when it holds no packet)
+    last_packet: str = ""
 
     @property
     def clean(self) -> bool:
@@ -78,7 +80,7 @@ class CaptureReport:
             "indicator_packets": self.indicator_packets, "clean": self.clean,
             "patient_data_seen": self.patient_data_seen, "flows": [f.to_dict() for f in self.flows],
             "observations": [dict(o.__dict__, field_names=list(o.field_names)) for o in self.observations],
-            "notes": list(self.notes),
+            "notes": list(self.notes), "first_packet": self.first_packet, "last_packet": self.last_packet,
         }
 
 
@@ -166,10 +168,13 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
 
     flows: dict[tuple[str, int, str, int, str], _Flow] = {}
     total = flagged = 0
+    first = last = None
     notes: list[str] = []
     try:
         for ts, linktype, frame in _packets(path):
             total += 1
+            first = ts if first is None else min(first, ts)
+            last = ts if last is None else max(last, ts)
             framed = _ip_of(linktype, frame)
             if framed is None:
                 continue
@@ -209,7 +214,8 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
     summaries, observations = _decode_flows(flows)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return CaptureReport(str(path), digest, total, flagged, tuple(summaries), tuple(observations),
-                         tuple(notes))
+                         tuple(notes), _iso(first) if first is not None else "",
+                         _iso(last) if last is not None else "")
 
 
 def _decode_flows(flows: dict[tuple[str, int, str, int, str], _Flow]

@@ -34,7 +34,7 @@ from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
-from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
+from orchestrator.domain.status import DEVICE_RECORDS, READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.waves import parse_waves
 from orchestrator.errors import ExitCode, UsageError
 
@@ -463,7 +463,8 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
 
 def _campaign_of(journal: SqliteJournal, wanted: str | None, *, read_only: bool = False) -> str:
     """The campaign asked for, or the newest; survey/verify runs only where ``read_only`` allows them."""
-    ids = [c for c in journal.campaigns() if read_only or not c.startswith(READ_ONLY_PREFIXES)]
+    ids = [c for c in journal.campaigns() if c != DEVICE_RECORDS  # facts about monitors, not a run
+           and (read_only or not c.startswith(READ_ONLY_PREFIXES))]
     if wanted:
         if wanted not in ids:
             raise UsageError(f"no campaign {wanted} in {journal.path}", reason="unknown-campaign")
@@ -492,7 +493,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with _open_existing(args, read_only=True) as journal:
         say_report(journal.verify_or_raise(anchors_required=False))  # a cut journal's status would mislead
         campaign = _campaign_of(journal, args.campaign, read_only=True)
-        fleet = project(journal.records(campaign), campaign)
+        fleet = project(journal.records(), campaign)  # all: the monitors' facts belong to no campaign
     if fleet.mode != "patch":
         from orchestrator.cli.survey_status import render_survey_status, survey_status_dict
 
@@ -506,6 +507,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def status_dict(fleet: FleetStatus) -> dict[str, Any]:
+    from orchestrator.cli.survey_status import device_facts
+
     return {
         "campaign": fleet.campaign,
         "finished": fleet.finished,
@@ -530,6 +533,7 @@ def status_dict(fleet: FleetStatus) -> dict[str, Any]:
                 "attempts": d.attempts,
                 "verdicts": {k: v.value for k, v in d.verdicts.items()},
                 "trigger_request": d.trigger_request,
+                **device_facts(fleet, n),
             }
             for n, d in fleet.devices.items()
         },
@@ -563,9 +567,9 @@ def render_status(fleet: FleetStatus) -> str:
         for name, request in asks:
             trigger = str(request.get("trigger"))
             lines += [f"  {name}: {request.get('instructions', '')}", f"    {answer_command(name, trigger)}"]
-    from orchestrator.cli.survey_status import unattributed_lines
+    from orchestrator.cli.survey_status import fact_lines, unattributed_lines
 
-    return "\n".join(lines + unattributed_lines(fleet))
+    return "\n".join(lines + unattributed_lines(fleet) + fact_lines(fleet))
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

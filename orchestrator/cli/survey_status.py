@@ -62,6 +62,7 @@ def survey_status_dict(fleet: FleetStatus) -> dict[str, Any]:
                 "verdicts": {k: v.value for k, v in d.verdicts.items()},
                 "reasons": list(d.survey_reasons),
                 "clinical_hold": d.clinical_hold,
+                **device_facts(fleet, n),
             }
             for n, d in fleet.devices.items()
         },
@@ -141,7 +142,7 @@ def render_survey_status(fleet: FleetStatus) -> str:
     lines.append("per CVE:")
     for cve, tally in _verdict_counts(fleet).items():
         lines.append(f"  {cve:<15} " + ", ".join(f"{n} {v}" for v, n in tally.items()))
-    lines += unattributed_lines(fleet)
+    lines += unattributed_lines(fleet) + fact_lines(fleet)
     return "\n".join(lines)
 
 
@@ -167,6 +168,35 @@ def unattributed_lines(fleet: FleetStatus) -> list[str]:
             + "; ".join(sorted({str(c.get("why", "")) for c in seen}))
             + "; watched: " + ", ".join(sorted({n for c in seen for n in c.get("watched", [])})))
     return lines
+
+
+def device_facts(fleet: FleetStatus, name: str) -> dict[str, Any]:
+    """Containment and vitals checks of one monitor, for ``status --json`` of a survey and a campaign."""
+    return {"containment": fleet.containment(name), "vitals_checks": fleet.vitals(name)}
+
+
+def fact_lines(fleet: FleetStatus) -> list[str]:
+    """How each monitor is contained and what its vitals checks found (facts about the monitor, recorded by
+    ``cmspatch contain record`` and ``cmspatch vitals``), for ``status`` of a survey and a campaign alike."""
+    lines: list[str] = []
+    for name in fleet.devices:
+        held = fleet.containment(name)
+        checks = fleet.vitals(name)
+        if held is None and not checks:
+            continue
+        parts = []
+        if held is not None:
+            how = f" ({held.get('how')})" if held.get("how") else ""
+            who = f", physician {held.get('physician')}" if held.get("physician") else ""
+            proof = " with a clean capture" if held.get("capture") else ""
+            parts.append(f"{held.get('state')}{how} confirmed by {held.get('by')}{who} "
+                         f"at {held.get('at')}{proof}")
+        if checks:
+            last = checks[-1]
+            parts.append(f"vitals {last.get('outcome')} ({len(checks)} check(s), "
+                         f"last by {last.get('technician')} at {last.get('at')})")
+        lines.append(f"  {name}: " + "; ".join(parts))
+    return ["", "containment and vitals checks:", *lines] if lines else []
 
 
 def _verdict(device: DeviceStatus, cve: str) -> str:

@@ -1,7 +1,8 @@
 """``cmspatch vitals DEVICE -i INVENTORY --simulator ... --displayed ... --technician NAME``.
 
 The technician sets a patient simulator to known values, connects it to the monitor and enters what the
-monitor displays. The check is journalled (kind ``vitals-check``, its own run ``vitals-<time>``); a
+monitor displays. The check is journalled (kind ``vitals-check``, a fact about the monitor that every
+campaign holding it shows: ``domain.status.DEVICE_RECORDS``; ``run`` names this check); a
 difference beyond the tolerance is a tampering finding that writes an incident draft (JSON, a new file
 in ``--incident-dir``, default ``incidents/`` beside the journal) and exits 1. Values are the simulator's
 settings, never patient data. The technician is named on the command line, never taken from the OS account.
@@ -20,6 +21,7 @@ from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.trust_files import atomic_write
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.incident import vitals_incident_draft
+from orchestrator.domain.status import DEVICE_RECORDS
 from orchestrator.domain.vitals import compare, parse_vitals
 from orchestrator.errors import ExitCode, UsageError
 
@@ -57,9 +59,9 @@ def cmd_vitals(args: argparse.Namespace) -> int:
     run = f"vitals-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
     journal = journal_path(args)
     payload = {**check, "technician": args.technician.strip(), "simulator": args.simulator_id,
-               "model": device.model, "serial": device.serial}
-    with SqliteJournal(journal) as j:
-        record = j.append(Event(run, EventKind.VITALS_CHECK, payload, device=device.name))
+               "model": device.model, "serial": device.serial, "run": run}
+    with SqliteJournal(journal) as j:  # a fact about the monitor, shown by every campaign that holds it
+        record = j.append(Event(DEVICE_RECORDS, EventKind.VITALS_CHECK, payload, device=device.name))
     draft_path: Path | None = None
     if check["outcome"] == "tampering-suspected":
         folder = args.incident_dir or journal.resolve().parent / "incidents"

@@ -44,8 +44,12 @@ Payloads by kind (device = inventory host name; all strings unless noted):
   per survey status.
   vitals-check       device; {outcome: "within-tolerance"|"tampering-suspected"|"incomplete", readings:
                       [{parameter, label, set_to, displayed, tolerance, unit, within}], mismatches,
-                      not_checked, technician, simulator, model, serial}  (run "vitals-...", one record;
+                      not_checked, technician, simulator, model, serial, run}  (one record per check;
                       simulator settings and displayed values, never patient data; domain.vitals)
+  containment        device; {state: "networked"|"isolated"|"disconnected"|"clinical-use", how, by,
+                      physician (clinical-use), note, capture: {sha256, packets, indicator_packets,
+                      first, last} | None}   (cmspatch contain record; domain.containment)
+  vitals-check and containment belong to the pseudo-campaign "device-records" (domain.status)
   log                {level, message}
 """
 
@@ -86,6 +90,7 @@ class EventKind(StrEnum):
     SURVEY = "survey"
     SURVEY_STARTED = "survey-started"
     VITALS_CHECK = "vitals-check"
+    CONTAINMENT = "containment"
     LOG = "log"
 
 

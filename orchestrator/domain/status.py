@@ -7,6 +7,11 @@ record at a time; ``project`` folds a whole record stream.
 Deliberately left out: no I/O, and no judgement about what to do next (that is ``domain.campaign``).
 Records of other campaigns in the same stream are ignored once a campaign is being followed.
 
+Facts about a monitor that belong to no campaign (a vitals check against a patient simulator, its
+containment) are journalled under the pseudo-campaign ``DEVICE_RECORDS``; every campaign that holds the
+monitor shows them (``FleetStatus.vitals`` / ``containment``), and nothing resumes or exports that id as a
+campaign of its own.
+
 Read-only runs (``cmspatch survey`` / ``verify``, campaign ids ``survey-...`` / ``verify-...``) fold into the
 same ``FleetStatus`` with ``mode`` set: their header is ``survey-started`` and each monitor gets its survey
 classification (``survey_status``). Such a header never displaces a patch campaign being followed (a
@@ -96,6 +101,8 @@ class FleetStatus:
     # the contact's fields plus ``watched``, the monitors whose network checks it made inconclusive.
     unattributed: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
     unattributed_unlisted: bool = False  # a record said it saw more than it listed
+    # DEVICE_RECORDS facts per monitor, oldest first: vitals-check and containment payloads (+ at, seq, hash)
+    facts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Number of monitors per state (every state present, zeros included)."""
@@ -115,8 +122,23 @@ class FleetStatus:
         tally = Counter(d.survey_status for d in self.devices.values() if d.survey_status)
         return {s: tally.get(s, 0) for s in SURVEY_STATUSES}
 
+    def vitals(self, device: str) -> list[dict[str, Any]]:
+        """Every vitals check of ``device``, oldest first."""
+        return [f for f in self.facts.get(device, ()) if f["kind"] == EventKind.VITALS_CHECK.value]
+
+    def containment(self, device: str) -> dict[str, Any] | None:
+        """The latest containment record of ``device`` (its state, who confirmed it, when), or None."""
+        found = [f for f in self.facts.get(device, ()) if f["kind"] == EventKind.CONTAINMENT.value]
+        return found[-1] if found else None
+
     def apply(self, record: JournalRecord) -> None:
         """Fold one record in. Unknown kinds are ignored so older readers survive newer writers."""
+        if record.campaign == DEVICE_RECORDS:
+            if record.device and record.kind in (EventKind.VITALS_CHECK, EventKind.CONTAINMENT):
+                self.facts.setdefault(record.device, []).append(
+                    {**record.data, "kind": record.kind.value, "at": record.at, "seq": record.seq,
+                     "hash": record.hash})
+            return  # a fact never changes which campaign is followed, nor its last record
         if record.kind is EventKind.CAMPAIGN_CREATED:
             if self.campaign is not None and record.campaign != self.campaign:
                 self.__dict__.update(FleetStatus().__dict__)  # a newer campaign in the stream: follow it
@@ -312,7 +334,9 @@ _HANDLERS = {
 }
 
 SURVEY_STATUSES = ("vulnerable", "unproven", "fixed", "unknown")
-READ_ONLY_PREFIXES = ("survey-", "verify-")
+DEVICE_RECORDS = "device-records"  # the pseudo-campaign of facts about monitors (vitals, containment)
+# Ids that are not patch campaigns: never resumed, never exported as one, never picked as "the latest".
+READ_ONLY_PREFIXES = ("survey-", "verify-", DEVICE_RECORDS)
 
 
 def campaign_mode(campaign: str) -> str:
@@ -327,7 +351,7 @@ def project(records: Iterable[JournalRecord], campaign: str | None = None) -> Fl
         # a survey/verify run recorded before it had a header still shows what it recorded
         fleet.campaign, fleet.mode = campaign, campaign_mode(campaign)
     for record in records:
-        if campaign is not None and record.campaign != campaign:
+        if campaign is not None and record.campaign not in (campaign, DEVICE_RECORDS):
             continue
         fleet.apply(record)
     return fleet

@@ -50,6 +50,9 @@ DEFAULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("approver", "approver"),
     ("technician", "technician"),
     ("delivery", "delivery"),
+    ("containment", "containment"),
+    ("contained_by", "contained_by"),
+    ("vitals", "vitals"),
     ("chain_head", "chain_head"),
 )
 COLUMN_IDS: frozenset[str] = frozenset(cid for cid, _ in DEFAULT_COLUMNS)

@@ -129,6 +129,15 @@ def _action(model: ExportModel, row: DeviceRow, verdict: str) -> tuple[str, str]
     return "vendor_fix", f"Vendor fix {target} pending: not yet installed and verified (state {row.state})."
 
 
+def _containment_text(held: dict[str, Any]) -> str:
+    """What was done for a monitor still affected, as the person who confirmed it recorded it."""
+    state, how, who, at = (str(held.get(k) or "") for k in ("state", "how", "by", "at"))
+    if state == "clinical-use":
+        return (f"Kept in clinical use by decision of {held.get('physician') or 'the treating physician'}, "
+                f"recorded by {who} at {at}; watch it as the advisory recommends.")
+    return f"Contained: {state}{' (' + how + ')' if how else ''}, confirmed by {who} at {at}."
+
+
 def _vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[str, Any]:
     fixed: list[str] = []
     affected: list[str] = []
@@ -161,6 +170,13 @@ def _vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[st
             {"category": cat, "details": details, "product_ids": pids}
             for (cat, details), pids in sorted(actions.items())
         ]
+        contained: dict[str, list[str]] = defaultdict(list)
+        for row in model.devices:
+            if ids[row.name] in affected and row.containment and row.containment.get("state") not in (
+                    None, "", "networked"):  # recorded as still networked: no remediation to state
+                contained[_containment_text(row.containment)].append(ids[row.name])
+        remediations += [{"category": "workaround" if "kept in clinical use" not in text else "mitigation",
+                          "details": text, "product_ids": pids} for text, pids in sorted(contained.items())]
         remediations.append({"category": "mitigation", "details": ISOLATE, "product_ids": affected})
         vuln["remediations"] = remediations
     return vuln

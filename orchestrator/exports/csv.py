@@ -52,6 +52,9 @@ def _values(model: ExportModel, row: DeviceRow) -> dict[str, str]:
         "technician": row.technician,
         "delivery": row.delivery,
         "chain_head": model.chain_head,
+        "containment": (row.containment or {}).get("state", ""),
+        "contained_by": (row.containment or {}).get("by", ""),
+        "vitals": row.vitals[-1].get("outcome", "") if row.vitals else "",
     }
     for cve in CVE_IDS:
         values[cve] = row.verdict(cve) or "not verified"

@@ -43,7 +43,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from orchestrator.errors import ExportError
-from orchestrator.exports.csaf import ADVISORY_URL, CVE_TEXT, ISOLATE, _action
+from orchestrator.exports.csaf import ADVISORY_URL, CVE_TEXT, ISOLATE, _action, _containment_text
 from orchestrator.exports.model import CVE_IDS, DeviceRow, ExportModel, Outcome
 
 MANUFACTURER = "Contec Medical Systems"
@@ -75,6 +75,9 @@ def _component(model: ExportModel, row: DeviceRow) -> Component:
         ("cmspatch:state", row.state),
         ("cmspatch:verified_at", row.verified_at),
         ("cmspatch:campaign", model.campaign.id),
+        ("cmspatch:containment", (row.containment or {}).get("state", "")),
+        ("cmspatch:contained_by", (row.containment or {}).get("by", "")),
+        ("cmspatch:vitals", row.vitals[-1].get("outcome", "") if row.vitals else ""),
     ]
     return Component(
         type=ComponentType.DEVICE,
@@ -99,9 +102,12 @@ def _analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
             ImpactAnalysisAffectedStatus.UNAFFECTED,
         )
     _category, detail = _action(model, row, verdict)
+    if row.containment and row.containment.get("state") not in (None, "", "networked"):
+        detail = f"{detail} {_containment_text(row.containment)}"
     if verdict == "inconclusive":
         return ImpactAnalysisState.IN_TRIAGE, (_R.UPDATE,), detail, ImpactAnalysisAffectedStatus.UNKNOWN
-    responses = (_R.WORKAROUND_AVAILABLE, _R.UPDATE) if row.outcome is Outcome.DEFERRED else (_R.UPDATE,)
+    responses = ((_R.WORKAROUND_AVAILABLE, _R.UPDATE) if row.outcome is Outcome.DEFERRED or row.contained
+                 else (_R.UPDATE,))
     return ImpactAnalysisState.EXPLOITABLE, responses, detail, ImpactAnalysisAffectedStatus.AFFECTED
 
 

@@ -96,12 +96,30 @@ def _overview(model: ExportModel) -> str:
             f'bed {_e(d.bed)}</td><td>{_e(d.model)}</td><td class="n">{_e(wave)}</td>'
             f'<td class="o-{_e(d.outcome.value)}">{_e(OUTCOME_LABEL[d.outcome])}</td>'
             + "".join(_verdict_cell(d.verdict(cve)) for cve in CVE_IDS)
-            + "</tr>"
+            + f"<td>{_e((d.containment or {}).get('state', '')) or 'not recorded'}</td></tr>"
         )
     return (
         "<table><thead><tr><th>Asset tag</th><th>Serial</th><th>Location</th><th>Model</th><th>Wave</th>"
-        f"<th>Outcome</th>{cve_heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>Outcome</th>{cve_heads}<th>Containment</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _facts(d: DeviceRow) -> str:
+    """Containment and vitals checks, as the people who confirmed them recorded them."""
+    out = ""
+    if (held := d.containment) is not None:
+        how = f" ({_e(held.get('how'))})" if held.get("how") else ""
+        who = f"; physician {_e(held.get('physician'))}" if held.get("physician") else ""
+        digest = _e((held.get("capture") or {}).get("sha256", ""))[:16]
+        proof = f"; capture {digest}&hellip; showed no contact" if held.get("capture") else ""
+        out += (f"<dt>Containment</dt><dd>{_e(held.get('state'))}{how}, confirmed by {_e(held.get('by'))} "
+                f"at {_t(str(held.get('at', '')))}{who}{proof}</dd>")
+    for check in d.vitals:
+        out += (f"<dt>Vitals check</dt><dd>{_e(check.get('outcome'))} by {_e(check.get('technician'))} at "
+                f"{_t(str(check.get('at', '')))}"
+                + (f" (differs: {_e(', '.join(check.get('mismatches') or []))})" if check.get("mismatches")
+                   else "") + "</dd>")
+    return out
 
 
 def _waves(model: ExportModel) -> str:
@@ -158,7 +176,7 @@ serial <span class="mono">{_e(d.serial)}</span></h3>
 <dt>Firmware</dt><dd class="mono">{_e(d.firmware_before) or "unknown"} &rarr;
  {_e(d.firmware_after) or "not read"}</dd>
 <dt>Delivery</dt><dd>{_e(d.delivery)}{", technician " + _e(d.technician) if d.technician else ""}</dd>
-<dt>Verified at</dt><dd>{_t(d.verified_at) or "not verified"}</dd></dl>
+<dt>Verified at</dt><dd>{_t(d.verified_at) or "not verified"}</dd>{_facts(d)}</dl>
 <table><thead><tr><th>CVE</th><th>Verdict</th><th>Why</th><th>At (UTC)</th></tr></thead>
 <tbody>{verdicts}</tbody></table>
 <table class="small"><thead><tr><th>Check</th><th>Source</th><th>Outcome</th><th>Observed</th><th>CVEs</th>

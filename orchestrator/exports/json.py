@@ -44,6 +44,8 @@ def _device(row: DeviceRow) -> dict[str, Any]:
         },
         "evidence": [e.to_dict() for e in row.evidence],
         "timeline": [t.to_dict() for t in row.timeline],
+        "containment": row.containment,  # who confirmed how it is kept from 202.114.4.0/24, or None
+        "vitals_checks": list(row.vitals),  # against a patient simulator: simulator values, not patient data
     }
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import DeviceState
-from orchestrator.domain.status import campaign_mode, project
+from orchestrator.domain.status import DEVICE_RECORDS, campaign_mode, project
 from orchestrator.domain.verdicts import Evidence
 from orchestrator.errors import ExportError, JournalError
 from orchestrator.exports.sanitize import details as sanitize_details
@@ -107,6 +107,15 @@ class DeviceRow:
     attempts: int = 0
     evidence: tuple[EvidenceItem, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
+    # Facts about the monitor that belong to no campaign (domain.status.DEVICE_RECORDS): its latest
+    # containment record and its vitals checks against a patient simulator.
+    containment: dict[str, Any] | None = None
+    vitals: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def contained(self) -> bool:
+        """Isolated or disconnected, as a named person confirmed (clinical-use is a decision, not a block)."""
+        return self.containment is not None and self.containment.get("state") in ("isolated", "disconnected")
 
     def verdict(self, cve: str) -> str:
         return next((c.verdict for c in self.cves if c.cve == cve), "")
@@ -215,6 +224,26 @@ def classify(state: str, verdicts: dict[str, str]) -> Outcome:
     if state in (DeviceState.FAILED, DeviceState.PATCHED):
         return Outcome.FAILED if state == DeviceState.FAILED else Outcome.INCONCLUSIVE
     return Outcome.NOT_DONE
+
+
+_FACT_TEXT = ("state", "by", "how", "physician", "outcome", "technician", "simulator", "at", "hash")
+_READING = ("parameter", "set_to", "displayed", "tolerance", "unit", "within")
+
+
+def _clean_fact(fact: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A containment or vitals record as exports carry it: named fields only (a free-text ``note`` is never
+    exported, see ``sanitize``), each value cleaned, with the journal record's seq and hash."""
+    if fact is None:
+        return None
+    out: dict[str, Any] = {k: clean(fact[k]) for k in _FACT_TEXT if isinstance(fact.get(k), str)}
+    out["seq"] = fact.get("seq")
+    if isinstance(fact.get("capture"), dict):
+        out["capture"] = sanitize_details(fact["capture"])
+    if isinstance(fact.get("readings"), list):
+        out["readings"] = [{k: r.get(k) if not isinstance(r.get(k), str) else clean(r[k]) for k in _READING}
+                           for r in fact["readings"] if isinstance(r, dict)]
+        out["mismatches"] = [clean(m) for m in fact.get("mismatches") or () if isinstance(m, str)]
+    return out
 
 
 def _s(value: object) -> str:
@@ -346,6 +375,7 @@ def build_model(
             )
         raise ExportError(f"campaign {campaign_id!r} is not in this journal", reason="unknown-campaign")
     fleet = project(mine, campaign_id)
+    facts = project(r for r in everything if r.campaign == DEVICE_RECORDS)  # containment, vitals checks
     created = next(r for r in mine if r.kind is EventKind.CAMPAIGN_CREATED)
 
     extras: dict[str, _Extra] = {}
@@ -427,6 +457,8 @@ def build_model(
                 attempts=dev.attempts,
                 evidence=tuple(extra.evidence),
                 timeline=tuple(extra.timeline),
+                containment=_clean_fact(facts.containment(name)),
+                vitals=tuple(f for f in (_clean_fact(v) for v in facts.vitals(name)) if f is not None),
             )
         )
 
