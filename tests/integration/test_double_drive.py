@@ -148,6 +148,27 @@ def test_two_journals_on_one_fleet_install_each_monitor_once_and_the_loser_names
         assert contended, "no monitor was ever contended: the test proves nothing"
 
 
+def test_a_second_controller_started_during_a_slow_upload_leaves_that_monitor_to_the_first(
+        tmp_path: Path) -> None:
+    with rig(tmp_path, monitors=3, sinkhole=False, faults="*=slow-link@300") as r:  # ~2 s per upload
+        a_path, b_path = tmp_path / "a.db", tmp_path / "b.db"
+        x, y, z = r.indicator_map.loopback_prefix.split(".")
+        a = _run(r, journal=a_path, json_out=True)
+        a_campaign = _wait_for_uploads(a)  # the canary is on the wire: A holds its lease
+        b = _run(r, "--indicator-prefix", f"{x}.{y}.{int(z) % 250 + 1}", journal=b_path)
+        b_code, b_err = _finish(b)
+        assert a.stdout is not None
+        a.stdout.read()
+        assert a.wait(timeout=120) in (ExitCode.OK, ExitCode.INCOMPLETE)
+        assert b_code in (ExitCode.OK, ExitCode.INCOMPLETE), b_err
+        assert _installs(r) == dict.fromkeys(_installs(r), 1)
+        canary = _fleet(a_path).waves[0][0]
+        with SqliteJournal(b_path) as journal:
+            holders = [rec.data["held_by"] for rec in journal.records()
+                       if rec.device == canary and rec.data.get("reason") == HELD_ELSEWHERE]
+        assert holders and holders[0]["campaign"] == a_campaign
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_stop_like_ctrl_c_with_exit_130_and_the_campaign_resumes(
         tmp_path: Path, signum: int) -> None:
