@@ -73,3 +73,25 @@ def test_our_lease_is_on_the_monitor_through_the_reboot_and_given_back_after_ver
             engine.run()
         assert seen == {"installing": engine.campaign_id, "verifying": engine.campaign_id}
         assert not lease_file(r, 0).exists()
+
+
+def test_a_lease_lost_between_steps_stops_this_campaign_before_the_install(tmp_path: Path) -> None:
+    with rig(tmp_path, monitors=1) as r:
+        name = r.fleet.monitors[0].name
+
+        def steal(record: JournalRecord) -> None:  # another controller takes over while we upload
+            if record.kind is EventKind.STATE_CHANGED and record.data.get("to") == "uploaded":
+                plant(r, 0, "c-thief", expires_in=3600)
+
+        with r.journal() as journal:
+            engine = r.engine(journal)
+            engine.subscribe(steal)
+            engine.run()
+            fleet = project(journal.records())
+            lost = [rec.data for rec in journal.records()
+                    if rec.kind is EventKind.LOG and rec.data.get("lease", {}).get("action") == "lost"]
+        assert r.installs(name) == 0
+        assert (fleet.devices[name].state.value, fleet.devices[name].reason) == ("deferred", HELD_ELSEWHERE)
+        assert len(lost) == 1 and lost[0]["lease"]["now"]["campaign"] == "c-thief"
+        still = parse_lease(lease_file(r, 0).read_text())
+        assert still is not None and still.campaign == "c-thief"
