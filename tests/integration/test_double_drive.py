@@ -15,7 +15,9 @@ import json
 import signal
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,7 +26,7 @@ from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.lease import HELD_ELSEWHERE
 from orchestrator.domain.status import FleetStatus, project
-from orchestrator.errors import ExitCode
+from orchestrator.errors import CampaignLocked, ExitCode
 from tests.integration.engine_rig import Rig, rig
 
 FAST = ["--waves", "1,100%", "--reboot-timeout", "8", "--yes"]
@@ -200,3 +202,21 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_and_the_journal_says_so(tm
         assert [d["claim"]["campaign"] for d in logs] == ["c-dead"]
         assert "laptop:77" in logs[0]["message"]
         assert json.loads(claims.path.read_text()) == []  # and ours is gone once the run ended
+
+
+def test_a_second_tui_on_the_same_monitors_is_refused_before_it_binds_the_sinkhole(tmp_path: Path) -> None:
+    from orchestrator.cli.main import build_parser
+    from orchestrator.cli.tui import _package_session
+
+    with rig(tmp_path, monitors=2, sinkhole=False) as r, ExitStack() as first, ExitStack() as second:
+        args = build_parser().parse_args(["tui", *r.cli_args()])
+        sessions = []
+        for stack in (first, second):
+            config = SimpleNamespace()
+            _package_session(args, config, stack.enter_context(SqliteJournal(r.journal_path)), stack, "op")
+            sessions.append(config)
+        running = sessions[0].new_engine(r.package)
+        assert running.observer is not None  # the first holds the claims, then the sinkhole's ports
+        with pytest.raises(CampaignLocked, match=running.campaign_id):  # not "address already in use"
+            sessions[1].new_engine(r.package)
+
