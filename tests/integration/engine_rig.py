@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +88,11 @@ class Rig:
 
 
 def _start_fleet(tmp_path: Path, monitors: int, faults: str | None, reboot_seconds: float,
-                 indicator_map: IndicatorMap) -> EmulatedFleet:
+                 indicator_map: IndicatorMap, start: Callable[..., Any]) -> EmulatedFleet:
     """Random addresses and ports; another rig (or engineer) may hold the ones drawn: draw again."""
     for attempt in range(5):
         try:
-            return EmulatedFleet.start(
+            return start(
                 tmp_path / f"fleet{attempt or ''}", monitors=monitors, faults=faults,
                 reboot_seconds=reboot_seconds, address_prefix=f"127.{random.randint(60, 119)}",
                 port=_free_port(), udp_port=_free_port(), indicator_map=indicator_map)
@@ -104,10 +104,12 @@ def _start_fleet(tmp_path: Path, monitors: int, faults: str | None, reboot_secon
 
 @contextmanager
 def rig(tmp_path: Path, *, monitors: int = 3, faults: str | None = None, sinkhole: bool = True,
-        reboot_seconds: float = 0.3) -> Iterator[Rig]:
+        reboot_seconds: float = 0.3, start: Callable[..., Any] = EmulatedFleet.start) -> Iterator[Rig]:
+    """``start``: ``EmulatedFleet.start`` or ``OpenSshFleet.start`` (real sshd monitors)."""
     indicator_map = IndicatorMap(f"127.{random.randint(120, 250)}.{random.randint(1, 250)}")
     with ExitStack() as stack:
-        fleet = stack.enter_context(_start_fleet(tmp_path, monitors, faults, reboot_seconds, indicator_map))
+        fleet = stack.enter_context(_start_fleet(tmp_path, monitors, faults, reboot_seconds, indicator_map,
+                                                      start))
         package_path = build_package(tmp_path / "fix.tar.gz", variant="fixed")
         trust = make_demo_trust(tmp_path, package_path)
         package = verify_package(package_path, trust.manifest, trust.policy, state=trust.state).require()

@@ -23,32 +23,40 @@ exec /bin/sh -c "$cmd"
 """
 
 # The SFTP subsystem: OpenSSH's own sftp-server, logging opens and closes (with the bytes written) to
-# /var/log/sftp.log. An injected upload drop (/run/cms/upload-drop: "OFFSET TIMES", TIMES 0 = always) is
-# a file-size limit: the write that passes OFFSET kills sftp-server with SIGXFSZ (exit 153, the file
-# keeps exactly OFFSET bytes, rounded down to 512), and the session's sshd is killed so the whole SSH
-# connection drops, as a pulled cable would. The fault is consumed with an atomic mv (one session wins).
+# /var/log/sftp.log. An injected upload drop (/run/cms/upload-drop: "OFFSET TIMES", TIMES 0 = always;
+# consumed with an atomic mv, so one session wins) cuts the SSH connection once a file on /data reaches
+# OFFSET bytes (rounded down to 512), as a pulled cable would: a file-size limit (ulimit -f) stops the
+# file there, and a watcher polling the file sizes kills this session's sshd ($PPID: every script on the
+# way here was exec'd), once, recording "upload-drop" in /var/log/cms-activity.
 CMS_SFTP = r"""#!/bin/sh
 F=/run/cms/upload-drop
 T=/run/cms/.upload-drop.$$
-limit=""
-if mv "$F" "$T" 2>/dev/null; then
-    read offset times < "$T"
-    if [ "$times" = 0 ]; then mv "$T" "$F"
-    elif [ "$times" -gt 1 ]; then echo "$offset $((times - 1))" > "$T" && mv "$T" "$F"
-    else rm -f "$T"
-    fi
-    limit=$((offset / 512))
+SFTP="/usr/libexec/sftp-server -e -l INFO"
+mv "$F" "$T" 2>/dev/null || exec $SFTP 2>> /var/log/sftp.log
+read offset times < "$T"
+if [ "$times" = 0 ]; then mv "$T" "$F"
+elif [ "$times" -gt 1 ]; then echo "$offset $((times - 1))" > "$T" && mv "$T" "$F"
+else rm -f "$T"
 fi
-if [ -n "$limit" ]; then
-    (ulimit -f "$limit"; exec /usr/libexec/sftp-server -e -l INFO) 2>> /var/log/sftp.log
-    rc=$?
-    if [ "$rc" = 153 ]; then
-        printf 'upload-drop %s\0' "$((limit * 512))" >> /var/log/cms-activity
-        kill -9 "$PPID" 2>/dev/null
-    fi
-    exit "$rc"
-fi
-exec /usr/libexec/sftp-server -e -l INFO 2>> /var/log/sftp.log
+blocks=$((offset / 512))
+size=$((blocks * 512))
+session=$PPID
+big() { find /data -type f -size +$((size - 1))c 2>/dev/null | sort; }
+{ echo //; big; } > /run/cms/.big.$$  # "//" never matches: BusyBox grep -f of an empty file matches nothing
+reached() { [ -n "$(big | grep -vxF -f /run/cms/.big.$$)" ]; }
+drop() {
+    mkdir /run/cms/.dropped.$$ 2>/dev/null || return 0
+    printf 'upload-drop %s\0' "$size" >> /var/log/cms-activity
+    kill -9 "$session" 2>/dev/null
+}
+( while ! reached; do usleep 20000; done; drop ) </dev/null >/dev/null 2>&1 &
+watcher=$!
+(ulimit -f "$blocks"; exec $SFTP) 2>> /var/log/sftp.log
+rc=$?
+kill "$watcher" 2>/dev/null
+reached && drop
+rm -rf /run/cms/.big.$$ /run/cms/.dropped.$$
+exit "$rc"
 """
 
 SCRIPTS: dict[str, str] = {
