@@ -26,7 +26,7 @@ from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState
-from orchestrator.domain.status import FleetStatus
+from orchestrator.domain.status import DEVICE_RECORDS, FleetStatus
 
 # Words and symbols, never colour alone (NO_COLOR makes Textual monochrome).
 STATE_LABELS: dict[str, str] = {
@@ -100,6 +100,8 @@ class MonitorRow:
     last_at: str = ""
     last_seq: int = 0
     trigger_request: dict[str, Any] | None = None  # a technician is asked to exercise this trigger now
+    containment: dict[str, Any] | None = None  # latest containment record (domain.status facts)
+    vitals: list[dict[str, Any]] = field(default_factory=list)  # vitals checks against a simulator
     timeline: deque[JournalRecord] = field(default_factory=lambda: deque(maxlen=TIMELINE_LIMIT))
 
     @property
@@ -286,6 +288,8 @@ class FleetModel:
     def _refresh(self, name: str) -> None:
         """Copy one monitor's projection into its display row (inventory values stay where it has none)."""
         row = self._row(name)
+        row.containment = self.status.containment(name)
+        row.vitals = self.status.vitals(name)
         st = self.status.devices.get(name)
         if st is None:
             return
@@ -301,6 +305,13 @@ class FleetModel:
         row.trigger_request = dict(st.trigger_request) if st.trigger_request else None
 
     def _apply(self, r: JournalRecord) -> tuple[set[str], bool, str | None]:
+        if r.campaign == DEVICE_RECORDS:  # a fact about a monitor (containment, vitals): shown, not followed
+            if r.device is None or r.seq in self.seen:
+                return set(), False, None
+            self.seen.add(r.seq)
+            self.status.apply(r)
+            self._row(r.device).timeline.append(r)
+            return {r.device}, False, None
         if self.campaign_id is None:
             self.campaign_id = r.campaign
         elif r.campaign != self.campaign_id:

@@ -86,7 +86,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         config = SessionConfig(operator=operator, read_only=args.read_only, campaign_id=args.campaign,
                                title=f"cmspatch · {journal_file.name}")
         if args.campaign:
-            config.read_journal = lambda since: journal.records(args.campaign, since_seq=since)
+            # every record: the view keeps its campaign's and the monitors' facts (containment, vitals)
+            config.read_journal = lambda since: journal.records(since_seq=since)
         if given:
             _package_session(args, config, journal, stack, operator)
         session = Session(config)

@@ -141,12 +141,12 @@ class FleetStatus:
             return  # a fact never changes which campaign is followed, nor its last record
         if record.kind is EventKind.CAMPAIGN_CREATED:
             if self.campaign is not None and record.campaign != self.campaign:
-                self.__dict__.update(FleetStatus().__dict__)  # a newer campaign in the stream: follow it
+                self._follow_anew()  # a newer campaign in the stream: follow it
             self._created(record)
         elif record.kind is EventKind.SURVEY_STARTED and (
                 self.campaign is None or record.campaign == self.campaign or self.mode != "patch"):
             if self.campaign is not None and record.campaign != self.campaign:
-                self.__dict__.update(FleetStatus().__dict__)  # a newer survey after a survey: follow it
+                self._follow_anew()  # a newer survey after a survey: follow it
             self._created(record)
             self.mode = str(record.data.get("mode") or campaign_mode(record.campaign))
         elif self.campaign is None or record.campaign != self.campaign:
@@ -158,6 +158,12 @@ class FleetStatus:
         self.last_seq = record.seq
         if record.device and record.device in self.devices:
             self.devices[record.device].last_at = record.at
+
+    def _follow_anew(self) -> None:
+        """Start over for a newer campaign in the stream; the monitors' facts belong to no campaign."""
+        facts = self.facts
+        self.__dict__.update(FleetStatus().__dict__)
+        self.facts = facts
 
     def _created(self, record: JournalRecord) -> None:
         data = record.data

@@ -131,3 +131,26 @@ def test_a_campaign_cannot_start_without_an_accepted_package() -> None:
     assert not session.can_start
     with pytest.raises(CampaignError):
         session.start()
+
+
+def test_containment_and_vitals_facts_reach_the_monitor_row_without_changing_the_campaign() -> None:
+    from orchestrator.domain.status import DEVICE_RECORDS
+
+    devices = make_devices(2)
+    r = Recorder()
+    facts = Recorder(campaign=DEVICE_RECORDS)
+    facts.seq = 1000  # numbered after the campaign's records, as the journal would
+    model = FleetModel()
+    model.load_inventory(devices)
+    early = facts.rec(EventKind.CONTAINMENT, {"state": "isolated", "how": "VLAN 666", "by": "M. Bianchi"},
+                      devices[0].name)
+    model.apply(early)  # a fact before any campaign: the view does not start following "device-records"
+    assert model.campaign_id is None
+    model.apply(r.created(devices, [[d.name for d in devices]]))
+    model.apply(facts.rec(EventKind.VITALS_CHECK, {"outcome": "tampering-suspected", "technician": "A. Rossi",
+                                                   "mismatches": ["spo2"]}, devices[0].name))
+    row = model.rows[devices[0].name]
+    assert model.campaign_id == r.campaign
+    assert row.containment is not None and row.containment["state"] == "isolated"
+    assert [v["outcome"] for v in row.vitals] == ["tampering-suspected"]
+    assert model.rows[devices[1].name].containment is None

@@ -73,6 +73,18 @@ def render_summary(row: MonitorRow) -> Text:
     t.append(f"  ({row.reason})" if row.reason else "")
     t.append(f" · {wave} · attempts {row.attempts} · retries {row.retries}\n")
     t.append(f"Firmware: before {row.firmware_before or '-'} -> after {row.firmware_after or '-'}\n")
+    if (held := row.containment) is not None:
+        how = f" ({held.get('how')})" if held.get("how") else ""
+        who = f", physician {held.get('physician')}" if held.get("physician") else ""
+        t.append(f"Containment: {held.get('state')}{how}, confirmed by {held.get('by')}{who} "
+                 f"at {str(held.get('at', ''))[:19]}\n")
+    else:
+        t.append("Containment: not recorded (cmspatch contain record)\n")
+    for check in row.vitals[-3:]:
+        differs = f"; differs: {', '.join(check.get('mismatches') or [])}" if check.get("mismatches") else ""
+        t.append(f"Vitals check: {check.get('outcome')} by {check.get('technician')} "
+                 f"at {str(check.get('at', ''))[:19]}{differs}\n",
+                 style="bold" if check.get("outcome") == "tampering-suspected" else "")
     return t
 
 
