@@ -70,25 +70,31 @@ class DeviceFlow:
             step = Step.UPLOAD
         elif step is Step.UPLOAD and not self.clear_to_disturb("upload"):
             return  # resumed mid-upload: start()'s check is from another run, ask again
-        self.e._check_stop()
+        self._between_steps()
         if step is Step.UPLOAD:
             self.upload()
             step = Step.CHECK_INSTALLED
-        self.e._check_stop()
+        self._between_steps()
         if step is Step.CHECK_INSTALLED:
             if not self.clear_to_disturb("install"):
                 return
             self.install()
             step = Step.REBOOT
-        self.e._check_stop()
+        self._between_steps()
         if step is Step.REBOOT:
             if not self.rebooted_before_interruption():
                 if not self.clear_to_disturb("reboot"):
                     return
                 self.reboot()
             step = Step.VERIFY
+        self.e._renew_lease(self.name)  # the lease is in the persistent upload dir: it outlives a reboot
         if step is Step.VERIFY:
             self.verify()
+
+    def _between_steps(self) -> None:
+        """Stop here if interrupted; otherwise renew this monitor's lease (stops if another holds it)."""
+        self.e._check_stop()
+        self.e._renew_lease(self.name)
 
     def clinical(self) -> Deferral | None:
         """The clinical gate (``domain.clinical.may_disturb``) on this monitor's ``cms-status`` now; a
