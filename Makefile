@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := busybox-static openssh-client openssh-server tmux chromium poppler-utils tshark time nftables iptables
+APT_PACKAGES := busybox-static openssh-client openssh-server tmux chromium poppler-utils tshark time nftables iptables softhsm2
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck unit deps venv bench clean

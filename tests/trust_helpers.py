@@ -26,6 +26,20 @@ FIXED_VERSION = "CMS7.820.080.00/1.00(1.00)"
 VULNERABLE_VERSION = "CMS7.820.075.08/0.74(0.75)"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 FIXED_ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"fixed monitor: no network functions\n" * 8
+PASSPHRASE = "correct horse battery staple"
+
+
+def passphrase_file(directory: Path, secret: str = PASSPHRASE, name: str = "passphrase") -> Path:
+    """A passphrase (or PIN) file as automation keeps one: first line, mode 0600."""
+    path = directory / name
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def key_flags(directory: Path) -> tuple[str, ...]:
+    """What a test adds to ``keys new``/``package attest``/``package sign`` to use encrypted key files."""
+    return ("--passphrase-file", str(passphrase_file(directory)))
 
 
 def elf(body: bytes = b"") -> bytes:
@@ -113,6 +127,13 @@ class TrustKit:
                                                           self.keys["hospital-security"]]
         path = self.directory / (name or f"{package.name}.manifest.json")
         path.write_bytes(new_envelope(manifest, keys).to_json_bytes())
+        return path
+
+    def key_file(self, role: str, name: str | None = None, *, passphrase: str | None = PASSPHRASE) -> Path:
+        """``role``'s private key as a file, encrypted with ``passphrase`` (None: unencrypted)."""
+        path = self.directory / (name or f"{role}.key")
+        path.write_bytes(self.keys[role].private_pem(passphrase.encode() if passphrase else None))
+        path.chmod(0o600)
         return path
 
     def envelope(self, path: Path) -> Envelope:

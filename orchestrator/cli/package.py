@@ -2,7 +2,9 @@
 
     cmspatch package attest PKG --key biomed.key --version V --models CMS8000 ... --from-versions V ...
                             --release N --cves CVE-... --expires 2027-01-31 --out PKG.manifest.json
-    cmspatch package sign PKG.manifest.json --key security.key [--package PKG]
+    cmspatch package sign PKG.manifest.json --key security.key [--package PKG | --no-package-check]
+    (--key FILE or --key 'pkcs11:token=...;object=...'; --passphrase-file/--passphrase-env, --pin-file/
+     --pin-env, --pkcs11-module; with --policy P the signature records the name and role P gives the key)
     cmspatch package verify PKG --manifest M --policy P [--model CMS8000] [--state FILE]
                             [--accept-uninspectable] [--no-record] [--json]
 
@@ -27,10 +29,12 @@ from typing import Any
 
 from orchestrator.adapters.package_attest import attest_package, sign_manifest
 from orchestrator.adapters.package_verify import VerificationReport, verify_package
-from orchestrator.adapters.trust_files import default_state_path, load_signing_key
+from orchestrator.adapters.trust_files import default_state_path, read_bounded
+from orchestrator.cli.keys import add_secret_flags, open_signer
 from orchestrator.domain.indicators import MODELS
 from orchestrator.domain.trust.limits import MIB, ArchiveLimits, LimitsInvalid
 from orchestrator.domain.trust.manifest import format_time
+from orchestrator.domain.trust.policy import MAX_POLICY_BYTES, parse_policy
 from orchestrator.domain.trust.reasons import explain
 from orchestrator.errors import ExitCode, TrustError, UsageError
 
@@ -43,7 +47,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     attest = actions.add_parser("attest", help="record a package's hash as received and sign its manifest")
     attest.add_argument("package", type=Path)
-    attest.add_argument("--key", required=True, type=Path, help="your private key file")
+    attest.add_argument("--key", required=True, help="your private key file, or a pkcs11: URI")
     attest.add_argument("--version", required=True, help="the firmware version the package installs")
     attest.add_argument("--models", required=True, nargs="+", choices=MODELS, metavar="MODEL")
     attest.add_argument("--from-versions", required=True, nargs="+", metavar="VERSION",
@@ -53,13 +57,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     attest.add_argument("--expires", required=True, help="YYYY-MM-DD, an ISO-8601 time, or +DAYSd")
     attest.add_argument("--note", default="")
     attest.add_argument("--out", required=True, type=Path, help="manifest file to create")
+    attest.add_argument("--policy", type=Path, help="record the name and role this policy gives your key")
+    add_secret_flags(attest)
     add_limit_flags(attest)
     attest.set_defaults(func=cmd_attest)
 
     sign = actions.add_parser("sign", help="add your signature to a manifest")
     sign.add_argument("manifest", type=Path)
-    sign.add_argument("--key", required=True, type=Path)
-    sign.add_argument("--package", type=Path, help="re-hash this package first and refuse if it differs")
+    sign.add_argument("--key", required=True, help="your private key file, or a pkcs11: URI")
+    sign.add_argument("--package", type=Path, help="re-hash this package first and refuse if it differs "
+                                                   "(default: the package beside the manifest)")
+    sign.add_argument("--no-package-check", action="store_true",
+                      help="sign without checking the package bytes (recorded in your signature)")
+    sign.add_argument("--policy", type=Path, help="record the name and role this policy gives your key")
+    add_secret_flags(sign)
     add_limit_flags(sign)
     sign.set_defaults(func=cmd_sign)
 
@@ -142,11 +153,12 @@ def cmd_attest(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise UsageError(f"{args.out} exists; refusing to overwrite a manifest (add signatures with `sign`)")
     expires = parse_expiry(args.expires)
-    key = load_signing_key(args.key)
-    attested = attest_package(args.package, key, version=args.version, models=tuple(args.models),
-                              from_versions=tuple(args.from_versions), release=args.release,
-                              cves=tuple(args.cves), expires=expires, out=args.out, note=args.note,
-                              limits=archive_limits(args))
+    limits = archive_limits(args)
+    with open_signer(args.key, args) as key:
+        attested = attest_package(args.package, key, version=args.version, models=tuple(args.models),
+                                  from_versions=tuple(args.from_versions), release=args.release,
+                                  cves=tuple(args.cves), expires=expires, out=args.out, note=args.note,
+                                  limits=limits, signer=_signer_record(args.policy, key.keyid))
     artifact = attested.manifest.artifacts[0]
     for warning in attested.warnings:
         print(f"cmspatch: warning: {warning}", file=sys.stderr)
@@ -155,9 +167,27 @@ def cmd_attest(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def _signer_record(policy_path: Path | None, keyid: str) -> dict[str, str] | None:
+    """The name and role ``--policy`` gives the key, for the ceremony record; refused if it has none."""
+    if policy_path is None:
+        return None
+    policy = parse_policy(read_bounded(policy_path, MAX_POLICY_BYTES, "policy"), str(policy_path))
+    trusted = policy.key(keyid)
+    if trusted is None or policy.revocation(keyid) is not None:
+        raise UsageError(f"{keyid} is not an active key of {policy_path}: your signature would not count",
+                         reason="signer-not-in-policy")
+    return {"role": trusted.role, "owner": trusted.owner}
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
-    key = load_signing_key(args.key)
-    envelope, changed = sign_manifest(args.manifest, key, package=args.package, limits=archive_limits(args))
+    limits = archive_limits(args)
+    with open_signer(args.key, args) as key:
+        envelope, changed = sign_manifest(args.manifest, key, package=args.package, limits=limits,
+                                          check_package=not args.no_package_check,
+                                          signer=_signer_record(args.policy, key.keyid))
+    if args.no_package_check and changed:
+        print("cmspatch: warning: signed WITHOUT checking the package bytes; your signature records it",
+              file=sys.stderr)
     if changed:
         print(f"signed {args.manifest} with {key.keyid} ({len(envelope.signatures)} signature(s))")
     else:
@@ -206,6 +236,8 @@ def render_report(report: VerificationReport) -> str:
         mark = "+ counted    " if check.counted else "- not counted"
         who = f"{check.role or 'unknown role'}{f' ({check.owner})' if check.owner else ''}"
         lines.append(f"  {mark} {check.keyid[:16]}  {who}: {check.detail}")
+        if check.ceremony is not None:
+            lines.append(f"                  signed {check.ceremony.describe()}")
     if not report.signers:
         lines.append("  (none)")
     if report.rule:

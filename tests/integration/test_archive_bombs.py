@@ -55,7 +55,7 @@ def test_attest_refuses_a_bomb_and_writes_no_manifest(kit: TrustKit, tmp_path: P
                                                              zeros_gz(GIB)}))
     write_package(tmp_path, "bomb.tar.gz", data=tar_gz_of_zeros(8 << 20))
     keys = run("keys", "new", "--role", "hospital-biomed", "--out", "biomed.key", "--policy", "p.yaml",
-               cwd=tmp_path)
+               "--unencrypted", cwd=tmp_path)
     assert keys.returncode == 0, keys.stderr
     attest = ("package", "attest", "bomb.tar.gz", "--key", "biomed.key", "--version", FIXED_VERSION,
               "--models", "CMS8000", "--from-versions", "CMS7.820.*", "--release", "1", "--expires", "+30d",

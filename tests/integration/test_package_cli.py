@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.trust_helpers import FIXED_VERSION, TrustKit, backdoored_members, tar_bytes, write_package
+from tests.trust_helpers import (
+    FIXED_VERSION,
+    TrustKit,
+    backdoored_members,
+    key_flags,
+    tar_bytes,
+    write_package,
+)
 
 CMSPATCH = Path(sys.executable).with_name("cmspatch")
 
@@ -32,24 +39,25 @@ def kit(tmp_path: Path) -> TrustKit:
 
 
 def test_two_person_ceremony_from_new_keys_to_accepted_package(tmp_path: Path) -> None:
-    package = write_package(tmp_path)
+    package, secret = write_package(tmp_path), key_flags(tmp_path)
     biomed = run("keys", "new", "--role", "hospital-biomed", "--out", "biomed.key", "--policy", "policy.yaml",
-                 cwd=tmp_path)
+                 *secret, cwd=tmp_path)
     security = run("keys", "new", "--role", "hospital-security", "--out", "security.key", "--algorithm",
-                   "ecdsa-p256", "--policy", "policy.yaml", cwd=tmp_path)
+                   "ecdsa-p256", "--policy", "policy.yaml", *secret, cwd=tmp_path)
     assert biomed.returncode == 0 and security.returncode == 0, biomed.stderr + security.stderr
     assert (tmp_path / "biomed.key").stat().st_mode & 0o777 == 0o600
     attest = run("package", "attest", package.name, "--key", "biomed.key", "--version", FIXED_VERSION,
                  "--models", "CMS8000", "CMS6000", "--from-versions", "CMS7.820.*", "--release", "4",
                  "--cves", "CVE-2025-0626", "CVE-2025-1204", "--expires", "+30d", "--out", "m.json",
-                 cwd=tmp_path)
+                 *secret, cwd=tmp_path)
     assert attest.returncode == 0, attest.stderr
     verify = ("package", "verify", package.name, "--manifest", "m.json", "--policy", "policy.yaml",
               "--state", "state.json", "--model", "CMS8000")
     one_signature = run(*verify, cwd=tmp_path)
     assert one_signature.returncode == 3 and "[below-threshold]" in one_signature.stderr
     assert "hospital-security" in one_signature.stdout and not (tmp_path / "state.json").exists()
-    sign = run("package", "sign", "m.json", "--key", "security.key", "--package", package.name, cwd=tmp_path)
+    sign = run("package", "sign", "m.json", "--key", "security.key", "--package", package.name, *secret,
+               cwd=tmp_path)
     assert sign.returncode == 0, sign.stderr
     accepted = run(*verify, cwd=tmp_path)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr

@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from orchestrator.domain.trust.signatures import (
     GENERATE_CHOICES,
+    Algorithm,
+    KeyLocked,
+    ecdsa_digest,
+    ecdsa_raw_to_der,
     generate_key,
+    is_encrypted_pem,
     load_private_key,
     load_public_key,
+    public_key_from_raw,
 )
 from orchestrator.errors import TrustError
 
@@ -71,3 +78,36 @@ def test_garbage_is_not_a_public_key() -> None:
     with pytest.raises(TrustError) as caught:
         load_public_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
     assert caught.value.reason == "key-invalid"
+
+
+@pytest.mark.parametrize("algorithm", sorted(GENERATE_CHOICES))
+def test_encrypted_key_file_round_trips_only_with_its_passphrase(algorithm: str) -> None:
+    key = generate_key(algorithm)
+    pem = key.private_pem(b"s3cret passphrase")
+    assert is_encrypted_pem(pem) and b"s3cret" not in pem
+    loaded = load_private_key(pem, passphrase=b"s3cret passphrase")
+    assert loaded.keyid == key.keyid and loaded.custody() == {"kind": "file", "encrypted": True}
+    with pytest.raises(KeyLocked) as wrong:
+        load_private_key(pem, passphrase=b"s3cret passphrasE")
+    assert wrong.value.reason == "wrong-passphrase"
+    with pytest.raises(KeyLocked) as none:
+        load_private_key(pem)
+    assert none.value.reason == "passphrase-needed"
+
+
+def test_a_tokens_raw_ecdsa_signature_verifies_once_converted_to_der() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = load_private_key(private.private_bytes(PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    r, s = decode_dss_signature(private.sign(b"m", ec.ECDSA(hashes.SHA256())))
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # what CKM_ECDSA returns
+    assert not key.public.verify(b"m", raw)
+    assert key.public.verify(b"m", ecdsa_raw_to_der(raw))
+    assert ecdsa_digest(Algorithm.ECDSA_P256, b"m") == hashlib.sha256(b"m").digest()
+
+
+def test_a_tokens_raw_public_key_has_the_same_key_id_as_its_pem() -> None:
+    key = generate_key("ed25519")
+    raw = serialization.load_pem_public_key(key.public.pem.encode()).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert public_key_from_raw(Algorithm.ED25519, raw, source="token").keyid == key.keyid

@@ -13,6 +13,11 @@ given us live in ``policy.py``, where they are explicit and small.
 Signatures cover ``PAE(payloadType, payload)`` over the payload bytes exactly as stored: the payload is
 never re-serialised, so JSON canonicalisation can never make two readers disagree about what was signed.
 
+Each signature may carry a ceremony record (``ceremony``: who signed, when, with what kind of key,
+whether the package bytes were checked; see ``ceremony.py``) and ``ceremony_sig``, the same key's
+signature over that record. DSSE readers ignore the two extra fields, so the envelope stays DSSE and a
+manifest signed before records were kept verifies as before (its signatures just have no record).
+
 Deliberately left out: URL-safe base64 (DSSE allows it; we write and accept standard base64 only) and
 envelopes larger than ``MAX_ENVELOPE_BYTES`` (a manifest is a few kilobytes).
 """
@@ -44,6 +49,8 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 class Signature:
     keyid: str
     sig: bytes
+    ceremony: bytes | None = None  # the record's JSON bytes, exactly as signed
+    ceremony_sig: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,17 @@ class Envelope:
         doc = {
             "payloadType": self.payload_type,
             "payload": base64.b64encode(self.payload).decode("ascii"),
-            "signatures": [
-                {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode("ascii")} for s in self.signatures
-            ],
+            "signatures": [_signature_doc(s) for s in self.signatures],
         }
         return (json.dumps(doc, indent=2) + "\n").encode("utf-8")
+
+
+def _signature_doc(signature: Signature) -> dict[str, str]:
+    doc = {"keyid": signature.keyid, "sig": base64.b64encode(signature.sig).decode("ascii")}
+    if signature.ceremony is not None and signature.ceremony_sig is not None:
+        doc["ceremony"] = base64.b64encode(signature.ceremony).decode("ascii")
+        doc["ceremony_sig"] = base64.b64encode(signature.ceremony_sig).decode("ascii")
+    return doc
 
 
 def _refuse(message: str) -> TrustError:
@@ -113,5 +126,10 @@ def parse_envelope(data: bytes) -> Envelope:
         keyid = raw.get("keyid")
         if not isinstance(keyid, str) or not keyid:
             raise _refuse(f"signatures[{index}].keyid must be a non-empty string")
-        signatures.append(Signature(keyid=keyid, sig=_b64(raw.get("sig"), f"signatures[{index}].sig")))
+        ceremony = ceremony_sig = None
+        if "ceremony" in raw or "ceremony_sig" in raw:
+            ceremony = _b64(raw.get("ceremony"), f"signatures[{index}].ceremony")
+            ceremony_sig = _b64(raw.get("ceremony_sig"), f"signatures[{index}].ceremony_sig")
+        signatures.append(Signature(keyid=keyid, sig=_b64(raw.get("sig"), f"signatures[{index}].sig"),
+                                    ceremony=ceremony, ceremony_sig=ceremony_sig))
     return Envelope(payload_type=PAYLOAD_TYPE, payload=payload, signatures=tuple(signatures))

@@ -7,8 +7,11 @@ trust policy, never of the signature: an envelope cannot talk a verifier into an
 Parameters are fixed per key type: Ed25519 (pure), ECDSA P-256 with SHA-256, ECDSA P-384 with SHA-384
 (DER signatures), RSA-PSS with SHA-256, MGF1-SHA-256 and a salt as long as the digest (any salt length
 is accepted on verify, as RFC 8017 allows). Refused: RSA under 3072 bits, other curves, DSA, Ed448.
-Private keys are unencrypted PKCS#8 PEM protected by file mode 0600; passphrases are left out because
-the signing ceremony is interactive and offline, and a passphrase prompt belongs to a later issue.
+Private key files are PKCS#8 PEM, mode 0600, encrypted with a passphrase by default
+(``BestAvailableEncryption``: with cryptography >= 43 that is PBES2, PBKDF2-HMAC-SHA256 and AES-256-CBC);
+an unencrypted file is an explicit choice of whoever made it. A key may also live on a token
+(``adapters/pkcs11_keys.py``): anything with a ``public`` key, a ``sign`` method and a ``custody``
+record is a ``Signer``, and its signatures are checked here exactly like a file key's.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.errors import TrustError
@@ -93,10 +98,29 @@ class PublicKey:
         return True
 
 
+class Signer(Protocol):
+    """What signs a manifest: a key file in memory or a key that never leaves a token."""
+
+    @property
+    def public(self) -> PublicKey: ...
+
+    @property
+    def keyid(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def custody(self) -> dict[str, Any]: ...
+
+
+class KeyLocked(TrustError):
+    """An encrypted key file was read without (the right) passphrase."""
+
+
 @dataclass(frozen=True)
 class SigningKey:
     public: PublicKey
     _key: _PrivateKeyTypes = field(repr=False, compare=False)
+    encrypted: bool = False  # the file it came from was passphrase-protected
 
     @property
     def keyid(self) -> str:
@@ -110,9 +134,15 @@ class SigningKey:
             return self._key.sign(message, ec.ECDSA(digest))
         return self._key.sign(message, _PSS_SIGN, hashes.SHA256())
 
-    def private_pem(self) -> bytes:
+    def custody(self) -> dict[str, Any]:
+        return {"kind": "file", "encrypted": self.encrypted}
+
+    def private_pem(self, passphrase: bytes | None = None) -> bytes:
+        """PKCS#8 PEM, encrypted with ``passphrase`` when one is given."""
+        protection: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption())
         return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())
+                                       protection)
 
 
 def key_id(der: bytes) -> str:
@@ -140,18 +170,61 @@ def load_public_key(pem: bytes | str, *, source: str = "public key") -> PublicKe
     return _public(key, source=source)
 
 
-def load_private_key(pem: bytes, *, source: str = "private key") -> SigningKey:
+def is_encrypted_pem(pem: bytes) -> bool:
+    """Whether a private key file needs a passphrase (PKCS#8 ENCRYPTED, or a legacy Proc-Type header)."""
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem or b"Proc-Type: 4,ENCRYPTED" in pem
+
+
+def load_private_key(pem: bytes, *, source: str = "private key",
+                     passphrase: bytes | None = None) -> SigningKey:
+    """Read a PEM private key; an encrypted one needs ``passphrase`` (``KeyLocked`` when absent or wrong)."""
     if len(pem) > MAX_PEM_BYTES:
         raise TrustError(f"{source}: too large to be a private key", reason=Reason.KEY_INVALID)
+    encrypted = is_encrypted_pem(pem)
+    if encrypted and not passphrase:
+        raise KeyLocked(f"{source}: the key is encrypted and no passphrase was given",
+                        reason="passphrase-needed")
     try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise TrustError(f"{source}: not an unencrypted PEM private key", reason=Reason.KEY_INVALID) from exc
+        key = serialization.load_pem_private_key(pem, password=passphrase if encrypted else None)
+    except ValueError as exc:
+        if encrypted:  # cryptography says "Bad decrypt. Incorrect password?"
+            raise KeyLocked(f"{source}: wrong passphrase (the key could not be decrypted)",
+                            reason="wrong-passphrase") from exc
+        raise TrustError(f"{source}: not a PEM private key", reason=Reason.KEY_INVALID) from exc
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        raise TrustError(f"{source}: not a PEM private key", reason=Reason.KEY_INVALID) from exc
     if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         _algorithm_of(key, source=source)
         raise TrustError(f"{source}: unsupported key", reason=Reason.KEY_INVALID)
     _algorithm_of(key, source=source)
-    return SigningKey(public=_public(key.public_key(), source=source), _key=key)
+    return SigningKey(public=_public(key.public_key(), source=source), _key=key, encrypted=encrypted)
+
+
+def public_key_from_raw(algorithm: Algorithm, point: bytes, *, source: str) -> PublicKey:
+    """A token's public key from its raw point: 32 bytes for Ed25519, an uncompressed SEC1 point for ECDSA."""
+    try:
+        if algorithm is Algorithm.ED25519:
+            return _public(ed25519.Ed25519PublicKey.from_public_bytes(point), source=source)
+        curve: ec.EllipticCurve = ec.SECP384R1() if algorithm is Algorithm.ECDSA_P384 else ec.SECP256R1()
+        return _public(ec.EllipticCurvePublicKey.from_encoded_point(curve, point), source=source)
+    except ValueError as exc:
+        raise TrustError(f"{source}: the token's public key cannot be read as {algorithm.value}",
+                         reason=Reason.KEY_INVALID) from exc
+
+
+def ecdsa_digest(algorithm: Algorithm, message: bytes) -> bytes:
+    """What a token's raw CKM_ECDSA signs: the message digest the verifier will recompute."""
+    digest = hashlib.sha384 if algorithm is Algorithm.ECDSA_P384 else hashlib.sha256
+    return digest(message).digest()
+
+
+def ecdsa_raw_to_der(raw: bytes) -> bytes:
+    """PKCS#11 returns ECDSA signatures as r||s; ``PublicKey.verify`` (like X.509) expects DER."""
+    if not raw or len(raw) % 2:
+        raise TrustError("the token returned an ECDSA signature of odd length",
+                         reason=Reason.SIGNATURE_INVALID)
+    half = len(raw) // 2
+    return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 
 
 def generate_key(algorithm: str) -> SigningKey:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.domain.trust.ceremony import Ceremony, read_ceremony
 from orchestrator.domain.trust.envelope import Envelope
 from orchestrator.domain.trust.policy import ThresholdRule, TrustPolicy
 from orchestrator.domain.trust.reasons import Reason
@@ -34,14 +35,18 @@ class SignatureCheck:
     role: str | None = None
     owner: str = ""
     detail: str = ""
+    ceremony: Ceremony | None = None  # the signer's record, read only when the signature verifies
 
     @property
     def counted(self) -> bool:
         return self.status is SignatureStatus.COUNTED
 
     def to_dict(self) -> dict[str, Any]:
+        ceremony = self.ceremony
         return {"keyid": self.keyid, "role": self.role, "owner": self.owner, "status": self.status.value,
-                "counted": self.counted, "detail": self.detail}
+                "counted": self.counted, "detail": self.detail,
+                "ceremony": ceremony.record if ceremony else None,
+                "ceremony_note": ceremony.describe() if ceremony else "signature does not verify"}
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,12 @@ def _check_one(envelope: Envelope, message: bytes, index: int, policy: TrustPoli
     if not trusted.key.verify(message, signature.sig):
         return SignatureCheck(keyid, SignatureStatus.INVALID, role, owner,
                               "signature does not verify over this manifest's bytes")
+    ceremony = read_ceremony(signature, trusted.key, message)
     if keyid in seen:
         return SignatureCheck(keyid, SignatureStatus.DUPLICATE, role, owner,
-                              "this key already signed; a key counts once")
+                              "this key already signed; a key counts once", ceremony)
     seen.add(keyid)
-    return SignatureCheck(keyid, SignatureStatus.COUNTED, role, owner, f"valid {role} signature")
+    return SignatureCheck(keyid, SignatureStatus.COUNTED, role, owner, f"valid {role} signature", ceremony)
 
 
 def _shortfall(rule: ThresholdRule, have: Counter[str]) -> str | None:
