@@ -148,7 +148,7 @@ def test_without_a_boot_id_a_marker_still_in_tmp_is_the_old_system(tmp_path: Pat
 def test_a_run_killed_mid_reboot_resumes_to_verification_without_a_second_reboot(tmp_path: Path) -> None:
     with rig(tmp_path, monitors=1, sinkhole=False) as r:  # the CLI runs its own sinkhole
         monitor = r.fleet.monitors[0]
-        monitor.inject("slow-drop", seconds=2)  # the kill lands while the old system still runs
+        monitor.inject("slow-drop", seconds=3)  # the kill lands while the old system still runs
         config = r.workdir / "campaign.yml"
         config.write_text("retry_attempts: 3\nretry_initial: 0.05\nretry_max: 0.2\nrecheck_interval: 0.2\n")
         command = [sys.executable, "-m", "orchestrator.cli.main", "run", *r.cli_args(), *FAST,
