@@ -119,6 +119,18 @@ def parse_faults(spec: str | Mapping[str, str | Iterable[str]] | None) -> list[F
     return result
 
 
+def parse_faults_for(spec: str | Mapping[str, str | Iterable[str]] | None,
+                     names: Iterable[str]) -> list[FaultSpec]:
+    """``parse_faults``, refusing a selector that matches none of ``names`` (a fleet's monitors)."""
+    names = list(names)
+    specs = parse_faults(spec)
+    for item in specs:
+        if not select(item.selector, names):
+            raise EmulatorError(f"fault selector {item.selector!r} matches no monitor",
+                                reason="bad-fault-spec")
+    return specs
+
+
 def select(selector: str, names: Iterable[str]) -> list[str]:
     names = list(names)
     if selector == "*":

@@ -23,7 +23,7 @@ import asyncssh
 
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.emulator.catalog import UDP_SERVICE_PORT
-from orchestrator.emulator.faults import parse_faults, select
+from orchestrator.emulator.faults import parse_faults_for, select
 from orchestrator.emulator.firmware import binaries_for
 from orchestrator.emulator.layout import (
     MonitorPlan,
@@ -78,12 +78,8 @@ class EmulatedFleet:
             raise EmulatorError(f"bad port {port}/{udp_port}", reason="bad-port")
         plans = plan_fleet(monitors, mix=mix, states=states, address_prefix=address_prefix,
                            indicator_map=indicator_map)
-        fault_specs = parse_faults(faults)
         names = [p.name for p in plans]
-        for spec in fault_specs:
-            if not select(spec.selector, names):
-                raise EmulatorError(f"fault selector {spec.selector!r} matches no monitor",
-                                    reason="bad-fault-spec")
+        fault_specs = parse_faults_for(faults, names)
         fleet = cls(Path(workdir).resolve(), reboot_seconds=reboot_seconds, indicator_map=indicator_map,
                     port=port, telemetry_interval=telemetry_interval, data_capacity=data_capacity,
                     udp_port=udp_port)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncssh
 
 from orchestrator.domain.indicators import CMS_SERVER, CMS_TCP_PORTS, HL7_SERVER, HL7_TCP_PORT
-from orchestrator.emulator import procfs
+from orchestrator.emulator import devicefiles, procfs
 from orchestrator.emulator.backdoor import Patient
 from orchestrator.emulator.catalog import LEGACY_PASSWORD, LEGACY_USER, FirmwareState
 from orchestrator.emulator.faults import FAULTS, check_fault
@@ -171,7 +170,7 @@ class EmulatedMonitor:
 
     def data_free(self) -> int:
         capacity = int((self.root / "var/lib/cms/data_capacity").read_text().strip() or 0)
-        return capacity - _du(self.root / "data")
+        return capacity - devicefiles.data_used(self.root)
 
     def upload_drop_offset(self) -> int | None:
         fault = self._faults.get("upload-drop")
@@ -198,21 +197,7 @@ class EmulatedMonitor:
 
     # ----------------------------------------------------------------- requests from the device shell
     def scan_requests(self) -> None:
-        directory = self.root / "run/cms/requests"
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            return
-        for name in names:
-            if name.startswith("."):
-                continue
-            path = directory / name
-            try:
-                content = path.read_text(errors="replace").strip()
-                path.unlink()
-            except OSError:
-                continue
-            kind = name.rsplit(".", 1)[0]
+        for kind, content in devicefiles.take_requests(self.root):
             if kind == "reboot":
                 self._spawn(self._start_reboot(source="shell"))
             elif kind in ("trigger-menu-update", "trigger-boot-key"):
@@ -220,10 +205,7 @@ class EmulatedMonitor:
             elif kind in ("eth0-up", "eth0-down"):
                 self._set_eth0(kind == "eth0-up", reason="ifconfig")
             elif kind == "install":
-                status, _, rest = content.partition(" ")
-                code, _, detail = rest.partition(" ")
-                self.record("install", ok=status == "ok", exit=int(code or 0),
-                            **({"version": detail} if status == "ok" else {"error": detail}))
+                self.record("install", **devicefiles.install_record(content))
 
     # ----------------------------------------------------------------- lifecycle (event loop only)
     async def boot(self) -> None:
@@ -255,25 +237,13 @@ class EmulatedMonitor:
         self.boot_id = str(uuid.uuid4())
         self._write_boot_id()
         self._write_uptime()
-        with os.scandir(self.root / "tmp") as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+        devicefiles.empty_tmp(self.root)
 
     def _write_uptime(self) -> None:
-        up = time.monotonic() - self._booted_at
-        write_file(self.root / "proc/uptime", f"{up:.2f} {up * 0.9:.2f}\n")
+        devicefiles.write_uptime(self.root, time.monotonic() - self._booted_at)
 
     def _write_boot_id(self) -> None:
-        path = self.root / "proc/sys/kernel/random/boot_id"
-        if self.has_fault("no-boot-id"):
-            path.unlink(missing_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_file(path, self.boot_id + "\n")
+        devicefiles.write_boot_id(self.root, None if self.has_fault("no-boot-id") else self.boot_id)
 
     async def shutdown(self, *, reason: str) -> None:
         self.online = False
@@ -340,21 +310,9 @@ class EmulatedMonitor:
             self._hung = True
             self.record("reboot-hang")
             return
-        if self.has_fault("reboot-rollback") and self._rollback():
+        if self.has_fault("reboot-rollback") and devicefiles.rollback(self.root, None):
             self.record("rollback", to=self.installed_version)
         await self.boot()
-
-    def _rollback(self) -> bool:
-        backup = self.root / "var/backup/cms"
-        moves = {"monitor": "opt/cms/bin/monitor", "update": "opt/cms/bin/update",
-                 "firmware_version": "etc/firmware_version", "network.conf": "etc/network.conf"}
-        if not all((backup / name).exists() for name in moves):
-            return False
-        for name, rel in moves.items():
-            tmp = self.root / (rel + ".rollback")
-            shutil.copyfile(backup / name, tmp)
-            os.replace(tmp, self.root / rel)
-        return True
 
     async def _inject(self, fault: str, params: dict[str, int]) -> None:
         with self._lock:
@@ -380,13 +338,13 @@ class EmulatedMonitor:
         elif fault == "host-key-changed":
             await self._unlisten()
             await self._listen()
-        elif fault in ("patient", "alarm", "status-garbage", "status-duplicate", "status-fail"):
+        elif fault in devicefiles.STATUS_FAULTS:
             self.patient_connected = self.has_fault("patient")
             self.alarm = self.has_fault("alarm")
             self.write_status()
             self._update_telemetry()
         elif fault == "disk-full":
-            capacity = _du(self.root / "data") if active else self._fleet.data_capacity
+            capacity = devicefiles.data_used(self.root) if active else self._fleet.data_capacity
             write_file(self.root / "var/lib/cms/data_capacity", f"{capacity}\n")
         elif fault == "install-fail":
             flag = self.root / "var/lib/cms/faults/install-fail"
@@ -398,30 +356,13 @@ class EmulatedMonitor:
 
     # ----------------------------------------------------------------- emulated state files
     def write_status(self) -> None:
-        patient, alarm = "connected" if self.patient_connected else "none", "active" if self.alarm else "none"
-        if self.has_fault("status-garbage"):
-            text = "patient=?\nalarm=?\n"
-        elif self.has_fault("status-duplicate"):
-            other = "none" if self.patient_connected else "connected"
-            text = f"patient={patient}\nalarm={alarm}\npatient={other}\n"
-        else:
-            text = f"patient={patient}\nalarm={alarm}\n"
-        write_file(self.root / "var/lib/cms/status", text)
-        flag = self.root / "var/lib/cms/faults/status-fail"
-        flag.touch() if self.has_fault("status-fail") else flag.unlink(missing_ok=True)
+        devicefiles.write_status(self.root, self.has_fault)
 
     def refresh_proc(self) -> None:
         udp_port = self._fleet.udp_port if self._udp is not None else None
         view = procfs.NetView(self.address, 22, self.eth0_up, self.nfs_server, udp_port,
                               tuple(self.tcp_connections.values()))
-        write_file(self.root / "proc/mounts", procfs.mounts(view))
-        write_file(self.root / "proc/net/route", procfs.route(view))
-        write_file(self.root / "proc/net/tcp", procfs.tcp(view))
-        write_file(self.root / "proc/net/udp", procfs.udp(view))
-        if not (self.root / "proc/net/tcp6").exists():
-            write_file(self.root / "proc/net/tcp6", procfs.TCP_HEADER)
-            write_file(self.root / "proc/net/udp6", procfs.UDP_HEADER)
-        write_file(self.root / "sys/class/net/eth0/operstate", procfs.operstate(view))
+        devicefiles.write_proc(self.root, view)
 
     def _set_eth0(self, up: bool, *, reason: str) -> None:
         if self.eth0_up != up:
@@ -495,11 +436,3 @@ class EmulatedMonitor:
         return (f"EmulatedMonitor({self.name!r}, {self.model}, {self.address}:{self.port}, "
                 f"{self.firmware_state})")
 
-
-def _du(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total

@@ -40,13 +40,12 @@ from types import TracebackType
 from typing import Any
 
 from orchestrator.domain.indicators import CMS_SERVER, IndicatorMap
-from orchestrator.emulator import procfs
+from orchestrator.emulator import devicefiles, procfs
 from orchestrator.emulator.catalog import UDP_SERVICE_PORT
-from orchestrator.emulator.faults import FAULTS, check_fault, parse_faults, select
+from orchestrator.emulator.faults import FAULTS, check_fault, parse_faults_for, select
 from orchestrator.emulator.firmware import Build, binaries_for, derive_build
 from orchestrator.emulator.fleet import DEFAULT_DATA_CAPACITY, _load_or_create_key
 from orchestrator.emulator.layout import known_hosts_line, plan_fleet, render_inventory, write_atomic
-from orchestrator.emulator.monitor import _du
 from orchestrator.emulator.openssh.rootfs import CHROOT_BASE, check_chroot_path, create_chroot, prepare_common
 from orchestrator.emulator.rootfs import DeviceIdentity, write_file
 from orchestrator.errors import EmulatorError
@@ -230,7 +229,7 @@ class OpenSshMonitor:
             self.boot_id = str(uuid.uuid4())
             self._write_boot_id()
             self.write_uptime()
-            _empty_dir(self.root / "tmp")
+            devicefiles.empty_tmp(self.root)
             self.eth0_up = self.build.eth0_enabled
             self.nfs_server = None
             self.write_status()
@@ -308,22 +307,9 @@ class OpenSshMonitor:
                 self._hung = True
                 self.record("reboot-hang")
                 return
-            if self.has_fault("reboot-rollback") and self._rollback():
+            if self.has_fault("reboot-rollback") and devicefiles.rollback(self.root, self.owner):
                 self.record("rollback", to=self.installed_version)
             self.boot()
-
-    def _rollback(self) -> bool:
-        backup = self.root / "var/backup/cms"
-        moves = {"monitor": "opt/cms/bin/monitor", "update": "opt/cms/bin/update",
-                 "firmware_version": "etc/firmware_version", "network.conf": "etc/network.conf"}
-        if not all((backup / name).exists() for name in moves):
-            return False
-        for name, rel in moves.items():
-            tmp = self.root / (rel + ".rollback")
-            shutil.copyfile(backup / name, tmp)
-            os.chown(tmp, *self.owner)
-            os.replace(tmp, self.root / rel)
-        return True
 
     def _apply_fault(self, fault: str, *, active: bool) -> None:
         if fault == "unreachable":
@@ -346,10 +332,10 @@ class OpenSshMonitor:
                 os.chown(path, *self.owner)
             else:
                 path.unlink(missing_ok=True)
-        elif fault in ("patient", "alarm", "status-garbage", "status-duplicate", "status-fail"):
+        elif fault in devicefiles.STATUS_FAULTS:
             self.write_status()
         elif fault == "disk-full":
-            capacity = _du(self.root / "data") if active else self._fleet.data_capacity
+            capacity = devicefiles.data_used(self.root) if active else self._fleet.data_capacity
             write_file(self.root / "var/lib/cms/data_capacity", f"{capacity}\n")
         elif fault == "install-fail":
             flag = self.root / "var/lib/cms/faults/install-fail"
@@ -372,59 +358,23 @@ class OpenSshMonitor:
             authorized_keys=self.authorized_keys, root=self.root), mode=0o600)
 
     def write_status(self) -> None:
-        patient = "connected" if self.has_fault("patient") else "none"
-        alarm = "active" if self.has_fault("alarm") else "none"
-        if self.has_fault("status-garbage"):
-            text = "patient=?\nalarm=?\n"
-        elif self.has_fault("status-duplicate"):
-            other = "none" if patient != "none" else "connected"
-            text = f"patient={patient}\nalarm={alarm}\npatient={other}\n"
-        else:
-            text = f"patient={patient}\nalarm={alarm}\n"
-        write_file(self.root / "var/lib/cms/status", text)
-        flag = self.root / "var/lib/cms/faults/status-fail"
-        flag.touch() if self.has_fault("status-fail") else flag.unlink(missing_ok=True)
+        devicefiles.write_status(self.root, self.has_fault)
 
     def refresh_proc(self) -> None:
-        udp_port = self._fleet.udp_port if self.build is not None and self.build.udp_listener and \
-            self.online else None
-        view = procfs.NetView(self.address, 22, self.eth0_up, self.nfs_server, udp_port, ())
-        write_file(self.root / "proc/mounts", procfs.mounts(view))
-        write_file(self.root / "proc/net/route", procfs.route(view))
-        write_file(self.root / "proc/net/tcp", procfs.tcp(view))
-        write_file(self.root / "proc/net/udp", procfs.udp(view))
-        write_file(self.root / "proc/net/tcp6", procfs.TCP_HEADER)
-        write_file(self.root / "proc/net/udp6", procfs.UDP_HEADER)
-        write_file(self.root / "sys/class/net/eth0/operstate", procfs.operstate(view))
+        listening = self.build is not None and self.build.udp_listener and self.online
+        view = procfs.NetView(self.address, 22, self.eth0_up, self.nfs_server,
+                              self._fleet.udp_port if listening else None, ())
+        devicefiles.write_proc(self.root, view)
 
     def write_uptime(self) -> None:
-        up = time.monotonic() - self._booted_at
-        write_file(self.root / "proc/uptime", f"{up:.2f} {up * 0.9:.2f}\n")
+        devicefiles.write_uptime(self.root, time.monotonic() - self._booted_at)
 
     def _write_boot_id(self) -> None:
-        path = self.root / "proc/sys/kernel/random/boot_id"
-        if self.has_fault("no-boot-id"):
-            path.unlink(missing_ok=True)
-        else:
-            write_file(path, self.boot_id + "\n")
+        devicefiles.write_boot_id(self.root, None if self.has_fault("no-boot-id") else self.boot_id)
 
     # ----------------------------------------------------------------- requests and logs of the device
     def scan_requests(self) -> None:
-        directory = self.root / "run/cms/requests"
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            return
-        for name in names:
-            if name.startswith("."):
-                continue
-            path = directory / name
-            try:
-                content = path.read_text(errors="replace").strip()
-                path.unlink()
-            except OSError:
-                continue
-            kind = name.rsplit(".", 1)[0]
+        for kind, content in devicefiles.take_requests(self.root):
             if kind == "reboot":
                 self._start_reboot(source="shell")
             elif kind in ("trigger-menu-update", "trigger-boot-key"):
@@ -434,10 +384,7 @@ class OpenSshMonitor:
                     self.eth0_up = kind == "eth0-up"
                     self.refresh_proc()
             elif kind == "install":
-                status, _, rest = content.partition(" ")
-                code, _, detail = rest.partition(" ")
-                self.record("install", ok=status == "ok", exit=int(code or 0),
-                            **({"version": detail} if status == "ok" else {"error": detail}))
+                self.record("install", **devicefiles.install_record(content))
 
     def _trigger(self, which: str) -> None:
         """Device side only: a vulnerable build shows the hidden NFS mount in /proc/mounts (with the real
@@ -531,12 +478,8 @@ class OpenSshFleet:
         indicator_map = indicator_map or IndicatorMap()
         plans = plan_fleet(monitors, mix=mix, states=states, address_prefix=address_prefix,
                            indicator_map=indicator_map)
-        fault_specs = parse_faults(faults)
         names = [p.name for p in plans]
-        for spec in fault_specs:
-            if not select(spec.selector, names):
-                raise EmulatorError(f"fault selector {spec.selector!r} matches no monitor",
-                                    reason="bad-fault-spec")
+        fault_specs = parse_faults_for(faults, names)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
         base = chroot_base or CHROOT_BASE
         base.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -648,15 +591,3 @@ class OpenSshFleet:
                         monitor.write_uptime()
             if now >= next_uptime:
                 next_uptime = now + UPTIME_REFRESH_SECONDS
-
-
-def _empty_dir(path: Path) -> None:
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
