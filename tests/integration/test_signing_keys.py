@@ -185,3 +185,32 @@ def test_an_edited_ceremony_record_is_ignored_not_believed(kit: TrustKit, tmp_pa
     forged = report["signatures"][1]
     assert report["returncode"] == 0 and forged["counted"] and forged["ceremony"] is None
     assert "does not verify" in forged["ceremony_note"]
+
+
+def _on_terminal(tmp_path: Path, *args: object, answers: tuple[str, ...]) -> tuple[int, str]:
+    """Run cmspatch on a pseudo-terminal, answering its prompts in turn; (exit status, what it showed)."""
+    import pexpect
+
+    child = pexpect.spawn(str(CMSPATCH), [str(a) for a in args], cwd=str(tmp_path), timeout=30,
+                          env={**os.environ, "NO_COLOR": "1"}, encoding="utf-8")
+    for answer in answers:
+        child.expect("passphrase")
+        child.sendline(answer)
+    child.expect(pexpect.EOF)
+    child.close()
+    return int(child.exitstatus if child.exitstatus is not None else -1), str(child.before)
+
+
+def test_the_terminal_asks_twice_on_creation_and_never_echoes(kit: TrustKit, tmp_path: Path) -> None:
+    code, shown = _on_terminal(tmp_path, "keys", "new", "--role", "vendor", "--out", "k.key",
+                               answers=(PASSPHRASE, PASSPHRASE))
+    assert code == 0 and PASSPHRASE not in shown
+    assert (tmp_path / "k.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    code, _ = _on_terminal(tmp_path, "keys", "new", "--role", "vendor", "--out", "j.key",
+                           answers=(PASSPHRASE, "something else"))
+    assert code == 2 and not (tmp_path / "j.key").exists()
+    package = write_package(tmp_path)
+    code, shown = _on_terminal(tmp_path, *attest_args(package, "k.key"), answers=("wrong",))
+    assert code == 3 and "[wrong-passphrase]" in shown and not (tmp_path / "m.json").exists()
+    code, _ = _on_terminal(tmp_path, *attest_args(package, "k.key"), answers=(PASSPHRASE,))
+    assert code == 0 and (tmp_path / "m.json").exists()
