@@ -484,8 +484,10 @@ class OpenSshFleet:
         base = chroot_base or CHROOT_BASE
         base.mkdir(mode=0o755, parents=True, exist_ok=True)
         check_chroot_path(base)
+        reap_stale(base)
         chroots = Path(tempfile.mkdtemp(prefix="fleet-", dir=base))
         os.chmod(chroots, 0o755)
+        (chroots / "owner").write_text(f"{os.getpid()} {_started(os.getpid())}\n")
         fleet = cls(Path(workdir).resolve(), chroots, reboot_seconds=reboot_seconds,
                     indicator_map=indicator_map, port=port, data_capacity=data_capacity, udp_port=udp_port,
                     user=user)
@@ -508,14 +510,14 @@ class OpenSshFleet:
 
     def _build(self, plans: list[Any]) -> None:
         owner = ensure_service_user(self.user)
-        for sub in ("keys", "hostkeys", "sshd", "logs"):
+        for sub in ("keys", "hostkeys", "logs"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         login_key = _load_or_create_key(self.key_path, private=True)
         self.authorized_line = login_key.export_public_key("openssh").decode()
         common = self.chroots / "common"
         applets = prepare_common(common)
-        (self.chroots / "auth").mkdir(mode=0o755)
-        (self.chroots / "roots").mkdir(mode=0o755)
+        for sub in ("auth", "roots", "sshd"):
+            (self.chroots / sub).mkdir(mode=0o755)
         for plan in plans:
             host_key_path = self.workdir / "hostkeys" / f"{plan.name}.key"
             _load_or_create_key(host_key_path, private=False)
@@ -529,7 +531,7 @@ class OpenSshFleet:
                 self, index=plan.index, name=plan.name, model=plan.model, address=plan.address,
                 port=self.port, root=root, owner=owner, host_key_path=host_key_path,
                 authorized_keys=self.chroots / "auth" / plan.name,
-                config_path=self.workdir / "sshd" / f"{plan.name}.conf",
+                config_path=self.chroots / "sshd" / f"{plan.name}.conf",
                 log_path=self.workdir / "logs" / f"{plan.name}.log")
             write_atomic(monitor.authorized_keys, self.authorized_line)
             monitor._write_config()
@@ -591,3 +593,35 @@ class OpenSshFleet:
                         monitor.write_uptime()
             if now >= next_uptime:
                 next_uptime = now + UPTIME_REFRESH_SECONDS
+
+
+def reap_stale(base: Path) -> None:
+    """Fleets whose owning process died (a killed test run): kill their sshd processes, remove their roots.
+
+    A fleet's sshd commands name its directory (the config lives there), so they are found by it; killing
+    ``unshare`` kills its sshd (``--kill-child``) and with it the whole PID namespace.
+    """
+    for fleet_dir in base.glob("fleet-*"):
+        try:
+            pid, started = (fleet_dir / "owner").read_text().split()
+        except (OSError, ValueError):
+            continue  # being created right now, or not ours
+        if _started(int(pid)) == started:
+            continue
+        marker = f"{fleet_dir}/".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                cmdline = (proc / "cmdline").read_bytes()
+                if cmdline.startswith(b"unshare\0") and marker in cmdline:
+                    os.kill(int(proc.name), signal.SIGKILL)
+        shutil.rmtree(fleet_dir, ignore_errors=True)
+
+
+def _started(pid: int) -> str:
+    """A process's start time (field 22 of /proc/PID/stat), so a reused pid is not taken for the owner."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "gone"
