@@ -52,6 +52,7 @@ class EmulatedFleet:
         self.telemetry_interval = telemetry_interval
         self.data_capacity = data_capacity
         self.udp_port = udp_port
+        self.user = "service"  # the service account the inventory names (OpenSshFleet has its own)
         self.inventory_path = workdir / "inventory.yml"
         self.known_hosts_path = workdir / "known_hosts"
         self.key_path = workdir / "keys" / "fleet_ed25519"
