@@ -132,7 +132,8 @@ class TrustKit:
     def key_file(self, role: str, name: str | None = None, *, passphrase: str | None = PASSPHRASE) -> Path:
         """``role``'s private key as a file, encrypted with ``passphrase`` (None: unencrypted)."""
         path = self.directory / (name or f"{role}.key")
-        path.write_bytes(self.keys[role].private_pem(passphrase.encode() if passphrase else None))
+        secret = passphrase.encode() if passphrase else None
+        path.write_bytes(self.keys[role].private_pem(secret, log2_n=12))  # cheap scrypt: tests only
         path.chmod(0o600)
         return path
 

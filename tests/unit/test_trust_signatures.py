@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -83,7 +84,7 @@ def test_garbage_is_not_a_public_key() -> None:
 @pytest.mark.parametrize("algorithm", sorted(GENERATE_CHOICES))
 def test_encrypted_key_file_round_trips_only_with_its_passphrase(algorithm: str) -> None:
     key = generate_key(algorithm)
-    pem = key.private_pem(b"s3cret passphrase")
+    pem = key.private_pem(b"s3cret passphrase", log2_n=12)  # cheap for the test; files get 2^17
     assert is_encrypted_pem(pem) and b"s3cret" not in pem
     loaded = load_private_key(pem, passphrase=b"s3cret passphrase")
     assert loaded.keyid == key.keyid and loaded.custody() == {"kind": "file", "encrypted": True}
@@ -111,3 +112,11 @@ def test_a_tokens_raw_public_key_has_the_same_key_id_as_its_pem() -> None:
     raw = serialization.load_pem_public_key(key.public.pem.encode()).public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     assert public_key_from_raw(Algorithm.ED25519, raw, source="token").keyid == key.keyid
+
+
+def test_key_files_are_encrypted_with_scrypt_at_the_full_cost_by_default() -> None:
+    pem = generate_key("ed25519").private_pem(b"pass")
+    der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    scrypt_oid, n_2_17 = bytes.fromhex("06092b06010401da47040b"), bytes.fromhex("0203020000")
+    assert scrypt_oid in der and n_2_17 in der  # not PBKDF2 with 2048 iterations
+    assert load_private_key(pem, passphrase=b"pass").custody()["encrypted"]

@@ -7,30 +7,40 @@ trust policy, never of the signature: an envelope cannot talk a verifier into an
 Parameters are fixed per key type: Ed25519 (pure), ECDSA P-256 with SHA-256, ECDSA P-384 with SHA-384
 (DER signatures), RSA-PSS with SHA-256, MGF1-SHA-256 and a salt as long as the digest (any salt length
 is accepted on verify, as RFC 8017 allows). Refused: RSA under 3072 bits, other curves, DSA, Ed448.
-Private key files are PKCS#8 PEM, mode 0600, encrypted with a passphrase by default
-(``BestAvailableEncryption``: with cryptography >= 43 that is PBES2, PBKDF2-HMAC-SHA256 and AES-256-CBC);
-an unencrypted file is an explicit choice of whoever made it. A key may also live on a token
-(``adapters/pkcs11_keys.py``): anything with a ``public`` key, a ``sign`` method and a ``custody``
-record is a ``Signer``, and its signatures are checked here exactly like a file key's.
+Private key files are PKCS#8 PEM, mode 0600, encrypted with a passphrase by default: PBES2 with scrypt
+(RFC 7914 section 7; N = 2^17, r = 8, p = 1, about 128 MiB and 0.4 s per try) and AES-256-CBC, which
+cryptography and OpenSSL read. Not ``BestAvailableEncryption``: for PKCS#8 it uses PBKDF2 with 2048
+iterations, about a millisecond per guess on one core. (OpenSSL's command line refuses scrypt above
+32 MiB unless given a larger maxmem; cmspatch reads the file itself.) An unencrypted file is an
+explicit choice. A key may also live on a token (``adapters/pkcs11_keys.py``): anything with a
+``public`` key, a ``sign`` method and a ``custody`` record is a ``Signer``, and its signatures are
+checked here exactly like a file key's.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import padding as block_padding
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from orchestrator.domain.trust.reasons import Reason
 from orchestrator.errors import TrustError
 
 MIN_RSA_BITS = 3072
 MAX_PEM_BYTES = 64 * 1024
+SCRYPT_LOG2_N = 17  # key files: 2^17 x r=8 x 128 bytes = 128 MiB per guess
+SCRYPT_R = 8
 
 
 class Algorithm(StrEnum):
@@ -137,12 +147,48 @@ class SigningKey:
     def custody(self) -> dict[str, Any]:
         return {"kind": "file", "encrypted": self.encrypted}
 
-    def private_pem(self, passphrase: bytes | None = None) -> bytes:
-        """PKCS#8 PEM, encrypted with ``passphrase`` when one is given."""
-        protection: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption())
-        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       protection)
+    def private_pem(self, passphrase: bytes | None = None, *, log2_n: int = SCRYPT_LOG2_N) -> bytes:
+        """PKCS#8 PEM, encrypted with ``passphrase`` (scrypt, cost 2^``log2_n``) when one is given."""
+        if not passphrase:
+            return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+        der = self._key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+        return _scrypt_pkcs8(der, passphrase, log2_n)
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    length = bytes([size]) if size < 0x80 else (
+        bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big"))
+    return bytes([tag]) + length + body
+
+
+def _seq(*parts: bytes) -> bytes:
+    return _der(0x30, b"".join(parts))
+
+
+def _int(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+_PBES2 = _der(0x06, bytes.fromhex("2a864886f70d01050d"))  # 1.2.840.113549.1.5.13
+_SCRYPT = _der(0x06, bytes.fromhex("2b06010401da47040b"))  # 1.3.6.1.4.1.11591.4.11 (RFC 7914)
+_AES256_CBC = _der(0x06, bytes.fromhex("60864801650304012a"))  # 2.16.840.1.101.3.4.1.42
+
+
+def _scrypt_pkcs8(der: bytes, passphrase: bytes, log2_n: int) -> bytes:
+    """EncryptedPrivateKeyInfo, PBES2 with scrypt and AES-256-CBC (RFC 8018 appendix A.4, RFC 7914 s. 7)."""
+    salt, iv = secrets.token_bytes(16), secrets.token_bytes(16)
+    key = Scrypt(salt=salt, length=32, n=1 << log2_n, r=SCRYPT_R, p=1).derive(passphrase)
+    padder = block_padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(der) + padder.finalize()) + encryptor.finalize()
+    kdf = _seq(_SCRYPT, _seq(_der(0x04, salt), _int(1 << log2_n), _int(SCRYPT_R), _int(1), _int(32)))
+    body = _seq(_seq(_PBES2, _seq(kdf, _seq(_AES256_CBC, _der(0x04, iv)))), _der(0x04, ciphertext))
+    text = base64.b64encode(body).decode("ascii")
+    lines = "\n".join(text[i:i + 64] for i in range(0, len(text), 64))
+    return f"-----BEGIN ENCRYPTED PRIVATE KEY-----\n{lines}\n-----END ENCRYPTED PRIVATE KEY-----\n".encode()
 
 
 def key_id(der: bytes) -> str:
