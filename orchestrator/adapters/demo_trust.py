@@ -1,7 +1,9 @@
 """A ready-made trust setup for the demo, the engine tests and the TUI: two hospital keys (biomedical
 engineer and security officer), a policy naming them under the default rules, and a manifest of the
 given package attested by both. Real keys, real signatures: nothing here is a stand-in, it is only
-generated instead of being the result of a signing ceremony.
+generated instead of being the result of a signing ceremony. The key files are NOT encrypted (nobody
+is there to type a passphrase); they live in the demo's own directory and sign nothing else. A real
+ceremony uses ``cmspatch keys new``, which encrypts them or keeps them on a token.
 """
 
 from __future__ import annotations
