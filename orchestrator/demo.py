@@ -235,7 +235,7 @@ def _refused_package(root: Path, trust: DemoTrust) -> Path:
                    release=1, cves=tuple(c.value for c in ALL_CVES),
                    expires=datetime.now(UTC) + timedelta(days=365), out=manifest, scan=False,
                    note="demo: the January 2025 build, signed in good faith")
-    sign_manifest(manifest, security)
+    sign_manifest(manifest, security, check_package=False)  # the point: signed in good faith, unexamined
     return package
 
 
