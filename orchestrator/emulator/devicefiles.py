@@ -51,10 +51,11 @@ def install_record(content: str) -> dict[str, Any]:
             **({"version": detail} if status == "ok" else {"error": detail})}
 
 
-def write_status(root: Path, has_fault: Callable[[str], bool]) -> None:
-    """What cms-status prints for patient/alarm, from the faults injected."""
-    patient = "connected" if has_fault("patient") else "none"
-    alarm = "active" if has_fault("alarm") else "none"
+def write_status(root: Path, has_fault: Callable[[str], bool], *, patient_connected: bool,
+                 alarm_active: bool) -> None:
+    """What cms-status prints for patient/alarm: the monitor's state, garbled by the status faults."""
+    patient = "connected" if patient_connected else "none"
+    alarm = "active" if alarm_active else "none"
     if has_fault("status-garbage"):
         text = "patient=?\nalarm=?\n"
     elif has_fault("status-duplicate"):

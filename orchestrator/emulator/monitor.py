@@ -356,7 +356,8 @@ class EmulatedMonitor:
 
     # ----------------------------------------------------------------- emulated state files
     def write_status(self) -> None:
-        devicefiles.write_status(self.root, self.has_fault)
+        devicefiles.write_status(self.root, self.has_fault, patient_connected=self.patient_connected,
+                                 alarm_active=self.alarm)
 
     def refresh_proc(self) -> None:
         udp_port = self._fleet.udp_port if self._udp is not None else None

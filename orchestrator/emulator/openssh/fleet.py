@@ -358,7 +358,8 @@ class OpenSshMonitor:
             authorized_keys=self.authorized_keys, root=self.root), mode=0o600)
 
     def write_status(self) -> None:
-        devicefiles.write_status(self.root, self.has_fault)
+        devicefiles.write_status(self.root, self.has_fault, patient_connected=self.has_fault("patient"),
+                                 alarm_active=self.has_fault("alarm"))
 
     def refresh_proc(self) -> None:
         listening = self.build is not None and self.build.udp_listener and self.online
