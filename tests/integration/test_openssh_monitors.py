@@ -20,6 +20,8 @@ from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.verdicts import Verdict
+from orchestrator.emulator.catalog import FIXED_VERSION
+from orchestrator.emulator.firmware import build_package
 from orchestrator.emulator.openssh import OpenSshFleet, missing_tools
 from orchestrator.verification import DeviceVerification, Identities, session_trigger, verify_device
 from tests.integration.conftest import wait_until
@@ -76,10 +78,39 @@ def _outcomes(result: DeviceVerification, source: str) -> dict[str, str]:
     return {e.check: e.outcome for e in result.evidence if e.source == source}
 
 
+def test_cms_install_answers_the_contracts_exit_codes(openssh_fleet_factory: Callable[..., OpenSshFleet],
+                                                     tmp_path: Path) -> None:
+    fleet = openssh_fleet_factory(1, mix="CMS8000=1")
+    monitor = fleet.monitors[0]
+    other_model = build_package(tmp_path / "cms6000.tar.gz", models=["CMS6000"])
+    fixed = build_package(tmp_path / "fixed.tar.gz")
+    inventory = load_inventory(fleet.inventory_path)
+    session = SshTransport(known_hosts=inventory.known_hosts).open(inventory.device(monitor.name))
+    try:
+        session.put(other_model, "/data/upgrade/cms6000.tar.gz")
+        session.put(fixed, "/data/upgrade/fixed.tar.gz")
+        codes = {case: session.run(command).exit_status for case, command in {
+            "usage": "cms-install", "no file": "cms-install /data/upgrade/missing.tar.gz",
+            "not a package": "cms-install /etc/firmware_version",
+            "other model": "cms-install /data/upgrade/cms6000.tar.gz"}.items()}
+        monitor.inject("disk-full")
+        full = session.run("cms-install /data/upgrade/fixed.tar.gz")
+        monitor.clear_fault("disk-full")
+        installed = session.run("cms-install /data/upgrade/fixed.tar.gz; cat /etc/firmware_version")
+    finally:
+        session.close()
+    assert codes == {"usage": 2, "no file": 2, "not a package": 3, "other model": 4}
+    assert full.exit_status == 6 and b"space" in full.stderr
+    assert installed.ok and installed.text.strip().endswith(FIXED_VERSION)
+    assert monitor.version != FIXED_VERSION  # installed, active only after the next reboot
+    assert (monitor.root / "var/backup/cms/monitor").exists()  # the running build kept for a rollback
+
+
 def test_a_campaign_on_real_openssh_monitors_defers_patches_catches_rollback_resumes_and_refuses(
         tmp_path: Path) -> None:
-    with rig(tmp_path, monitors=5, start=OpenSshFleet.start) as r, r.journal() as journal:
-        patient, patched, rollback, dropped, rekeyed = (m.name for m in r.fleet.monitors)
+    with rig(tmp_path, monitors=6, start=OpenSshFleet.start) as r, r.journal() as journal:
+        patient, patched, rollback, dropped, rekeyed, full = (m.name for m in r.fleet.monitors)
+        r.fleet.monitor(full).inject("disk-full")
         r.fleet.monitor(patient).connect_patient()
         r.fleet.monitor(rollback).inject("reboot-rollback")
         r.fleet.monitor(dropped).inject("upload-drop", offset=512)  # the package is 565 bytes
@@ -108,6 +139,7 @@ def test_a_campaign_on_real_openssh_monitors_defers_patches_catches_rollback_res
         assert uploads[-1] == r.package.size - 512  # resumed: only the rest travelled
         assert (status[rekeyed].state, status[rekeyed].reason) == (DeviceState.FAILED, "host-key-mismatch")
         assert not any(a["kind"] == "exec" for a in r.fleet.monitor(rekeyed).activity())
+        assert (status[full].state, status[full].reason) == (DeviceState.FAILED, "disk-full")
 
         after = _verify(r, patched, status[patched].firmware_after)
         device_checks = _outcomes(after, "device")
