@@ -117,6 +117,8 @@ def test_a_campaign_on_real_openssh_monitors_defers_patches_catches_rollback_res
         r.fleet.monitor(rekeyed).inject("host-key-changed")
         before = _verify(r, patched, None)
         assert _outcomes(before, "device") and "fail" in _outcomes(before, "device").values()
+        # The hidden mount is device-side evidence here: /proc/mounts shows it after the trigger.
+        assert _outcomes(before, "device")["nfs-mount-after-menu-update"] == "fail"
         # The limit of this fleet, explicit: its network side is silent, so no network check fails on a
         # vulnerable monitor here (the emulator's tests cover the network evidence).
         assert "fail" not in _outcomes(before, "network").values()
