@@ -6,6 +6,7 @@ never imports ``orchestrator.emulator``).
 
 from __future__ import annotations
 
-from orchestrator.emulator.openssh.fleet import FAULTS_SUPPORTED, OpenSshFleet, OpenSshMonitor, missing_tools
+from orchestrator.emulator.openssh.fleet import OpenSshFleet, missing_tools
+from orchestrator.emulator.openssh.monitor import FAULTS_SUPPORTED, OpenSshMonitor
 
 __all__ = ["FAULTS_SUPPORTED", "OpenSshFleet", "OpenSshMonitor", "missing_tools"]
