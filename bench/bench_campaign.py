@@ -1,8 +1,12 @@
 """A whole patch campaign on N emulated monitors: cmspatch against what a user would run instead.
 
 Run: ``.venv/bin/python -m bench.bench_campaign [--monitors 200] [--package-mib 5] [--ansible-monitors 6]``
+     ``.venv/bin/python -m bench.bench_campaign --fleet openssh --monitors 30 --forks 30`` (as root)
 
-All in ONE run, each contender against a FRESH emulated fleet (same size, same package):
+All in ONE run, each contender against a FRESH fleet (same size, same package). ``--fleet emulator``
+(default) is the project's asyncssh emulator; ``--fleet openssh`` is one real OpenSSH ``sshd`` per monitor
+in a BusyBox chroot (``orchestrator.emulator.openssh``, needs root), where the default contenders are
+(a), (c) and (d): the server side is then OpenSSH's, not the emulator's.
 
   (a) cmspatch-ssh      the Engine, paramiko transport, one wave of 100%, auto-approve, a sinkhole
   (b) cmspatch-ansible  the Engine, Ansible transport (ansible-runner per step): slow, so on a smaller
@@ -112,10 +116,14 @@ def _indicator_free(prefix: str) -> bool:
     return True
 
 
-def start_fleet(workdir: Path, monitors: int, rng: random.Random, used: set[str]) -> Any:
+def start_fleet(workdir: Path, monitors: int, rng: random.Random, used: set[str],
+                kind: str = "emulator") -> Any:
     from orchestrator.domain.indicators import IndicatorMap
     from orchestrator.emulator import EmulatedFleet
+    from orchestrator.emulator.openssh import OpenSshFleet
     from orchestrator.errors import EmulatorError
+
+    start = OpenSshFleet.start if kind == "openssh" else EmulatedFleet.start
 
     for attempt in range(8):
         prefix = f"127.{rng.choice(_BENCH_MONITOR_OCTETS)}"
@@ -123,7 +131,7 @@ def start_fleet(workdir: Path, monitors: int, rng: random.Random, used: set[str]
         if prefix in used or indicator in used or not _indicator_free(indicator):
             continue
         try:
-            fleet = EmulatedFleet.start(workdir / f"try{attempt}", monitors=monitors, address_prefix=prefix,
+            fleet = start(workdir / f"try{attempt}", monitors=monitors, address_prefix=prefix,
                                         port=rng.randrange(20000, 30000),
                                         indicator_map=IndicatorMap(indicator), reboot_seconds=1.0)
         except EmulatorError as exc:
@@ -336,13 +344,16 @@ def run_all(args: argparse.Namespace) -> None:
         results: list[Measured] = []
         rng = random.Random(os.getpid() ^ time.time_ns())
         used: set[str] = set()
-        wanted = args.only.split(",") if args.only else ["ssh", "ansible", "plain", "floor", "hold"]
+        default = ["ssh", "plain", "floor"]
+        if args.fleet == "emulator":
+            default += ["ansible", "hold"]
+        wanted = args.only.split(",") if args.only else default
         for name in wanted:
             n = {"ansible": args.ansible_monitors, "hold": 1}.get(name, args.monitors)
             fleet_dir = work / f"fleet-{name}"
             t0 = time.monotonic()
-            fleet = start_fleet(fleet_dir, n, rng, used)
-            print(f"- {name}: fleet of {n} up in {time.monotonic() - t0:.1f} s "
+            fleet = start_fleet(fleet_dir, n, rng, used, args.fleet)
+            print(f"- {name}: {args.fleet} fleet of {n} up in {time.monotonic() - t0:.1f} s "
                   f"({fleet.monitors[0].address}.., indicators {fleet.indicator_map.loopback_prefix}.x)",
                   flush=True)
             try:
@@ -378,7 +389,7 @@ def run_all(args: argparse.Namespace) -> None:
                     hosts = "\n".join(f"{m.name} {m.address} {m.port}" for m in fleet.monitors) + "\n"
                     hostfile = work / "floor-hosts.txt"
                     hostfile.write_text(hosts)
-                    env = {"PKG": str(package), "SHA": sha, "VERSION": version, "USER": "service",
+                    env = {"PKG": str(package), "SHA": sha, "VERSION": version, "USER": fleet.user,
                            "KEY": str(fleet.key_path), "KNOWN": str(fleet.known_hosts_path),
                            "CPDIR": str(cpdir)}
                     script = REPO / "bench/openssh_floor.sh"
@@ -430,7 +441,9 @@ def report(results: list[Measured], args: argparse.Namespace) -> None:
         hold = by["rss-1000"]
         print(f"  rss-1000: peak RSS of the cmspatch process holding {hold.monitors} monitors "
               f"{hold.maxrss_mb:.0f} MB (goal < 200 MB at 1,000)")
-    print(f"\ncommand: .venv/bin/python -m bench.bench_campaign --monitors {args.monitors} "
+    only = f" --only {args.only}" if args.only else ""
+    print(f"\ncommand: .venv/bin/python -m bench.bench_campaign --fleet {args.fleet}{only} "
+          f"--monitors {args.monitors} "
           f"--package-mib {args.package_mib:g} --ansible-monitors {args.ansible_monitors} "
           f"--hold-monitors {args.hold_monitors} --forks {args.forks} "
           f"--observation-window {args.observation_window:g}")
@@ -446,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="campaign size for the planning/holding RSS measurement")
     parser.add_argument("--forks", type=int, default=50, help="parallelism of every contender")
     parser.add_argument("--only", help="comma list of contenders: ssh,ansible,plain,floor,hold")
+    parser.add_argument("--fleet", choices=["emulator", "openssh"], default="emulator",
+                        help="the monitors: the asyncssh emulator, or real OpenSSH sshd (needs root)")
     parser.add_argument("--observation-window", type=float, default=None,
                         help="cmspatch's post-reboot watch in seconds (default: the policy's default)")
     # child mode (internal)
