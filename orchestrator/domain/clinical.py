@@ -6,7 +6,8 @@ Ansible playbooks (through the ``cmspatch_clinical`` filter plugin, which calls 
 There is no second parser of ``cms-status``: a second copy is how a survey once pressed the boot key on a
 monitor with a patient connected.
 
-The grammar (the shipped profile's; a device profile may later name other keys and values):
+The grammar (``DEFAULT_GRAMMAR``, the shipped profile's; a device profile names its own keys and values,
+``StatusGrammar``):
 ``key=value`` lines; ``patient`` is ``connected`` or ``none`` and ``alarm`` is ``active`` or ``none``
 (case-insensitive, surrounding blanks ignored). Lines that are not ``key=value`` are ignored.
 Anything else means *do not disturb*: a missing key, an unknown value, the same key twice with two
@@ -60,25 +61,46 @@ _WORDS = {
     Deferral.STATUS_UNKNOWN: "clinical status unknown",
 }
 
-_KV = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(\S*)\s*$")
-_VALUES = {"patient": ("connected", "none"), "alarm": ("active", "none")}
+_KV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(\S*)\s*$")
 
 
-def parse_cms_status(text: str | None) -> ClinicalStatus | None:
-    """``cms-status`` output -> status; None when it does not say, unambiguously, both things."""
+@dataclass(frozen=True)
+class StatusKey:
+    """One key of the status output: the value that means clear, and those that mean busy (lowercase)."""
+
+    key: str
+    clear: str
+    busy: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StatusGrammar:
+    """What a device profile's status command prints (``domain.profile``); the default is the shipped
+    ``cms-status``'s. Any value outside ``clear`` and ``busy`` reads as unknown: do not disturb."""
+
+    patient: StatusKey
+    alarm: StatusKey
+
+
+DEFAULT_GRAMMAR = StatusGrammar(patient=StatusKey("patient", "none", ("connected",)),
+                                alarm=StatusKey("alarm", "none", ("active",)))
+
+
+def parse_cms_status(text: str | None, grammar: StatusGrammar = DEFAULT_GRAMMAR) -> ClinicalStatus | None:
+    """Status output -> status; None when it does not say, unambiguously, both things."""
     if text is None:
         return None
     seen: dict[str, set[str]] = {}
     for line in text.splitlines():
         if (m := _KV.match(line)) is not None:
             seen.setdefault(m.group(1).lower(), set()).add(m.group(2).lower())
-    values: dict[str, str] = {}
-    for key, allowed in _VALUES.items():
-        got = seen.get(key, set())
-        if len(got) != 1 or (value := next(iter(got))) not in allowed:
+    busy: dict[str, bool] = {}
+    for role, spec in (("patient", grammar.patient), ("alarm", grammar.alarm)):
+        got = seen.get(spec.key, set())
+        if len(got) != 1 or (value := next(iter(got))) not in (spec.clear, *spec.busy):
             return None
-        values[key] = value
-    return ClinicalStatus(patient=values["patient"] == "connected", alarm=values["alarm"] == "active")
+        busy[role] = value != spec.clear
+    return ClinicalStatus(patient=busy["patient"], alarm=busy["alarm"])
 
 
 def clinical_deferral(status: ClinicalStatus | None) -> Deferral | None:
@@ -91,8 +113,9 @@ def clinical_deferral(status: ClinicalStatus | None) -> Deferral | None:
     return None
 
 
-def may_disturb(status_output: str | None) -> ClinicalGate:
-    """The gate. ``status_output`` is what the status command printed, or None when it failed."""
-    status = parse_cms_status(status_output)
+def may_disturb(status_output: str | None, grammar: StatusGrammar = DEFAULT_GRAMMAR) -> ClinicalGate:
+    """The gate. ``status_output`` is what the status command printed, or None when it failed;
+    ``grammar`` is the monitor's profile's (default: the shipped ``cms-status``)."""
+    status = parse_cms_status(status_output, grammar)
     reason = clinical_deferral(status)
     return ClinicalGate(allowed=reason is None, reason=reason, status=status)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from orchestrator.domain.profile import DEFAULT_PROFILE
+
 
 class DeliveryPath(StrEnum):
     SSH = "ssh"  # paramiko over the service SSH port
@@ -46,3 +48,5 @@ class Device:
     groups: tuple[str, ...] = ()  # every inventory group the host belongs to (for --limit patterns)
     vars: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     source_line: int = 0  # line in the inventory file where the host is defined
+    # The device profile (``domain.profile``): a shipped profile's name or a path, ``cmspatch_profile``.
+    profile: str = DEFAULT_PROFILE

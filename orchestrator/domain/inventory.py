@@ -22,6 +22,7 @@ from orchestrator.domain.devices import CredentialRef, DeliveryPath, Device
 from orchestrator.domain.inventory_limit import select as _select
 from orchestrator.domain.inventory_tree import GroupDef, HostDef, Tree, Var, compose, read_tree
 from orchestrator.domain.inventory_values import INVALID, KEY_FILE_KEYS, PASSWORD_KEYS, Verdict, judge
+from orchestrator.domain.profile import DEFAULT_PROFILE, NAME_RE
 from orchestrator.errors import InventoryError, Problem, UsageError
 
 __all__ = ["Inventory", "parse_inventory"]
@@ -266,6 +267,7 @@ class _Builder:
             groups=tuple(sorted(groups, key=lambda g: (self.depth.get(g, 0), g))),
             vars={key: v for key, v in values.items() if key not in PASSWORD_KEYS},
             source_line=host.line,
+            profile=_profile_ref(self.base_dir, text.get("cmspatch_profile")),
         )
 
     def _claim(self, host: HostDef, address: str | None, port: int, serial: str | None) -> None:
@@ -292,6 +294,13 @@ class _Builder:
                     f"used by host '{other.name}' (line {other.line})",
                     "duplicate-serial",
                 )
+
+
+def _profile_ref(base_dir: str, ref: str | None) -> str:
+    """``cmspatch_profile``: a shipped profile's name as given, a file relative to the inventory."""
+    if ref is None:
+        return DEFAULT_PROFILE
+    return ref if NAME_RE.fullmatch(ref) else resolve(base_dir, ref)
 
 
 def _normal_address(address: str) -> str:

@@ -27,6 +27,7 @@ from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.indicators import MODELS
 from orchestrator.domain.inventory_tree import Var, is_null
 from orchestrator.domain.netguard import current_guard
+from orchestrator.domain.profile import NAME_RE
 
 PASSWORD_KEYS = frozenset(
     {
@@ -51,6 +52,7 @@ TEXT_KEYS = frozenset(
         "ansible_ssh_private_key_file",
         "ansible_private_key_file",
         "cmspatch_known_hosts",
+        "cmspatch_profile",
     }
 )
 ADDRESS_KEYS = frozenset({"ansible_host", "ansible_ssh_host"})  # where Ansible/OpenSSH connect to
@@ -222,6 +224,13 @@ def judge(var: Var) -> Verdict:
                 INVALID,
                 "bad-address",
                 f"{where}: {key} '{text}' is not an IPv4/IPv6 address or a host name",
+            )
+        if key == "cmspatch_profile" and not (NAME_RE.fullmatch(text) or text.endswith((".yml", ".yaml"))):
+            return Verdict(
+                INVALID,
+                "bad-profile",
+                f"{where}: cmspatch_profile '{text}' is neither a shipped profile's name (lowercase "
+                "letters, digits, -) nor a .yml file",
             )
         if key == "host_key" and not is_host_key(text):
             return Verdict(
