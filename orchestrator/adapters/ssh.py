@@ -43,6 +43,8 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes128-ctr", "aes256-gcm@openssh
 PREFERRED_KEX = ("curve25519-sha256@libssh.org", "curve25519-sha256", "ecdh-sha2-nistp256",
                  "mlkem768x25519-sha256", "diffie-hellman-group16-sha512", "diffie-hellman-group14-sha256")
 CHUNK = 256 * 1024
+RECONNECT_FIRST_PAUSE = 0.05  # s between reconnect probes at first, doubling up to reconnect_interval
+PROBE_TIMEOUT = 1.0  # s for one TCP probe: a fresh SYN then, not the kernel's 1-3-7 s retransmissions
 _NO_SPACE_WORDS = ("no space", "disk full", "quota", "no_space", "space left")
 
 
@@ -147,13 +149,14 @@ def _credential_keys(device: Device) -> list[paramiko.PKey]:
                                   host=device.name)
 
 
-def open_transport(device: Device, timeout: float) -> paramiko.Transport:
+def open_transport(device: Device, timeout: float, sock: socket.socket | None = None) -> paramiko.Transport:
     """TCP connect (after the network guard) with TCP_NODELAY, tuned negotiation, and SSH handshake; no
-    host-key check yet."""
-    try:
-        sock = connect_checked(device.address, device.port, timeout=timeout)
-    except (OSError, IndicatorAddressRefused) as exc:
-        raise _wrap(exc, device, "connect") from exc
+    host-key check yet. ``sock``: a connection ``connect_checked`` already opened (reconnect's probe)."""
+    if sock is None:
+        try:
+            sock = connect_checked(device.address, device.port, timeout=timeout)
+        except (OSError, IndicatorAddressRefused) as exc:
+            raise _wrap(exc, device, "connect") from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport: paramiko.Transport | None = None
     try:
@@ -190,8 +193,8 @@ class SshSession:
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
-    def connect(self) -> None:
-        transport = open_transport(self.device, self._owner.connect_timeout)
+    def connect(self, sock: socket.socket | None = None) -> None:
+        transport = open_transport(self.device, self._owner.connect_timeout, sock)
         try:
             self._owner.check_host_key(self.device, transport.get_remote_server_key())
             keys = _credential_keys(self.device)
@@ -298,17 +301,32 @@ class SshSession:
             self._sftp = None
 
     def reconnect(self, *, timeout: float) -> None:
-        """Poll until the monitor accepts a login again; host-key and auth refusals end it at once."""
+        """Wait until the monitor's port answers, then log in once on that connection; host-key and auth
+        refusals end it at once.
+
+        The wait is a bare TCP connect through the network guard (no key exchange while the monitor is
+        down), repeated after pauses from 50 ms doubling up to ``reconnect_interval``, never past
+        ``timeout``: a monitor back after a reboot is seen within one pause, at the floor's speed."""
         self.close()
         deadline = time.monotonic() + timeout
+        pause = min(RECONNECT_FIRST_PAUSE, self._owner.reconnect_interval)
         last: TransportError | None = None
-        while time.monotonic() < deadline:
+        while (remaining := deadline - time.monotonic()) > 0:
             try:
-                self.connect()
-                return
-            except TransientTransportError as exc:
-                last = exc
-            time.sleep(min(self._owner.reconnect_interval, max(0.0, deadline - time.monotonic())))
+                sock = connect_checked(self.device.address, self.device.port,
+                                       timeout=min(PROBE_TIMEOUT, remaining))
+            except (OSError, IndicatorAddressRefused) as exc:
+                last = _wrap(exc, self.device, "connect")
+                if isinstance(last, PermanentTransportError):
+                    raise last from exc
+            else:
+                try:
+                    self.connect(sock)
+                    return
+                except TransientTransportError as exc:
+                    last = exc
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, self._owner.reconnect_interval)
         why = last.reason if last else "no answer"
         raise TransientTransportError(
             f"{self.device.name}: did not come back within {timeout:g} s ({why})",
