@@ -38,6 +38,7 @@ from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.cli.survey_status import clinical_hold_line
 from orchestrator.cli.values import indicator_prefix, observation_window
+from orchestrator.device_lease import DeviceLease
 from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCTIONS
 from orchestrator.domain.devices import DeliveryPath, Device
@@ -139,9 +140,30 @@ def _observer(args: argparse.Namespace) -> Iterator[NetworkObserver | None]:
         yield hole
 
 
+def _hold_for_triggers(session: DeviceSession, device: Device, run_id: str, window: float
+                       ) -> tuple[DeviceLease | None, str]:
+    """Triggers disturb a monitor (the boot key restarts it), so a run that presses them takes the monitor's
+    lease first, as a campaign does (``device_lease``): a monitor another campaign or controller is driving
+    is not triggered, and the evidence names who holds it. Returns (the lease held, or None; why not)."""
+    from orchestrator.adapters.profile_file import load_profile
+    from orchestrator.domain.lease import lease_ttl
+
+    lease = DeviceLease(campaign=run_id, upload_dir=load_profile(device.profile).upload_dir,
+                        ttl=lease_ttl(window, 300.0), run=lambda command: session.run(command, timeout=20.0),
+                        log=lambda *_: None)
+    try:
+        held = lease.acquire()
+    except CmspatchError as exc:
+        return None, f"the monitor's lease could not be taken ({exc.reason}): not triggered"
+    if held is not None:
+        return None, f"the monitor is driven by {held.describe()}: not triggered"
+    return lease, ""
+
+
 def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserver | None,
-               transport: SshTransport, fleet: Identities) -> Row:
+               transport: SshTransport, fleet: Identities, run_id: str = "") -> Row:
     session: DeviceSession | None = None
+    lease: DeviceLease | None = None
     why: str | None = None
     if device.delivery is DeliveryPath.MANUAL or not device.address:
         why = "no service access (hands-on unit)"
@@ -152,7 +174,12 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
             why = f"monitor unreachable ({exc.reason}: {exc.message})"
     try:
         trigger: Trigger | None = None
-        if args.exercise_triggers and args.trigger_by == "technician" and (session or device.address):
+        held_by = ""
+        if args.exercise_triggers and session is not None:
+            lease, held_by = _hold_for_triggers(session, device, run_id or args.mode, max(args.window, 0.0))
+        if held_by:
+            pass  # another driver holds the monitor: read-only checks only
+        elif args.exercise_triggers and args.trigger_by == "technician" and (session or device.address):
             trigger = terminal_trigger(device)
         elif args.exercise_triggers and session is not None:
             trigger = session_trigger(session)
@@ -162,8 +189,10 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
             expected_files=getattr(args, "expected_files", None),
             indicator_map=None if args.bench_sinkhole else IndicatorMap(args.sinkhole_prefix),
             udp_probe_ports=None if args.no_udp_probe else DEFAULT_UDP_PROBE_PORTS, no_session_reason=why,
-            fleet=fleet)
+            fleet=fleet, no_trigger_reason=held_by or None)
     finally:
+        if lease is not None:
+            lease.release()
         if session is not None:
             session.close()
     firmware = result.firmware or device.firmware
@@ -226,7 +255,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
         observer = stack.enter_context(_observer(args))
         fleet = Identities(inventory.devices)  # the whole inventory: a neighbour's contact is the neighbour's
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(lambda d: _check_one(d, args, observer, transport, fleet), devices))
+            rows = list(pool.map(lambda d: _check_one(d, args, observer, transport, fleet, campaign),
+                                 devices))
     if args.journal is not None:
         _record(args.journal, campaign, rows, args.mode,
                 header=_header(args, devices, inventory.path, started),

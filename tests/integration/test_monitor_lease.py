@@ -5,11 +5,15 @@ monitors, real BusyBox shell writing the lease file in the monitor's upload dire
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lease import HELD_ELSEWHERE, LEASE_NAME, new_lease, parse_lease
 from orchestrator.domain.status import project
+from orchestrator.emulator import EmulatedFleet
 from tests.integration.engine_rig import Rig, rig
 
 
@@ -95,3 +99,28 @@ def test_a_lease_lost_between_steps_stops_this_campaign_before_the_install(tmp_p
         assert len(lost) == 1 and lost[0]["lease"]["now"]["campaign"] == "c-thief"
         still = parse_lease(lease_file(r, 0).read_text())
         assert still is not None and still.campaign == "c-thief"
+
+
+def test_a_survey_presses_no_trigger_on_a_monitor_another_campaign_drives_and_gives_its_lease_back(
+        fleet_factory: Callable[..., EmulatedFleet], capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from orchestrator.cli.main import main
+
+    fleet = fleet_factory(2, states={"fixed": 2})
+    driven, free = fleet.monitors
+    held = driven.root / "data" / "upgrade" / LEASE_NAME
+    held.parent.mkdir(parents=True, exist_ok=True)
+    held.write_text(new_lease("c-other", "other-laptop:4242", now=time.time(), ttl=600).text() + "\n")
+    assert main(["survey", "-i", str(fleet.inventory_path), "--exercise-triggers", "--window", "0.5",
+                 "--no-udp-probe", "--sinkhole-prefix", fleet.indicator_map.loopback_prefix,
+                 "--json"]) in (0, 1)
+    rows = {r["device"]: r for r in json.loads(capsys.readouterr().out)["devices"]}
+    assert rows[driven.name]["triggers"] == [] and rows[free.name]["triggers"] == ["menu-update", "boot-key"]
+    why = [e["summary"] for e in rows[driven.name]["evidence"] if e["check"] == "sinkhole-after-boot-key"]
+    assert why and "driven by campaign c-other on other-laptop:4242" in why[0]
+    assert [a for a in driven.activity() if a.get("kind") == "trigger"] == []
+    assert len([a for a in free.activity() if a.get("kind") == "trigger"]) == 2
+    still = parse_lease(held.read_text())
+    assert still is not None and still.campaign == "c-other"  # the other campaign's lease is untouched
+    assert not (free.root / "data" / "upgrade" / LEASE_NAME).exists()  # ours given back after the survey
