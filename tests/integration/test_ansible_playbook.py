@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from orchestrator.adapters.awx_import import import_job
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.cli.main import main as cmspatch
+from orchestrator.domain.lease import LEASE_NAME, new_lease, parse_lease
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.status import project
 from orchestrator.emulator import EmulatedFleet
@@ -35,6 +37,7 @@ PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 HEALTHY = ("north-icu-bed01", "north-ccu-bed01")
 PATIENT = "south-picu-bed01"
 DISK_FULL = "east-er-bed01"
+LEASED = "south-nicu-bed01"  # another campaign holds a live lease on it
 # Modules that run on the controller whatever the target (no Python needed on a monitor).
 CONTROLLER_ACTIONS = {"ansible.builtin.assert", "ansible.builtin.debug", "ansible.builtin.set_fact",
                       "ansible.builtin.fail", "ansible.builtin.meta", "ansible.builtin.import_tasks"}
@@ -51,7 +54,10 @@ class Job:
 
 @pytest.fixture(scope="module")
 def job(module_fleet_factory: Callable[..., EmulatedFleet], tmp_path_factory: pytest.TempPathFactory) -> Job:
-    fleet = module_fleet_factory(4, faults={PATIENT: "patient", DISK_FULL: "disk-full"}, reboot_seconds=0.5)
+    fleet = module_fleet_factory(5, faults={PATIENT: "patient", DISK_FULL: "disk-full"}, reboot_seconds=0.5)
+    held = fleet.monitor(LEASED).root / "data" / "upgrade" / LEASE_NAME
+    held.parent.mkdir(parents=True, exist_ok=True)
+    held.write_text(new_lease("c-other", "other-laptop:4242", now=time.time(), ttl=3600).text() + "\n")
     work = tmp_path_factory.mktemp("ansible-job")
     package = build_package(work / "cms-fix.tar.gz", variant="fixed")
     sha = hashlib.sha256(package.read_bytes()).hexdigest()
@@ -95,8 +101,10 @@ def test_playbook_uses_no_python_on_the_monitors_and_pins_host_keys() -> None:
                 stack += task.get("block", []) + task.get("rescue", [])
                 if "block" in task:
                     continue
-                action = next(k for k in task if k.startswith("ansible.builtin."))
-                remote_ok = action == "ansible.builtin.raw" or task.get("delegate_to") == "localhost"
+                action = next(k for k in task if k.startswith("ansible.builtin.") or k == "cmspatch_lease")
+                # cmspatch_lease runs its shell scripts over the connection exactly as raw does
+                remote_ok = (action in ("ansible.builtin.raw", "cmspatch_lease")
+                             or task.get("delegate_to") == "localhost")
                 assert remote_ok or action in CONTROLLER_ACTIONS, f"{path}: {task['name']} uses {action}"
     connection = yaml.safe_load((PLAYBOOKS / "group_vars/all.yml").read_text())
     assert connection["ansible_host_key_checking"] is True
@@ -120,6 +128,19 @@ def test_patch_playbook_defers_a_monitor_with_a_patient_and_does_not_fail_it(job
     assert PATIENT not in stats.get("failures", {}) and PATIENT not in stats.get("dark", {})
 
 
+def test_patch_playbook_leaves_a_monitor_another_campaign_drives_and_gives_its_own_leases_back(
+        job: Job) -> None:
+    monitor = job.fleet.monitor(LEASED)
+    assert _outcomes(job)[LEASED].startswith("cmspatch-outcome=deferred reason=held-by-another-controller")
+    assert "campaign c-other on other-laptop:4242" in _outcomes(job)[LEASED]
+    assert monitor.firmware_state == "vulnerable"
+    assert not any(e["kind"] == "upload" for e in monitor.activity())
+    still = parse_lease((monitor.root / "data" / "upgrade" / LEASE_NAME).read_text())
+    assert still is not None and still.campaign == "c-other"
+    for name in (*HEALTHY, DISK_FULL):  # patched or failed: this job's lease is given back
+        assert not (job.fleet.monitor(name).root / "data" / "upgrade" / LEASE_NAME).exists(), name
+
+
 def test_patch_playbook_fails_a_disk_full_monitor_with_its_reason(job: Job) -> None:
     assert job.fleet.monitor(DISK_FULL).firmware_state == "vulnerable"
     assert _outcomes(job)[DISK_FULL].startswith("cmspatch-outcome=failed reason=disk-full")
@@ -135,7 +156,9 @@ def test_imported_job_shows_the_same_outcome_in_the_campaign_status(job: Job, tm
     assert result.added == result.mapped > 0
     states = {name: d.state for name, d in fleet.devices.items()}
     assert states == {HEALTHY[0]: DeviceState.PATCHED, HEALTHY[1]: DeviceState.PATCHED,
-                      PATIENT: DeviceState.DEFERRED, DISK_FULL: DeviceState.FAILED}
+                      PATIENT: DeviceState.DEFERRED, DISK_FULL: DeviceState.FAILED,
+                      LEASED: DeviceState.DEFERRED}
+    assert fleet.devices[LEASED].reason == "held-by-another-controller"
     assert fleet.devices[DISK_FULL].reason == "disk-full"
     assert fleet.devices[HEALTHY[0]].firmware_after == FIXED_VERSION
     assert fleet.devices[HEALTHY[0]].model == inventory.device(HEALTHY[0]).model
