@@ -13,15 +13,9 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.domain.boot import (
-    BootDecision,
-    BootIdentity,
-    decide_reboot,
-    identity_command,
-    parse_identity,
-)
+from orchestrator.domain.boot import BootDecision, BootIdentity, decide_reboot, parse_identity
 from orchestrator.domain.campaign import Step
-from orchestrator.domain.clinical import STATUS_COMMAND, Deferral, may_disturb
+from orchestrator.domain.clinical import Deferral, may_disturb
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.lifecycle import DeviceState
@@ -44,7 +38,13 @@ class DeviceFlow:
         self.session = session
         self.pkg = engine.package
         self.policy = engine.policy
-        self.remote = f"{self.policy.upload_dir.rstrip('/')}/{self.pkg.package_name}"
+        self.profile = engine.profile_of(device)  # the monitor's commands, grammar, codes (domain.profile)
+        self.upload_dir = self.policy.upload_dir or self.profile.upload_dir
+        self.remote = f"{self.upload_dir.rstrip('/')}/{self.pkg.package_name}"
+        timeouts = self.profile.timeouts
+        self.command_timeout = timeouts.command or self.policy.command_timeout
+        self.install_timeout = timeouts.install or self.policy.install_timeout
+        self.reboot_timeout = timeouts.reboot or self.policy.reboot_timeout
         self.resumed_in = engine._state(device.name)  # where an earlier run left this monitor
 
     def _run(self, step: str, command: str, timeout: float | None = None) -> Any:
@@ -52,13 +52,13 @@ class DeviceFlow:
 
         def attempt(n: int) -> Any:
             if n > 1:
-                self.session.reconnect(timeout=self.policy.command_timeout)
-            return self.session.run(command, timeout=timeout or self.policy.command_timeout)
+                self.session.reconnect(timeout=self.command_timeout)
+            return self.session.run(command, timeout=timeout or self.command_timeout)
 
         return self.e._retry(self.name, step, attempt)
 
     def firmware(self, when: str) -> str:
-        result = self._run(f"read-firmware-{when}", "cat /etc/firmware_version")
+        result = self._run(f"read-firmware-{when}", self.profile.command("firmware_read"))
         version = result.text.strip().splitlines()[0].strip() if result.ok and result.text.strip() else ""
         self.e._event(EventKind.FIRMWARE_READ, {"version": version, "when": when}, self.name)
         return version
@@ -97,10 +97,10 @@ class DeviceFlow:
         self.e._renew_lease(self.name)
 
     def clinical(self) -> Deferral | None:
-        """The clinical gate (``domain.clinical.may_disturb``) on this monitor's ``cms-status`` now; a
-        command that fails is an unknown status, hence a deferral."""
-        result = self._run("clinical-check", STATUS_COMMAND)
-        return may_disturb(result.text if result.ok else None).reason
+        """The clinical gate (``domain.clinical.may_disturb``) on this monitor's status command now, read
+        with its profile's grammar; a command that fails is an unknown status, hence a deferral."""
+        result = self._run("clinical-check", self.profile.command("clinical_status"))
+        return may_disturb(result.text if result.ok else None, self.profile.status).reason
 
     def clear_to_disturb(self, action: str) -> bool:
         """Ask the monitor again right before a resumed upload, an install or a reboot: an upload or an
@@ -136,7 +136,7 @@ class DeviceFlow:
         for round_ in (1, 2):  # a hash mismatch deletes and re-uploads once, then fails
             self.e._move(self.name, S.UPLOADING, "" if round_ == 1 else "hash-mismatch-reupload")
             self.e._retry(self.name, "upload", self._put_attempt)
-            result = self._run("hash-check", f"sha256sum {self.remote}")
+            result = self._run("hash-check", self.profile.command("hash_file", path=self.remote))
             seen = result.text.split()[0] if result.ok and result.text.split() else ""
             if seen == self.pkg.sha256:
                 self.e._move(self.name, S.UPLOADED, "", sha256=seen)
@@ -150,7 +150,7 @@ class DeviceFlow:
                 },
                 self.name,
             )
-            self._run("delete-upload", f"rm -f {self.remote}")
+            self._run("delete-upload", self.profile.command("remove_file", path=self.remote))
         raise PermanentTransportError(
             f"{self.name}: uploaded file's hash does not match the manifest",
             reason="hash-mismatch",
@@ -159,7 +159,7 @@ class DeviceFlow:
 
     def _put_attempt(self, n: int) -> None:
         if n > 1:
-            self.session.reconnect(timeout=self.policy.command_timeout)
+            self.session.reconnect(timeout=self.command_timeout)
         self.session.put(self.pkg.package, self.remote)
 
     def install(self) -> None:
@@ -175,13 +175,13 @@ class DeviceFlow:
                 return
         else:
             self.e._move(self.name, S.INSTALLING, "")
-        result = self._run("install", f"cms-install {self.remote}", timeout=self.policy.install_timeout)
-        if not result.ok:
-            message = result.stderr.decode("utf-8", "replace").strip() or f"exit {result.exit_status}"
-            reason = (
-                "disk-full" if result.exit_status == 6 or "space" in message.lower() else "installer-failed"
-            )
-            self.e._event(EventKind.LOG, {"level": "error", "message": f"cms-install: {message}"}, self.name)
+        result = self._run("install", self.profile.command("install", path=self.remote),
+                           timeout=self.install_timeout)
+        message = result.stderr.decode("utf-8", "replace").strip() or f"exit {result.exit_status}"
+        reason = self.profile.installer.outcome(result.exit_status, message if not result.ok else "")
+        if reason != "ok":  # the profile's exit codes and words (today: 6 or "space" is disk-full)
+            installer = self.profile.commands["install"].split()[0]
+            self.e._event(EventKind.LOG, {"level": "error", "message": f"{installer}: {message}"}, self.name)
             raise PermanentTransportError(f"{self.name}: {message}", reason=reason, host=self.name)
         self.e._move(self.name, S.REBOOTING, "")
 
@@ -194,16 +194,16 @@ class DeviceFlow:
         drop in turn, until the timeout. Fast when the monitor behaves: one drop, one reconnect, one read.
         """
         marker = secrets.token_hex(8)  # written to the monitor's tmpfs with the identity read
-        result = self._run("boot-identity", identity_command(marker))
+        result = self._run("boot-identity", self.profile.identity_command(marker))
         before = parse_identity(result.text if result.ok else None)
         self._journal_boot("before", before, marker)
 
         def attempt(n: int) -> None:
             with contextlib.suppress(TransientTransportError):  # the reboot drops the connection
-                self.session.run("reboot", timeout=10.0)
+                self.session.run(self.profile.command("reboot"), timeout=10.0)
 
         self.e._retry(self.name, "reboot", attempt, once=True)
-        timeout = self.policy.reboot_timeout
+        timeout = self.reboot_timeout
         deadline = time.monotonic() + timeout
         dropped = self.session.wait_disconnect(timeout)
         while True:
@@ -234,7 +234,7 @@ class DeviceFlow:
         """Read the boot identity over the session as it is now, decide, journal both. One try: a
         session the reboot is cutting reads as unreadable, which proves nothing (the caller waits on)."""
         try:
-            result = self.session.run(identity_command(), timeout=self.policy.command_timeout)
+            result = self.session.run(self.profile.identity_command(), timeout=self.command_timeout)
             now = parse_identity(result.text if result.ok else None)
         except TransientTransportError:
             now = BootIdentity()

@@ -30,6 +30,7 @@ from typing import Any, cast
 from orchestrator.adapters.journal_claims import Claim, Claims
 from orchestrator.adapters.manual import build_work_order
 from orchestrator.adapters.package_reader import package_expectations
+from orchestrator.adapters.profile_file import ProfileBook
 from orchestrator.device_flow import DeviceFlow
 from orchestrator.device_lease import DeviceLease, controller_id
 from orchestrator.domain.campaign import (
@@ -50,6 +51,7 @@ from orchestrator.domain.events import Event, EventKind, JournalRecord, device_h
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lease import HELD_ELSEWHERE, Lease, lease_ttl
 from orchestrator.domain.lifecycle import ALLOWED, TERMINAL, DeviceState, check_transition
+from orchestrator.domain.profile import DEFAULT_PROFILE, DeviceProfile
 from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.domain.waves import plan_waves
@@ -131,6 +133,7 @@ class Engine:
         limit: str | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], Any] = local_time_of_day,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.inventory = inventory
         self.package = package
@@ -177,6 +180,12 @@ class Engine:
                 raise UsageError(f"no monitor matches --limit {limit!r}", reason="empty-selection")
             self.devices = {d.name: d for d in selected}
             self.waves = plan_waves(selected, policy.waves, policy.group_by)
+        # Each monitor's device profile, all read now: a bad one refuses the run before anything starts.
+        self.profiles = profiles or ProfileBook(self.devices.values())
+
+    def profile_of(self, device: Device) -> DeviceProfile:
+        """The monitor's device profile (``cmspatch_profile``; default the emulated CMS service shell)."""
+        return self.profiles.of(device)
 
     # --- construction helpers -------------------------------------------------------------------
 
@@ -674,7 +683,7 @@ class Engine:
         name = flow.name
         p = self.policy
         lease = DeviceLease(
-            campaign=self.campaign_id, upload_dir=p.upload_dir, holder=self.controller,
+            campaign=self.campaign_id, upload_dir=flow.upload_dir, holder=self.controller,
             ttl=lease_ttl(p.reboot_timeout, p.install_timeout, p.command_timeout,
                           p.observation_window + 2 * p.trigger_timeout),
             run=lambda command: flow._run("lease", command),
@@ -751,7 +760,10 @@ class Engine:
         trigger, no_trigger = self._trigger_for(device, session, session_trigger)
         with self._expected_lock:  # one for the run: who is who on the network (domain.attribution)
             self._identities = self._identities or Identities(self.inventory.devices)
+        profile = self.profile_of(device)
         kwargs: dict[str, Any] = {"expected_files": self._package_files(), "fleet": self._identities}
+        if device.profile != DEFAULT_PROFILE:  # the default verifier's defaults are the shipped profile's
+            kwargs.update(profile=profile, udp_probe_ports=profile.udp_probe_ports)
         if no_trigger:
             kwargs["no_trigger_reason"] = no_trigger
         result = verifier(
@@ -782,16 +794,25 @@ class Engine:
             )
 
     def _trigger_for(
-        self, device: Device, session: DeviceSession | None, by_service: Callable[[DeviceSession], Any]
+        self, device: Device, session: DeviceSession | None,
+        by_service: Callable[[DeviceSession, DeviceProfile], Any],
     ) -> tuple[Any, str]:
         """Who presses the hidden-mount triggers on this monitor, or why nobody does."""
         if not self.policy.exercise_triggers:
             return None, "triggers switched off for this campaign (--no-triggers)"
-        technician = device.delivery is DeliveryPath.MANUAL or self.policy.trigger_by == "technician"
+        profile = self.profile_of(device)
+        service = {t for t, command in profile.triggers.items() if command is not None}
+        # A trigger the profile has no service command for is the technician's, whatever trigger_by says.
+        technician = (device.delivery is DeliveryPath.MANUAL or self.policy.trigger_by == "technician"
+                      or not service)
         if not technician:
             if session is None:
                 return None, "no service session to run the trigger command"
-            return by_service(session), ""
+            by_command = by_service(session, profile)
+            if len(service) == len(profile.triggers):
+                return by_command, ""
+            by_hand = self._desk.trigger_for(device.name)
+            return (lambda name: (by_command if name in service else by_hand)(name)), ""
         if session is None and not device.address:
             return None, "nothing could observe a trigger (no service access and no network address)"
         return self._desk.trigger_for(device.name), ""

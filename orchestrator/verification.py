@@ -47,10 +47,17 @@ from orchestrator.adapters.udp_probe import probe_udp
 from orchestrator.domain import check_batch, checks
 from orchestrator.domain.attribution import Attribution, FleetIdentities, Identity
 from orchestrator.domain.checks import CATALOGUE, ProbeResult
-from orchestrator.domain.clinical import STATUS_COMMAND, ClinicalGate, may_disturb
+from orchestrator.domain.clinical import (
+    DEFAULT_GRAMMAR,
+    STATUS_COMMAND,
+    ClinicalGate,
+    StatusGrammar,
+    may_disturb,
+)
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.profile import DeviceProfile
 from orchestrator.domain.verdict_rules import decide_all
 from orchestrator.domain.verdicts import CveVerdict, Evidence, Verdict
 from orchestrator.errors import CmspatchError
@@ -108,16 +115,21 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def clinical_gate(session: DeviceSession | None) -> ClinicalGate:
-    """``may_disturb`` on the monitor's ``cms-status`` read now through ``session``; no session, a failed
-    command or a transport error is an unknown status, hence no."""
+def clinical_gate(session: DeviceSession | None, profile: DeviceProfile | None = None) -> ClinicalGate:
+    """``may_disturb`` on the monitor's status command (its profile's; default ``cms-status``) read now
+    through ``session``; no session, a failed command or a transport error is an unknown status, hence no."""
     if session is None:
         return may_disturb(None)
+    command = profile.command("clinical_status") if profile is not None else STATUS_COMMAND
     try:
-        result = session.run(STATUS_COMMAND, timeout=COMMAND_TIMEOUT)
+        result = session.run(command, timeout=COMMAND_TIMEOUT)
     except (CmspatchError, OSError, EOFError):
         return may_disturb(None)
-    return may_disturb(result.text if result.ok else None)
+    return may_disturb(result.text if result.ok else None, _grammar(profile))
+
+
+def _grammar(profile: DeviceProfile | None) -> StatusGrammar:
+    return DEFAULT_GRAMMAR if profile is None else profile.status
 
 
 MAC_VAR = "mac_address"  # inventory host var with the monitor's MAC, when the site records it
@@ -148,12 +160,19 @@ class Identities:
             return self._fleet.attribute(obs.source, obs.mac)
 
 
-def session_trigger(session: DeviceSession) -> Trigger:
-    """The emulator's trigger: ``cms-service trigger NAME`` over the service session."""
+def session_trigger(session: DeviceSession, profile: DeviceProfile | None = None) -> Trigger:
+    """A trigger by the profile's service command over the service session (the emulator's
+    ``cms-service trigger NAME`` by default). A trigger the profile has no command for is the
+    technician's: the caller asks one (``Engine._trigger_for``); here it is refused."""
     def trigger(name: str) -> None:
         if name not in checks.TRIGGERS:
             raise ValueError(f"unknown trigger {name!r}")
-        result = session.run(f"cms-service trigger {name}", timeout=COMMAND_TIMEOUT)
+        command = (profile.trigger_command(name) if profile is not None
+                   else f"cms-service trigger {name}")
+        if command is None:
+            raise CmspatchError(f"trigger {name}: the device profile has no service command for it (a "
+                                "technician exercises it)", reason="trigger-not-answered")
+        result = session.run(command, timeout=COMMAND_TIMEOUT)
         if not result.ok:
             raise CmspatchError(f"trigger {name} failed: {result.stderr.decode('utf-8', 'replace').strip()}",
                                 reason="trigger-failed")
@@ -175,13 +194,22 @@ class _Run:
     # cms-status as the check batch read it (output, or None if it failed): the probe's gate, which
     # follows the batch with nothing in between, uses it instead of a second round trip.
     batch_status: tuple[str | None] | None = None
+    profile: DeviceProfile | None = None  # the monitor's device profile; None: the shipped commands
+    commands: dict[str, str] = field(default_factory=dict)  # each device check's command (the profile's)
+
+    def __post_init__(self) -> None:
+        p = self.profile
+        self.commands = (checks.device_commands(p.command("clinical_status"), p.command("firmware_read"),
+                                                p.binaries) if p is not None
+                         else {c: s.command for c, s in CATALOGUE.items() if s.command is not None})
+
 
     def may_disturb(self, check: str, *, read: tuple[str | None] | None = None) -> bool:
         """The clinical gate right now, before the action ``check`` speaks to (on ``read``, a status just
         read, or on a fresh ``cms-status``); a no is recorded as that check's "not exercised" evidence
         (details ``clinical``: the Deferral), and a yes is never reused for a later action."""
-        gate = may_disturb(read[0]) if read is not None else clinical_gate(
-            None if self.unreachable is not None else self.session)
+        gate = may_disturb(read[0], _grammar(self.profile)) if read is not None else clinical_gate(
+            None if self.unreachable is not None else self.session, self.profile)
         if gate.allowed:
             return True
         assert gate.reason is not None
@@ -200,7 +228,7 @@ class _Run:
             return
         nonce = secrets.token_hex(16)
         try:
-            result = self.session.run(check_batch.batch_script(names, nonce),
+            result = self.session.run(check_batch.batch_script(names, nonce, self.commands),
                                       timeout=COMMAND_TIMEOUT * len(names))
         except CmspatchError as exc:
             self.unreachable = f"monitor unreachable ({exc.reason}: {exc.message})"
@@ -219,8 +247,7 @@ class _Run:
                 self.fetched[name] = (part.stdout + extra, part.exit_status)
 
     def run(self, check: str) -> tuple[bytes, int] | None:
-        command = CATALOGUE[check].command
-        assert command is not None
+        command = self.commands[check]
         if self.session is None or self.unreachable is not None:
             self.evidence.append(checks.not_run(check, now_iso(), self.unreachable or "no service access"))
             return None
@@ -243,6 +270,9 @@ class _Run:
         return result.stdout + extra, result.exit_status
 
     def add(self, evidence: Evidence) -> None:
+        command = self.commands.get(evidence.check)
+        if command is not None and evidence.details.get("command") not in (None, command):
+            evidence = replace(evidence, details={**evidence.details, "command": command})  # as run
         self.evidence.append(evidence)
 
 
@@ -292,7 +322,7 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     if (out := r.run("patient-status")) is not None:
         r.batch_status = (out[0].decode("utf-8", "replace") if out[1] == 0 else None,)
     if out is not None and out[1] == 0:
-        ev, patient = checks.patient_status(out[0], now_iso())
+        ev, patient = checks.patient_status(out[0], now_iso(), _grammar(r.profile))
         r.add(ev)
     if (out := r.run("interface-identity")) is not None:
         if out[1] == 0:
@@ -423,8 +453,8 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
                   indicator_map: IndicatorMap | None = None, expected_files: Mapping[str, str] | None = None,
                   udp_probe_ports: Sequence[int] | None = checks.DEFAULT_UDP_PROBE_PORTS,
                   prober: Prober | None = None, no_session_reason: str | None = None,
-                  no_trigger_reason: str | None = None, fleet: Identities | None = None
-                  ) -> DeviceVerification:
+                  no_trigger_reason: str | None = None, fleet: Identities | None = None,
+                  profile: DeviceProfile | None = None) -> DeviceVerification:
     """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc.
 
     ``udp_probe_ports=None`` skips the probe (CVE-2024-12248 then stays inconclusive);
@@ -437,7 +467,8 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     """
     watched_map = observer.indicator_map if observer is not None else None
     mapped = (indicator_map or watched_map or IndicatorMap()).loopback_prefix
-    r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None)
+    r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None,
+             profile=profile)
     watch_from, started = now_iso(), time.monotonic()
     firmware, listeners, eth0, patient = _device_checks(r, expected_version, expected_files)
 

@@ -79,14 +79,16 @@ class BootDecision:
         return {"outcome": self.outcome.value, "reason": self.reason, "why": self.why}
 
 
-def identity_command(marker: str = "") -> str:
-    """One BusyBox command that prints the identity; with ``marker``, writes the marker file first."""
+def identity_command(marker: str = "", *, boot_id: str = BOOT_ID_PATH, uptime: str = UPTIME_PATH,
+                     marker_path: str = MARKER_PATH) -> str:
+    """One BusyBox command that prints the identity; with ``marker``, writes the marker file first. The
+    paths are the device profile's (``domain.profile.BootPaths``, checked there to be plain paths)."""
     if marker and not _MARKER.match(marker):
         raise ValueError(f"a boot marker is 8-64 lowercase hex digits, not {marker!r}")
-    write = f"echo {marker} > {MARKER_PATH} 2>/dev/null; " if marker else ""
-    return (f"{write}echo boot_id=$(cat {BOOT_ID_PATH} 2>/dev/null); "
-            f"echo uptime=$(cut -d' ' -f1 {UPTIME_PATH} 2>/dev/null); "
-            f"echo marker=$(cat {MARKER_PATH} 2>/dev/null); true")
+    write = f"echo {marker} > {marker_path} 2>/dev/null; " if marker else ""
+    return (f"{write}echo boot_id=$(cat {boot_id} 2>/dev/null); "
+            f"echo uptime=$(cut -d' ' -f1 {uptime} 2>/dev/null); "
+            f"echo marker=$(cat {marker_path} 2>/dev/null); true")
 
 
 def parse_identity(text: str | None) -> BootIdentity:

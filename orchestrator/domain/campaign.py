@@ -67,7 +67,7 @@ class CampaignPolicy:
     reboot_timeout: float = 120.0  # seconds for a monitor to come back after reboot
     command_timeout: float = 60.0
     install_timeout: float = 300.0
-    upload_dir: str = "/data/upgrade"
+    upload_dir: str | None = None  # None: each monitor's device profile's (domain.profile)
     retry_attempts: int = 4  # transient transport errors only (orchestrator.retry)
     retry_initial: float = 1.0  # seconds before the second attempt, doubling up to retry_max
     retry_max: float = 30.0
@@ -175,7 +175,8 @@ def check_value(field: str, value: object) -> None:
 def check_policy_values(policy: CampaignPolicy) -> None:
     for name in (*BOUNDS, *FLAGS):
         check_value(name, getattr(policy, name))
-    if not isinstance(policy.upload_dir, str) or not policy.upload_dir.startswith("/"):
+    if policy.upload_dir is not None and (not isinstance(policy.upload_dir, str)
+                                          or not policy.upload_dir.startswith("/")):
         raise CampaignValueError("upload_dir", "an absolute path on the monitor", policy.upload_dir)
     windows = policy.maintenance_windows
     if not isinstance(windows, dict) or not all(isinstance(k, str) and isinstance(v, str)

@@ -46,8 +46,9 @@ def _marker(nonce: str, kind: str, check: str) -> bytes:
     return f"\n{nonce} {kind} {check}\n".encode()
 
 
-def batch_script(names: Sequence[str], nonce: str) -> str:
-    """One BusyBox ``sh`` script running the device checks ``names`` in order (see the module doc)."""
+def batch_script(names: Sequence[str], nonce: str, commands: Mapping[str, str] | None = None) -> str:
+    """One BusyBox ``sh`` script running the device checks ``names`` in order (see the module doc);
+    ``commands``: the device profile's (``checks.device_commands``), default the catalogue's."""
     if not _NONCE.fullmatch(nonce):
         raise ValueError("nonce must be 16-64 lowercase hex digits")
     if len(set(names)) != len(names):
@@ -57,9 +58,10 @@ def batch_script(names: Sequence[str], nonce: str) -> str:
         spec = CATALOGUE.get(name)
         if spec is None or spec.command is None:
             raise ValueError(f"{name!r} is not a device check")
+        command = (commands or {}).get(name, spec.command)
         lines += [
             f"printf '\\n%s begin %s\\n' {nonce} {name}",
-            f"e=$( {{ {spec.command}",
+            f"e=$( {{ {command}",
             "} 2>&1 >&3 3>&-; printf ' %d' \"$?\" )",
             f"printf '\\n%s stderr %s\\n%s\\n%s end %s\\n' {nonce} {name} \"$e\" {nonce} {name}",
         ]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from orchestrator.domain.attribution import host_of, parse_ifconfig
-from orchestrator.domain.clinical import may_disturb
+from orchestrator.domain.clinical import DEFAULT_GRAMMAR, StatusGrammar, may_disturb
 from orchestrator.domain.indicators import (
     CMS_TCP_PORTS,
     HL7_TCP_PORT,
@@ -128,6 +128,24 @@ CATALOGUE: dict[str, CheckSpec] = {s.id: s for s in (
     _spec("sinkhole-window", (Cve.PHI_LEAK,), "network", True,
           "no telemetry, HL7 or other contact to 202.114.4.0/24 during the observation window"),
 )}
+
+
+def device_commands(status: str, firmware: str, binaries: Mapping[str, str]) -> dict[str, str]:
+    """Each device check's command for one device profile (its status and firmware commands, its
+    binaries' paths); for the shipped profile, exactly the catalogue's. Paths are plain (the profile
+    refuses shell metacharacters in them), so they are pasted in as the catalogue does."""
+    monitor, update = binaries["monitor"], binaries["update"]
+    out = {c: s.command for c, s in CATALOGUE.items() if s.command is not None}
+    out.update({
+        "firmware-version": firmware,
+        "monitor-mount-string": f"grep -o -E '{MOUNT_ERE}' {monitor}",
+        "update-mount-string": f"grep -o -E '{MOUNT_ERE}' {update}",
+        "monitor-indicator-address": f"grep -o -E '{ADDRESS_ERE}' {monitor}",
+        "update-indicator-address": f"grep -o -E '{ADDRESS_ERE}' {update}",
+        "binary-hashes": f"sha256sum {monitor} {update}",
+        "patient-status": status,
+    })
+    return out
 
 
 def cves_of(evidence: Evidence) -> tuple[Cve, ...]:
@@ -342,10 +360,12 @@ def eth0_after(trigger: str, before: str, out: bytes, at: str) -> Evidence:
                      details)
 
 
-def patient_status(out: bytes, at: str) -> tuple[Evidence, bool | None]:
-    """``cms-status`` read by the one status parser (``domain.clinical``): the same reading the clinical
-    gate makes, so evidence never says "no patient" where the gate said "unknown"."""
-    gate = may_disturb(out.decode("utf-8", "replace"))
+def patient_status(out: bytes, at: str, grammar: StatusGrammar = DEFAULT_GRAMMAR
+                   ) -> tuple[Evidence, bool | None]:
+    """The status command's output read by the one status parser (``domain.clinical``) with the
+    profile's grammar: the same reading the clinical gate makes, so evidence never says "no patient"
+    where the gate said "unknown"."""
+    gate = may_disturb(out.decode("utf-8", "replace"), grammar)
     connected = None if gate.status is None else gate.status.patient
     alarm = None if gate.status is None else ("active" if gate.status.alarm else "none")
     summary = {True: "a patient is connected", False: "no patient connected", None: "patient state unknown"}

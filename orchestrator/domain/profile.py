@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.domain.boot import identity_command
 from orchestrator.domain.clinical import DEFAULT_GRAMMAR, StatusGrammar, StatusKey
 from orchestrator.domain.strict_load import MIB, Limits, Loaded, Path_, StrictLoadError
 
@@ -116,6 +117,19 @@ class DeviceProfile:
 
     def trigger_command(self, trigger: str) -> str | None:
         return self.triggers.get(trigger)
+
+    def identity_command(self, marker: str = "") -> str:
+        """The boot identity read (``domain.boot``) at this profile's paths."""
+        return identity_command(marker, boot_id=self.boot.boot_id, uptime=self.boot.uptime,
+                                marker_path=self.boot.marker)
+
+    def read_only_commands(self, upload_dir: str | None = None) -> dict[str, str]:
+        """What ``cmspatch profile check`` may run: nothing here changes the monitor (the boot identity
+        is read without writing the marker)."""
+        out = {step: self.command(step) for step in READ_ONLY_STEPS if step != "free_space"}
+        out["free_space"] = self.command("free_space", dir=upload_dir or self.upload_dir)
+        out["boot_identity"] = self.identity_command()
+        return out
 
 
 def fill(template: str, allowed: tuple[str, ...], **values: str) -> str:

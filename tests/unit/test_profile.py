@@ -167,3 +167,16 @@ def test_inventory_refuses_a_profile_that_is_neither_name_nor_file() -> None:
         parse_inventory(INVENTORY.replace("vendor/p.yml", "'Vendor Profile'"), "inv.yml", base_dir="/x")
     assert [p.code for p in info.value.problems] == ["bad-profile"]
     assert info.value.problems[0].line == 13  # bed02, where it is written
+
+
+def test_device_checks_of_the_shipped_profile_are_the_catalogues() -> None:
+    from orchestrator.domain.checks import CATALOGUE, device_commands
+
+    p = load_profile()
+    ours = device_commands(p.command("clinical_status"), p.command("firmware_read"), p.binaries)
+    assert ours == {c: s.command for c, s in CATALOGUE.items() if s.command is not None}
+    other = load_profile("generic-busybox-no-triggers")
+    theirs = device_commands(other.command("clinical_status"), other.command("firmware_read"),
+                             other.binaries)
+    assert theirs["binary-hashes"] == "sha256sum /usr/lib/cms/monitor /usr/lib/cms/updater"
+    assert theirs["patient-status"] == "/usr/bin/devstatus --clinical"

@@ -1,0 +1,93 @@
+"""Every path reads the monitor's device profile: the engine's clinical gate (status command and
+grammar), the installer's exit codes, and the triggers (null: a technician is asked, no service command
+runs). Each monitor with a custom profile sits next to one on the shipped profile in the same campaign,
+so a profile that was ignored, or applied to every monitor, fails here.
+
+Real parts: emulated monitors over SSH on loopback, SQLite, the sinkhole. The custom profiles are the
+shipped one with one thing changed, so the emulator (which serves today's procedure) still answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from orchestrator.adapters.profile_file import SHIPPED
+from orchestrator.domain.events import EventKind
+from orchestrator.domain.inventory import Inventory
+from orchestrator.domain.lifecycle import DeviceState
+from orchestrator.domain.profile import DEFAULT_PROFILE
+from tests.integration.engine_rig import Rig, fast_policy, rig
+
+SHIPPED_TEXT = (SHIPPED / f"{DEFAULT_PROFILE}.yml").read_text()
+
+
+def _profile(tmp_path: Path, *changes: tuple[str, str]) -> str:
+    text = SHIPPED_TEXT.replace("name: emulated-cms-service-shell", "name: test-variant")
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "variant.yml"
+    path.write_text(text)
+    return str(path)
+
+
+def _with_profile(r: Rig, name: str, profile: str) -> Inventory:
+    inv = r.inventory
+    devices = tuple(replace(d, profile=profile) if d.name == name else d for d in inv.devices)
+    return replace(inv, devices=devices)
+
+
+def test_engine_gates_on_the_profiles_status_command_and_grammar(tmp_path: Path) -> None:
+    # The emulator's cms-status says no patient; this unit's profile reads another command, in another
+    # grammar, that says a patient is admitted: the campaign defers it and patches its neighbour.
+    variant = _profile(tmp_path, ("clinical_status: cms-status",
+                                  "clinical_status: echo PATIENT_STATE=admitted; echo ALARM_STATE=quiet"),
+                       ("patient: {key: patient, clear: none, busy: [connected]}",
+                        "patient: {key: PATIENT_STATE, clear: discharged, busy: [admitted]}"),
+                       ("alarm: {key: alarm, clear: none, busy: [active]}",
+                        "alarm: {key: ALARM_STATE, clear: quiet, busy: [sounding]}"))
+    with rig(tmp_path, monitors=2) as r, r.journal() as journal:
+        held, clear = (m.name for m in r.fleet.monitors)
+        engine = r.engine(journal, policy=fast_policy(max_rechecks=0, canary_must_pass=False),
+                          inventory=_with_profile(r, held, variant))
+        engine.run(auto_approve=True)
+        devices = engine.status.devices
+        assert (devices[held].state, devices[held].reason) == (DeviceState.DEFERRED, "patient-connected")
+        assert devices[clear].state is DeviceState.PATCHED
+        assert r.installs(held) == 0
+
+
+def test_installer_exit_codes_come_from_the_profile(tmp_path: Path) -> None:
+    # The emulated installer's flash-write failure exits 5: installer-failed on the shipped profile. A
+    # profile whose vendor says 5 means "no room on the partition" records it as disk-full (never retried).
+    variant = _profile(tmp_path, ("exit_codes: {0: ok, 6: disk-full}", "exit_codes: {0: ok, 5: disk-full}"))
+    with rig(tmp_path, monitors=2) as r, r.journal() as journal:
+        custom, shipped = r.fleet.monitors
+        custom.inject("install-fail")
+        shipped.inject("install-fail")
+        engine = r.engine(journal, policy=fast_policy(canary_must_pass=False, max_failures=None),
+                          inventory=_with_profile(r, custom.name, variant))
+        engine.run(auto_approve=True)
+        devices = engine.status.devices
+        assert (devices[custom.name].state, devices[custom.name].reason) == (DeviceState.FAILED,
+                                                                             "disk-full")
+        assert (devices[shipped.name].state, devices[shipped.name].reason) == (DeviceState.FAILED,
+                                                                               "installer-failed")
+
+
+def test_a_trigger_without_service_command_asks_the_technician(tmp_path: Path) -> None:
+    variant = _profile(tmp_path, ("menu-update: cms-service trigger menu-update", "menu-update: null"),
+                       ("boot-key: cms-service trigger boot-key", "boot-key: null"))
+    with rig(tmp_path, monitors=2) as r, r.journal() as journal:
+        by_hand, by_service = (m.name for m in r.fleet.monitors)
+        engine = r.engine(journal, policy=fast_policy(canary_must_pass=False, trigger_timeout=0.5),
+                          inventory=_with_profile(r, by_hand, variant))
+        engine.run(auto_approve=True)
+        requested = {(rec.device, rec.data.get("trigger")) for rec in journal.records(engine.campaign_id)
+                     if rec.kind is EventKind.TRIGGER_REQUESTED}
+        assert requested == {(by_hand, "menu-update"), (by_hand, "boot-key")}
+        shell = [a for a in r.fleet.monitor(by_hand).activity() if a.get("kind") == "trigger"]
+        assert shell == []  # no service command ran on the unit whose profile has none
+        assert any(a.get("kind") == "trigger" for a in r.fleet.monitor(by_service).activity())
+        assert engine.status.devices[by_service].state is DeviceState.PATCHED
