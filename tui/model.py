@@ -334,6 +334,8 @@ class FleetModel:
                           for i, w in enumerate(st.waves)]
         touched = set(self.status.devices) if r.kind is EventKind.CAMPAIGN_CREATED else set()
         line = self._campaign_event(r)
+        if r.kind is EventKind.UNATTRIBUTED_CONTACT:  # the Campaign tab names them: redraw it
+            return touched, True, line
         return touched, r.kind is not EventKind.LOG and line is not None, line
 
     def _campaign_event(self, r: JournalRecord) -> str | None:

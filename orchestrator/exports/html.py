@@ -104,6 +104,23 @@ def _overview(model: ExportModel) -> str:
     )
 
 
+def _unattributed(model: ExportModel) -> str:
+    """Contacts with the indicator range that fit no monitor: a unit on the wire that no inventory names."""
+    if not model.unattributed:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_t(str(c.get('at', '')))}</td><td class=\"mono\">{_e(c.get('source', ''))}</td>"
+        f"<td class=\"mono\">{_e(c.get('mac', '') or '')}</td><td>{_e(c.get('kind', ''))}</td>"
+        f"<td class=\"mono\">{_e(c.get('target', ''))}</td>"
+        f"<td>{_e(', '.join(c.get('watched') or []))}</td></tr>"
+        for c in model.unattributed)
+    return ("<h2>Contacts that fit no monitor</h2><p class=\"small\">Seen contacting 202.114.4.0/24 from an "
+            "address or MAC no monitor in the inventory has: a unit nobody listed, or a listed one at an "
+            "unknown address. The network checks of the monitors watched meanwhile are inconclusive.</p>"
+            "<table><thead><tr><th>At (UTC)</th><th>From</th><th>MAC</th><th>What</th><th>To</th>"
+            f"<th>Monitors watched meanwhile</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def _facts(d: DeviceRow) -> str:
     """Containment and vitals checks, as the people who confirmed them recorded them."""
     out = ""
@@ -221,6 +238,7 @@ CVE could not be shown fixed. Failed = installation failed or a CVE is still pre
 {_waves(model)}
 <h2>Monitors</h2>
 {_overview(model)}
+{_unattributed(model)}
 <h2>Evidence per monitor</h2>
 {"".join(_device(model, d) for d in model.devices)}
 <p class="small">Every row above comes from the hash-chained campaign journal;

@@ -98,6 +98,8 @@ def export_document(model: ExportModel) -> dict[str, Any]:
             "by_model": {k: _counts(v) for k, v in model.summary("model").items()},
         },
         "devices": [_device(row) for row in model.devices],
+        # contacts with 202.114.4.0/24 that fit no monitor: units on the wire no inventory names
+        "unattributed_contacts": list(model.unattributed),
     }
 
 

@@ -157,6 +157,9 @@ class ExportModel:
     campaign_head: str  # hash of the campaign's newest record
     generated_at: str
     publisher: str
+    # Contacts with the indicator range that fit no monitor (domain.attribution): a unit on the wire that no
+    # inventory names, or a known one at an unknown address. Each: at, source, mac, target, kind, watched.
+    unattributed: tuple[dict[str, Any], ...] = ()
 
     def summary(self, by: str) -> dict[str, dict[Outcome, int]]:
         """Monitors per outcome, grouped by ``"site"`` or ``"model"`` (sorted by group name)."""
@@ -487,4 +490,13 @@ def build_model(
         campaign_head=mine[-1].hash,
         generated_at=generated_at or everything[-1].at,
         publisher=clean(hospital),
+        unattributed=tuple(_contact(c) for c in fleet.unattributed_contacts()),
     )
+
+
+def _contact(raw: dict[str, Any]) -> dict[str, Any]:
+    """An unattributed contact as exports carry it: addresses, kinds and hashes, never a payload."""
+    keep = ("at", "source", "mac", "target", "protocol", "kind", "sha256")
+    out: dict[str, Any] = {k: clean(raw[k]) for k in keep if isinstance(raw.get(k), str)}
+    out["watched"] = [clean(n) for n in raw.get("watched") or () if isinstance(n, str)]
+    return out

@@ -165,6 +165,16 @@ def test_a_campaign_never_calls_a_monitor_patched_while_a_contact_fits_no_monito
     outcomes = {rec.data["evidence"]["check"]: rec.data["evidence"]["outcome"] for rec in records
                 if rec.kind is EventKind.CHECK_RESULT and rec.data["evidence"]["check"] in NETWORK_CHECKS}
     assert outcomes == dict.fromkeys(NETWORK_CHECKS, "inconclusive")
+    # the exports name the stranger too: a unit on the wire that no inventory lists
+    from orchestrator.exports.html import render_html
+    from orchestrator.exports.json import export_document
+    from orchestrator.exports.model import build_model
+
+    model = build_model(records, engine.campaign_id)
+    contacts = export_document(model)["unattributed_contacts"]
+    assert contacts and {c["source"].rsplit(":", 1)[0] for c in contacts} == {STRANGER}
+    assert contacts[0]["watched"] == [name]
+    assert STRANGER in render_html(model).decode().split("Contacts that fit no monitor", 1)[1]
 
 
 def test_a_contact_from_a_monitor_outside_the_selection_is_that_monitors_not_a_stranger(

@@ -154,3 +154,16 @@ def test_containment_and_vitals_facts_reach_the_monitor_row_without_changing_the
     assert row.containment is not None and row.containment["state"] == "isolated"
     assert [v["outcome"] for v in row.vitals] == ["tampering-suspected"]
     assert model.rows[devices[1].name].containment is None
+
+
+def test_a_contact_that_fits_no_monitor_redraws_the_campaign_tab_and_is_listed() -> None:
+    devices = make_devices(1)
+    r = Recorder()
+    model = FleetModel()
+    model.apply(r.created(devices, [[devices[0].name]]))
+    changes = model.apply(r.rec(EventKind.UNATTRIBUTED_CONTACT, {
+        "watched": devices[0].name, "total": 1, "contacts": [
+            {"at": "2026-11-24T20:00:05Z", "source": "127.88.0.5:4000", "target": "202.114.4.119:111",
+             "kind": "connect", "sha256": "ab" * 32, "why": "no monitor at this address"}]}))
+    assert changes.campaign
+    assert [c["source"] for c in model.status.unattributed_contacts()] == ["127.88.0.5:4000"]

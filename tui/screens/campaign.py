@@ -85,7 +85,13 @@ class CampaignView(Vertical):
             self.query_one("#campaign-package", Static).update(
                 f"Package {pkg.get('package_name')} -> firmware {pkg.get('target_version')}"
                 f" · operator {model.operator}")
-        self.query_one("#failure-budget", Static).update("Failure budget: " + model.failure_budget())
+        strangers = model.status.unattributed_contacts()
+        self.query_one("#failure-budget", Static).update(
+            "Failure budget: " + model.failure_budget()
+            + (f"\n! {len(strangers)} contact(s) with 202.114.4.0/24 fit no monitor (from "
+               + ", ".join(sorted({str(c.get('source', '?')).rsplit(':', 1)[0] for c in strangers}))
+               + "): the network checks of the monitors watched meanwhile are inconclusive"
+               if strangers else ""))
         done, total = model.overall_progress()
         self.query_one("#overall-label", Label).update(f"Overall {done}/{total} finished")
         self.query_one("#overall-bar", ProgressBar).update(total=max(total, 1), progress=done)
