@@ -66,6 +66,7 @@ from orchestrator.errors import (
     JournalUnverified,
     JournalWriteFailed,
     NotAJournal,
+    UsageError,
 )
 
 DEFAULT_JOURNAL = "cmspatch-journal.db"
@@ -371,11 +372,28 @@ class SqliteJournal:
         if anchors_required and report.anchors_missing:
             raise JournalUnverified(
                 f"journal {self.path}: {report.warning}, so cmspatch will not append to it; copy the "
-                f"anchor file with the journal, or start a new journal (--journal NEW)",
+                f"anchor file with the journal, start a new journal (--journal NEW), or, for a journal "
+                f"written before anchors existed, vouch for it: cmspatch audit adopt --by NAME",
                 reason="anchors-missing")
         if anchors_required:
             self._verified = True
         return report
+
+    def adopt(self, against: Sequence[Anchor] = ()) -> JournalRecord:
+        """Start anchoring a journal written before anchors existed: its chain (and ``against``, an export's
+        head) must verify; the newest record becomes the first anchor. What happened to the journal before
+        that cannot be shown by anchors, only by an export made then: the caller journals who adopted it."""
+        assert self.anchor_file is not None
+        report = self.verify_or_raise(anchors_required=False, against=against)
+        if report.anchors is not None:
+            raise UsageError(f"journal {self.path} is already anchored ({report.anchor_summary})",
+                             reason="already-anchored")
+        newest = next(iter(self.records(since_seq=max(report.records - 1, 0))), None)
+        if newest is None:
+            raise UsageError(f"journal {self.path} holds no record to anchor", reason="empty-journal")
+        create_anchor_file(self.anchor_file)
+        write_anchor(self.anchor_file, newest)
+        return newest
 
     @contextmanager
     def lock(self, campaign: str) -> Iterator[None]:

@@ -31,7 +31,7 @@ from orchestrator.cli.values import indicator_prefix
 from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
 from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.devices import DeliveryPath
-from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.status import DEVICE_RECORDS, READ_ONLY_PREFIXES, FleetStatus, project
@@ -80,6 +80,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                         "(its .sig, or a JSON export)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_audit_verify)
+    adopt = audit_sub.add_parser(
+        "adopt", help="start anchoring a journal written before anchors existed (its chain must verify), so "
+        "its campaigns can be resumed; the person is journalled")
+    _journal_arg(adopt)
+    adopt.add_argument("--by", required=True, help="who vouches for the journal as it is now (a name)")
+    adopt.add_argument("--against", type=Path, metavar="EXPORT",
+                       help="an export made from this journal before: its chain head must still be there")
+    adopt.set_defaults(func=cmd_audit_adopt)
 
     enroll = sub.add_parser("enroll", help="record monitors' SSH host keys into known_hosts (explicit)")
     enroll.add_argument("-i", "--inventory", required=True, type=Path)
@@ -570,6 +578,27 @@ def render_status(fleet: FleetStatus) -> str:
     from orchestrator.cli.survey_status import fact_lines, unattributed_lines
 
     return "\n".join(lines + unattributed_lines(fleet) + fact_lines(fleet))
+
+
+def cmd_audit_adopt(args: argparse.Namespace) -> int:
+    """Anchor a journal from before anchors, explicitly and on record. Without it such a journal is read
+    (status, export) but never appended to, so an in-flight campaign could not be resumed after the upgrade.
+    Anchors cannot vouch for what happened before this moment; ``--against`` an older export can."""
+    from orchestrator.cli.export import claimed_head
+
+    if not args.by.strip():
+        raise UsageError("--by must name the person who vouches for the journal", reason="no-person")
+    against = [claimed_head(args.against)] if args.against else []
+    with SqliteJournal(journal_path(args), create=False) as journal:
+        head = journal.adopt(against)
+        journal.append(Event(head.campaign, EventKind.LOG, {
+            "level": "warning", "message": f"journal adopted for anchoring by {args.by.strip()} at record "
+            f"{head.seq}: records before it are vouched for by their hash chain only"
+            + (f" and by the export {args.against}" if args.against else ""),
+            "adopted_by": args.by.strip(), "adopted_at_seq": head.seq}))
+    print(f"journal {journal_path(args)} anchored at record {head.seq} ({head.hash[:16]}...) "
+          f"by {args.by.strip()}")
+    return int(ExitCode.OK)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -160,6 +160,32 @@ def test_no_writer_appends_to_a_journal_without_anchors(journal: Path) -> None:
     assert _record_count(journal) == RECORDS
 
 
+def test_a_journal_from_before_anchors_is_adopted_on_record_and_then_appended_to(
+        journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path(f"{journal}.anchors").unlink()  # as a journal written before anchors existed
+    refused = run(capsys, "audit", "adopt", "--journal", journal, "--by", "   ")
+    assert refused.returncode == ExitCode.USAGE and not Path(f"{journal}.anchors").exists()
+    adopted = run(capsys, "audit", "adopt", "--journal", journal, "--by",
+                  "M. Bianchi (biomedical engineering)")
+    assert adopted.returncode == 0 and f"anchored at record {RECORDS}" in adopted.stdout
+    assert run(capsys, "audit", "verify", "--journal", journal).returncode == 0
+    with SqliteJournal(journal) as j:
+        j.append(Event("c-new", EventKind.CAMPAIGN_CREATED, {}))
+        logged = [r.data for r in j.records() if r.data.get("adopted_by")]
+    assert logged and logged[0]["adopted_by"] == "M. Bianchi (biomedical engineering)"
+    again = run(capsys, "audit", "adopt", "--journal", journal, "--by", "someone")
+    assert again.returncode == ExitCode.USAGE and "already anchored" in again.stderr
+
+
+def test_a_journal_whose_chain_does_not_verify_is_not_adopted(
+        journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path(f"{journal}.anchors").unlink()
+    tamper(journal, "UPDATE events SET data = ? WHERE seq = 3", '{"level":"info","message":"forged"}')
+    result = run(capsys, "audit", "adopt", "--journal", journal, "--by", "M. Bianchi")
+    assert result.returncode == ExitCode.JOURNAL and "[chain-broken]" in result.stderr
+    assert not Path(f"{journal}.anchors").exists()
+
+
 def test_a_truncated_journal_file_is_detected(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.truncate(journal, journal.stat().st_size // 2)
     result = run(capsys, "audit", "verify", "--journal", journal)
