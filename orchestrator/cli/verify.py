@@ -40,7 +40,7 @@ from orchestrator.cli.survey_status import clinical_hold_line
 from orchestrator.cli.values import indicator_prefix, observation_window
 from orchestrator.device_lease import DeviceLease
 from orchestrator.domain.campaign import TRIGGER_BY
-from orchestrator.domain.checks import DEFAULT_UDP_PROBE_PORTS, KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCTIONS
+from orchestrator.domain.checks import KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCTIONS
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
@@ -165,6 +165,7 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
     session: DeviceSession | None = None
     lease: DeviceLease | None = None
     why: str | None = None
+    profile = args.profiles.of(device)  # the monitor's commands, status grammar, triggers, probe ports
     if device.delivery is DeliveryPath.MANUAL or not device.address:
         why = "no service access (hands-on unit)"
     else:
@@ -182,14 +183,14 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
         elif args.exercise_triggers and args.trigger_by == "technician" and (session or device.address):
             trigger = terminal_trigger(device)
         elif args.exercise_triggers and session is not None:
-            trigger = session_trigger(session)
+            trigger = session_trigger(session, profile)  # a trigger the profile has no command for: not run
         result = verify_device(
             session, device, expected_version=getattr(args, "expected_version", None), observer=observer,
             trigger=trigger, window=max(args.window, 0.0),
             expected_files=getattr(args, "expected_files", None),
             indicator_map=None if args.bench_sinkhole else IndicatorMap(args.sinkhole_prefix),
-            udp_probe_ports=None if args.no_udp_probe else DEFAULT_UDP_PROBE_PORTS, no_session_reason=why,
-            fleet=fleet, no_trigger_reason=held_by or None)
+            udp_probe_ports=None if args.no_udp_probe else profile.udp_probe_ports, no_session_reason=why,
+            fleet=fleet, no_trigger_reason=held_by or None, profile=profile)
     finally:
         if lease is not None:
             lease.release()
@@ -245,6 +246,9 @@ def cmd_survey(args: argparse.Namespace) -> int:
     if getattr(args, "package", None) is not None:
         version, args.expected_files = package_expectations(args.package)
         args.expected_version = args.expected_version or version
+    from orchestrator.adapters.profile_file import ProfileBook
+
+    args.profiles = ProfileBook(devices)  # every monitor's profile, read and checked before any is asked
     transport = SshTransport(known_hosts=inventory.known_hosts)
     workers = min(args.workers, len(devices))
     if args.exercise_triggers and args.trigger_by == "technician":

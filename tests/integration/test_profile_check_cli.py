@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.adapters.profile_file import SHIPPED
 from orchestrator.domain.profile import DEFAULT_PROFILE
 from orchestrator.emulator import EmulatedFleet
+from tests.integration.test_profile_paths import inventory_with
 
 
 def _cli(inventory: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -24,20 +23,6 @@ def _cli(inventory: Path, *args: str) -> tuple[int, dict[str, Any]]:
                           check=False)
     assert proc.stderr == "" or proc.returncode in (0, 1), proc.stderr
     return proc.returncode, json.loads(proc.stdout)
-
-
-def _set_host_var(inventory: Path, host: str, key: str, value: str) -> Path:
-    data = yaml.safe_load(inventory.read_text())
-    todo = [data]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, dict):
-            if host in (node.get("hosts") or {}):
-                node["hosts"][host] = {**(node["hosts"][host] or {}), key: value}
-            todo.extend(node.values())
-    out = inventory.with_name("inventory-profiles.yml")
-    out.write_text(yaml.safe_dump(data))
-    return out
 
 
 def test_profile_check_reports_a_missing_status_command_and_a_wrong_profile(
@@ -49,7 +34,7 @@ def test_profile_check_reports_a_missing_status_command_and_a_wrong_profile(
     variant.write_text((SHIPPED / f"{DEFAULT_PROFILE}.yml").read_text()
                        .replace("name: emulated-cms-service-shell", "name: wrong-vendor")
                        .replace("firmware_read: cat /etc/firmware_version", "firmware_read: fwinfo"))
-    inventory = _set_host_var(fleet.inventory_path, wrong, "cmspatch_profile", str(variant))
+    inventory = inventory_with(fleet.inventory_path, wrong, "cmspatch_profile", str(variant))
     before = {m.name: len(m.activity()) for m in fleet.monitors}
 
     code, report = _cli(inventory)

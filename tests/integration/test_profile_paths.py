@@ -9,17 +9,31 @@ shipped one with one thing changed, so the emulator (which serves today's proced
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+
+import yaml
 
 from orchestrator.adapters.profile_file import SHIPPED
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.profile import DEFAULT_PROFILE
+from orchestrator.emulator import EmulatedFleet
 from tests.integration.engine_rig import Rig, fast_policy, rig
 
 SHIPPED_TEXT = (SHIPPED / f"{DEFAULT_PROFILE}.yml").read_text()
+# Another status command, in another grammar, saying a patient is admitted (the emulator's says none).
+ADMITTED = (("clinical_status: cms-status",
+             "clinical_status: echo PATIENT_STATE=admitted; echo ALARM_STATE=quiet"),
+            ("patient: {key: patient, clear: none, busy: [connected]}",
+             "patient: {key: PATIENT_STATE, clear: discharged, busy: [admitted]}"),
+            ("alarm: {key: alarm, clear: none, busy: [active]}",
+             "alarm: {key: ALARM_STATE, clear: quiet, busy: [sounding]}"))
 
 
 def _profile(tmp_path: Path, *changes: tuple[str, str]) -> str:
@@ -32,6 +46,21 @@ def _profile(tmp_path: Path, *changes: tuple[str, str]) -> str:
     return str(path)
 
 
+def inventory_with(inventory: Path, host: str, key: str, value: str) -> Path:
+    """A copy of an emulated fleet's inventory (beside it: relative paths still hold) with one host var."""
+    data = yaml.safe_load(inventory.read_text())
+    todo = [data]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            if host in (node.get("hosts") or {}):
+                node["hosts"][host] = {**(node["hosts"][host] or {}), key: value}
+            todo.extend(node.values())
+    out = inventory.with_name(f"inventory-{host}-{key}.yml")
+    out.write_text(yaml.safe_dump(data))
+    return out
+
+
 def _with_profile(r: Rig, name: str, profile: str) -> Inventory:
     inv = r.inventory
     devices = tuple(replace(d, profile=profile) if d.name == name else d for d in inv.devices)
@@ -41,12 +70,7 @@ def _with_profile(r: Rig, name: str, profile: str) -> Inventory:
 def test_engine_gates_on_the_profiles_status_command_and_grammar(tmp_path: Path) -> None:
     # The emulator's cms-status says no patient; this unit's profile reads another command, in another
     # grammar, that says a patient is admitted: the campaign defers it and patches its neighbour.
-    variant = _profile(tmp_path, ("clinical_status: cms-status",
-                                  "clinical_status: echo PATIENT_STATE=admitted; echo ALARM_STATE=quiet"),
-                       ("patient: {key: patient, clear: none, busy: [connected]}",
-                        "patient: {key: PATIENT_STATE, clear: discharged, busy: [admitted]}"),
-                       ("alarm: {key: alarm, clear: none, busy: [active]}",
-                        "alarm: {key: ALARM_STATE, clear: quiet, busy: [sounding]}"))
+    variant = _profile(tmp_path, *ADMITTED)
     with rig(tmp_path, monitors=2) as r, r.journal() as journal:
         held, clear = (m.name for m in r.fleet.monitors)
         engine = r.engine(journal, policy=fast_policy(max_rechecks=0, canary_must_pass=False),
@@ -91,3 +115,21 @@ def test_a_trigger_without_service_command_asks_the_technician(tmp_path: Path) -
         assert shell == []  # no service command ran on the unit whose profile has none
         assert any(a.get("kind") == "trigger" for a in r.fleet.monitor(by_service).activity())
         assert engine.status.devices[by_service].state is DeviceState.PATCHED
+
+
+def test_survey_reads_each_monitors_profile_for_its_clinical_gate(
+        fleet_factory: Callable[..., EmulatedFleet], tmp_path: Path) -> None:
+    # The same profile change as the campaign test, through `cmspatch survey --exercise-triggers`: the
+    # unit whose profile says a patient is admitted is read, never triggered; its neighbour is triggered.
+    variant = _profile(tmp_path, *ADMITTED)
+    fleet = fleet_factory(2)
+    held, clear = (m.name for m in fleet.monitors)
+    inventory = inventory_with(fleet.inventory_path, held, "cmspatch_profile", variant)
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "survey", "-i", str(inventory),
+                           "--exercise-triggers", "--json", "--window", "0.4", "--sinkhole-prefix",
+                           fleet.indicator_map.loopback_prefix],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    rows = {d["device"]: d for d in json.loads(proc.stdout)["devices"]}
+    assert rows[held]["clinical_hold"] == "patient-connected" and rows[held]["triggers"] == []
+    assert rows[clear]["triggers"] == ["menu-update", "boot-key"]
+    assert not any(a.get("kind") == "trigger" for a in fleet.monitor(held).activity())
