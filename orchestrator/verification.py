@@ -298,9 +298,12 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     for check in ("monitor-mount-string", "update-mount-string", "monitor-indicator-address",
                   "update-indicator-address"):
         if (out := r.run(check)) is not None:
-            r.add(checks.binary_pattern(check, out[0], out[1], now_iso()))
+            r.add(checks.binary_pattern(check, out[0], out[1], now_iso(),
+                                        r.profile.binaries if r.profile is not None else None))
     if (out := r.run("binary-hashes")) is not None:
-        r.add(checks.binary_hashes(out[0], out[1], now_iso(), expected_files))
+        expected = expected_files if r.profile is None else checks.expected_at(expected_files,
+                                                                               r.profile.binaries)
+        r.add(checks.binary_hashes(out[0], out[1], now_iso(), expected))
     simple: dict[str, Callable[[bytes, str], Evidence]] = {
         "nfs-mount": lambda o, at: checks.nfs_mounts("nfs-mount", o, at, r.mapped_prefix),
         "indicator-route": lambda o, at: checks.routes(o, at, r.mapped_prefix),

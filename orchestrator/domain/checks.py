@@ -148,6 +148,16 @@ def device_commands(status: str, firmware: str, binaries: Mapping[str, str]) -> 
     return out
 
 
+def expected_at(expected_files: Mapping[str, str] | None, binaries: Mapping[str, str]
+                ) -> dict[str, str] | None:
+    """The package's {installed path: SHA-256} (``package_expectations`` names the shipped paths) moved
+    to where this device profile installs the two binaries, so ``binary-hashes`` compares like with like."""
+    if expected_files is None:
+        return None
+    roles = {MONITOR_BIN: "monitor", UPDATE_BIN: "update"}
+    return {binaries[roles[path]] if path in roles else path: h for path, h in expected_files.items()}
+
+
 def cves_of(evidence: Evidence) -> tuple[Cve, ...]:
     spec = CATALOGUE.get(evidence.check)
     return spec.cves if spec else ()
@@ -200,9 +210,12 @@ def firmware_version(out: bytes, at: str, expected: str | None) -> Evidence:
                      details)
 
 
-def binary_pattern(check: str, out: bytes, exit_status: int, at: str) -> Evidence:
-    """grep exit 0 = matched, 1 = no match, anything else = could not read the binary."""
-    path = MONITOR_BIN if check.startswith("monitor") else UPDATE_BIN
+def binary_pattern(check: str, out: bytes, exit_status: int, at: str,
+                   binaries: Mapping[str, str] | None = None) -> Evidence:
+    """grep exit 0 = matched, 1 = no match, anything else = could not read the binary. ``binaries``:
+    the device profile's paths (default the shipped ones)."""
+    paths = binaries or {"monitor": MONITOR_BIN, "update": UPDATE_BIN}
+    path = paths["monitor"] if check.startswith("monitor") else paths["update"]
     if exit_status not in (0, 1):
         return command_error(check, at, exit_status, out)
     if check.endswith("mount-string"):

@@ -180,3 +180,19 @@ def test_device_checks_of_the_shipped_profile_are_the_catalogues() -> None:
                              other.binaries)
     assert theirs["binary-hashes"] == "sha256sum /usr/lib/cms/monitor /usr/lib/cms/updater"
     assert theirs["patient-status"] == "/usr/bin/devstatus --clinical"
+
+
+def test_package_binaries_are_expected_where_the_profile_installs_them() -> None:
+    from orchestrator.domain.checks import binary_hashes, binary_pattern, expected_at
+
+    other = load_profile("generic-busybox-no-triggers")
+    package = {"/opt/cms/bin/monitor": "a" * 64, "/opt/cms/bin/update": "b" * 64}
+    moved = expected_at(package, other.binaries)
+    assert moved == {"/usr/lib/cms/monitor": "a" * 64, "/usr/lib/cms/updater": "b" * 64}
+    assert expected_at(package, load_profile().binaries) == package
+    seen = f"{'a' * 64}  /usr/lib/cms/monitor\n{'c' * 64}  /usr/lib/cms/updater\n".encode()
+    ev = binary_hashes(seen, 0, "t", moved)
+    assert ev.outcome == "fail" and "/usr/lib/cms/updater differs" in ev.summary
+    assert ev.details["compared_with_manifest"] == 2
+    scanned = binary_pattern("monitor-mount-string", b"", 1, "t", other.binaries)
+    assert "/usr/lib/cms/monitor" in scanned.summary
