@@ -110,6 +110,44 @@ def test_reconnect_gives_up_after_its_timeout(tmp_path: Path) -> None:
         assert info.value.reason == "reconnect-timeout"
 
 
+def test_reconnect_sees_a_monitor_back_within_a_short_pause_not_the_longest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first refused probe is followed by 50 ms pauses doubling up to reconnect_interval: a monitor
+    back right after it is logged into long before one whole (here 5 s) interval has passed."""
+    import threading
+    import time
+
+    from orchestrator.adapters import ssh
+
+    with rig(tmp_path, monitors=1, sinkhole=False) as r:
+        monitor = r.fleet.monitors[0]
+        session = SshTransport(known_hosts=r.inventory.known_hosts, reconnect_interval=5.0).open(
+            r.inventory.devices[0])
+        monitor.inject("unreachable")
+        refused = threading.Event()
+        real = ssh.connect_checked
+
+        def probe(*args: object, **kwargs: object) -> socket.socket:
+            try:
+                return real(*args, **kwargs)  # type: ignore[arg-type]
+            except OSError:
+                refused.set()
+                raise
+
+        monkeypatch.setattr(ssh, "connect_checked", probe)
+        back = threading.Thread(target=lambda: refused.wait(10) and monitor.clear_fault("unreachable"))
+        back.start()
+        began = time.monotonic()
+        try:
+            session.reconnect(timeout=30.0)
+            took = time.monotonic() - began
+            assert session.run("cat /etc/firmware_version").ok
+        finally:
+            back.join()
+            session.close()
+        assert refused.is_set() and took < 2.5, f"reconnect took {took:.2f} s after the monitor came back"
+
+
 def test_enrolled_keys_are_appended_and_a_different_key_is_never_replaced(tmp_path: Path) -> None:
     with rig(tmp_path, monitors=1, sinkhole=False) as r:
         from orchestrator.adapters.ssh import fetch_host_key
