@@ -43,17 +43,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from orchestrator.adapters.profile_file import shipped_profile
 from orchestrator.adapters.udp_probe import probe_udp
 from orchestrator.domain import check_batch, checks
 from orchestrator.domain.attribution import Attribution, FleetIdentities, Identity
-from orchestrator.domain.checks import CATALOGUE, ProbeResult
-from orchestrator.domain.clinical import (
-    DEFAULT_GRAMMAR,
-    STATUS_COMMAND,
-    ClinicalGate,
-    StatusGrammar,
-    may_disturb,
-)
+from orchestrator.domain.checks import ProbeResult
+from orchestrator.domain.clinical import ClinicalGate, may_disturb
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
@@ -120,16 +115,12 @@ def clinical_gate(session: DeviceSession | None, profile: DeviceProfile | None =
     through ``session``; no session, a failed command or a transport error is an unknown status, hence no."""
     if session is None:
         return may_disturb(None)
-    command = profile.command("clinical_status") if profile is not None else STATUS_COMMAND
+    profile = profile or shipped_profile()
     try:
-        result = session.run(command, timeout=COMMAND_TIMEOUT)
+        result = session.run(profile.command("clinical_status"), timeout=COMMAND_TIMEOUT)
     except (CmspatchError, OSError, EOFError):
         return may_disturb(None)
-    return may_disturb(result.text if result.ok else None, _grammar(profile))
-
-
-def _grammar(profile: DeviceProfile | None) -> StatusGrammar:
-    return DEFAULT_GRAMMAR if profile is None else profile.status
+    return may_disturb(result.text if result.ok else None, profile.status)
 
 
 MAC_VAR = "mac_address"  # inventory host var with the monitor's MAC, when the site records it
@@ -162,13 +153,12 @@ class Identities:
 
 def session_trigger(session: DeviceSession, profile: DeviceProfile | None = None) -> Trigger:
     """A trigger by the profile's service command over the service session (the emulator's
-    ``cms-service trigger NAME`` by default). A trigger the profile has no command for is the
+    ``cms-service trigger NAME`` on the shipped one). A trigger the profile has no command for is the
     technician's: the caller asks one (``Engine._trigger_for``); here it is refused."""
     def trigger(name: str) -> None:
         if name not in checks.TRIGGERS:
             raise ValueError(f"unknown trigger {name!r}")
-        command = (profile.trigger_command(name) if profile is not None
-                   else f"cms-service trigger {name}")
+        command = (profile or shipped_profile()).trigger_command(name)
         if command is None:
             raise CmspatchError(f"trigger {name}: the device profile has no service command for it (a "
                                 "technician exercises it)", reason="trigger-not-answered")
@@ -194,21 +184,25 @@ class _Run:
     # cms-status as the check batch read it (output, or None if it failed): the probe's gate, which
     # follows the batch with nothing in between, uses it instead of a second round trip.
     batch_status: tuple[str | None] | None = None
-    profile: DeviceProfile | None = None  # the monitor's device profile; None: the shipped commands
+    profile: DeviceProfile | None = None  # the monitor's device profile; None: the shipped one
     commands: dict[str, str] = field(default_factory=dict)  # each device check's command (the profile's)
 
     def __post_init__(self) -> None:
-        p = self.profile
-        self.commands = (checks.device_commands(p.command("clinical_status"), p.command("firmware_read"),
-                                                p.binaries) if p is not None
-                         else {c: s.command for c, s in CATALOGUE.items() if s.command is not None})
+        self.profile = p = self.profile or shipped_profile()
+        self.commands = checks.device_commands(p.command("clinical_status"), p.command("firmware_read"),
+                                               p.binaries)
+
+    @property
+    def device_profile(self) -> DeviceProfile:
+        assert self.profile is not None  # set in __post_init__
+        return self.profile
 
 
     def may_disturb(self, check: str, *, read: tuple[str | None] | None = None) -> bool:
         """The clinical gate right now, before the action ``check`` speaks to (on ``read``, a status just
         read, or on a fresh ``cms-status``); a no is recorded as that check's "not exercised" evidence
         (details ``clinical``: the Deferral), and a yes is never reused for a later action."""
-        gate = may_disturb(read[0], _grammar(self.profile)) if read is not None else clinical_gate(
+        gate = may_disturb(read[0], self.device_profile.status) if read is not None else clinical_gate(
             None if self.unreachable is not None else self.session, self.profile)
         if gate.allowed:
             return True
@@ -298,11 +292,9 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     for check in ("monitor-mount-string", "update-mount-string", "monitor-indicator-address",
                   "update-indicator-address"):
         if (out := r.run(check)) is not None:
-            r.add(checks.binary_pattern(check, out[0], out[1], now_iso(),
-                                        r.profile.binaries if r.profile is not None else None))
+            r.add(checks.binary_pattern(check, out[0], out[1], now_iso(), r.device_profile.binaries))
     if (out := r.run("binary-hashes")) is not None:
-        expected = expected_files if r.profile is None else checks.expected_at(expected_files,
-                                                                               r.profile.binaries)
+        expected = checks.expected_at(expected_files, r.device_profile.binaries)
         r.add(checks.binary_hashes(out[0], out[1], now_iso(), expected))
     simple: dict[str, Callable[[bytes, str], Evidence]] = {
         "nfs-mount": lambda o, at: checks.nfs_mounts("nfs-mount", o, at, r.mapped_prefix),
@@ -325,7 +317,7 @@ def _device_checks(r: _Run, expected_version: str | None, expected_files: Mappin
     if (out := r.run("patient-status")) is not None:
         r.batch_status = (out[0].decode("utf-8", "replace") if out[1] == 0 else None,)
     if out is not None and out[1] == 0:
-        ev, patient = checks.patient_status(out[0], now_iso(), _grammar(r.profile))
+        ev, patient = checks.patient_status(out[0], now_iso(), r.device_profile.status)
         r.add(ev)
     if (out := r.run("interface-identity")) is not None:
         if out[1] == 0:

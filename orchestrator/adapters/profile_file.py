@@ -8,6 +8,7 @@ monitor is touched.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,13 @@ def profile_path(ref: str) -> Path:
 def load_profile(ref: str = DEFAULT_PROFILE) -> DeviceProfile:
     path = profile_path(ref)
     return parse_profile(load_yaml_file_document(path, PROFILE_LIMITS), str(path))
+
+
+@functools.cache
+def shipped_profile() -> DeviceProfile:
+    """The default profile (``emulated-cms-service-shell``), read once per process: what a caller that
+    names no profile gets, so no second copy of its commands lives in code."""
+    return load_profile(DEFAULT_PROFILE)
 
 
 class ProfileBook:
