@@ -63,3 +63,20 @@ def test_profile_check_exits_0_when_every_answer_parses(fleet_factory: Callable[
     assert [r["device"] for r in report["devices"]] == [fleet.monitors[0].name]
     free = {a["step"]: a for a in report["devices"][0]["answers"]}["free_space"]
     assert "KiB free on /data" in free["meaning"]
+
+
+def test_a_bad_profile_is_refused_with_file_and_line_before_any_monitor_is_asked(
+        fleet_factory: Callable[..., EmulatedFleet], tmp_path: Path) -> None:
+    fleet = fleet_factory(1)
+    monitor = fleet.monitors[0]
+    bad = tmp_path / "bad.yml"
+    bad.write_text((SHIPPED / f"{DEFAULT_PROFILE}.yml").read_text().replace("sha256sum {path}",
+                                                                           "sha256sum {file}"))
+    inventory = inventory_with(fleet.inventory_path, monitor.name, "cmspatch_profile", str(bad))
+    logins = len([a for a in monitor.activity() if a.get("kind") == "login"])
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "profile", "check", "-i",
+                           str(inventory)], capture_output=True, text=True, timeout=120, check=False)
+    line = next(n for n, t in enumerate(bad.read_text().splitlines(), 1) if "{file}" in t)
+    assert proc.returncode == 2 and f"{bad}:{line}" in proc.stderr and "[bad-profile]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([a for a in monitor.activity() if a.get("kind") == "login"]) == logins
