@@ -204,7 +204,14 @@ def test_an_address_the_monitor_reports_for_itself_makes_its_contacts_its_own(
         doc = survey(fleet, tmp_path / "journal.db", "--workers", "1")
     assert answered.is_set()
     outcomes = network_outcomes(doc)
-    assert outcomes[moved.name] == dict.fromkeys(NETWORK_CHECKS[1:], "fail") | {"sinkhole-window": "pass"}
+    # Both trigger windows caught A's own contacts. sinkhole-nfs counts only contacts *outside* the trigger
+    # windows, which the stranger's retry cadence usually but not always puts there (a starved thread on a
+    # loaded machine may only get to run inside them): either it caught them too, or it saw none of A's;
+    # what it never is is inconclusive, since nothing fits no monitor.
+    triggers = NETWORK_CHECKS[2:]
+    assert {k: outcomes[moved.name][k] for k in triggers} == dict.fromkeys(triggers, "fail")
+    assert outcomes[moved.name]["sinkhole-window"] == "pass"
+    assert outcomes[moved.name]["sinkhole-nfs"] in ("fail", "pass")
     assert outcomes[other.name] == dict.fromkeys(NETWORK_CHECKS, "pass")
     assert doc["summary"]["observed"]["unattributed_contact"] == 0
     identity = next(e for e in next(d for d in doc["devices"] if d["device"] == moved.name)["evidence"]
