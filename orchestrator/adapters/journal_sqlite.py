@@ -33,7 +33,6 @@ from the events (``domain.status.project``), never stored.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
@@ -56,6 +55,7 @@ from orchestrator.adapters.journal_anchors import (
     read_anchors,
     write_anchor,
 )
+from orchestrator.adapters.journal_claims import campaign_lock_path
 from orchestrator.adapters.journal_file import NOT_A_JOURNAL, file_state, sqlite_error
 from orchestrator.domain.events import GENESIS_HASH, Event, EventKind, JournalRecord, chain_hash
 from orchestrator.errors import (
@@ -398,8 +398,7 @@ class SqliteJournal:
     @contextmanager
     def lock(self, campaign: str) -> Iterator[None]:
         """Exclusive hold on one campaign for this process; ``CampaignLocked`` if another holds it."""
-        name = hashlib.sha256(campaign.encode()).hexdigest()[:16]
-        lock_path = self.path.with_name(f"{self.path.name}.{name}.lock")
+        lock_path = campaign_lock_path(self.path, campaign)  # the one the claims take, so both exclude
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
