@@ -148,7 +148,10 @@ class Demo:
 
 def add_manual_unit(inventory_path: Path, out: Path, *, name_suffix: str = "usb01") -> str:
     """Copy the fleet's inventory with one hands-on unit (no service access) in the first ward."""
-    doc = yaml.safe_load(inventory_path.read_text(encoding="utf-8"))
+    from orchestrator.adapters.strict_files import load_yaml_file
+    from orchestrator.domain.strict_load import INVENTORY
+
+    doc = load_yaml_file(inventory_path, INVENTORY)  # the one strict loader, even for a file we wrote
     sites = doc["all"]["children"]
     site_group = next(iter(sites))
     wards = sites[site_group]["children"]
