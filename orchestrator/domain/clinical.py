@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-# The command whose output the gate reads, on every path (campaign, verification, playbooks).
-STATUS_COMMAND = "cms-status"
+# The command whose output the gate reads is the device profile's (``domain.profile``: ``clinical_status``).
 
 
 class Deferral(StrEnum):
