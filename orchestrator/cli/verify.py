@@ -44,6 +44,7 @@ from orchestrator.domain.checks import KNOWN_AFFECTED_VERSIONS, TRIGGER_INSTRUCT
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.profile import DeviceProfile
 from orchestrator.domain.verdict_rules import SurveyStatus, survey_status
 from orchestrator.errors import CmspatchError, ExitCode, UsageError
 from orchestrator.ports import DeviceSession, NetworkObserver
@@ -140,15 +141,14 @@ def _observer(args: argparse.Namespace) -> Iterator[NetworkObserver | None]:
         yield hole
 
 
-def _hold_for_triggers(session: DeviceSession, device: Device, run_id: str, window: float
+def _hold_for_triggers(session: DeviceSession, profile: DeviceProfile, run_id: str, window: float
                        ) -> tuple[DeviceLease | None, str]:
     """Triggers disturb a monitor (the boot key restarts it), so a run that presses them takes the monitor's
     lease first, as a campaign does (``device_lease``): a monitor another campaign or controller is driving
     is not triggered, and the evidence names who holds it. Returns (the lease held, or None; why not)."""
-    from orchestrator.adapters.profile_file import load_profile
     from orchestrator.domain.lease import lease_ttl
 
-    lease = DeviceLease(campaign=run_id, upload_dir=load_profile(device.profile).upload_dir,
+    lease = DeviceLease(campaign=run_id, upload_dir=profile.upload_dir,
                         ttl=lease_ttl(window, 300.0), run=lambda command: session.run(command, timeout=20.0),
                         log=lambda *_: None)
     try:
@@ -177,7 +177,7 @@ def _check_one(device: Device, args: argparse.Namespace, observer: NetworkObserv
         trigger: Trigger | None = None
         held_by = ""
         if args.exercise_triggers and session is not None:
-            lease, held_by = _hold_for_triggers(session, device, run_id or args.mode, max(args.window, 0.0))
+            lease, held_by = _hold_for_triggers(session, profile, run_id or args.mode, max(args.window, 0.0))
         if held_by:
             pass  # another driver holds the monitor: read-only checks only
         elif args.exercise_triggers and args.trigger_by == "technician" and (session or device.address):

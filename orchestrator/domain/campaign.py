@@ -31,6 +31,7 @@ from orchestrator.domain.clinical import (  # noqa: F401
 )
 from orchestrator.domain.devices import Device
 from orchestrator.domain.lifecycle import DeviceState
+from orchestrator.domain.profile import SAFE_PATH_RE
 from orchestrator.domain.waves import DEFAULT_WAVES, parse_waves
 from orchestrator.errors import UsageError
 
@@ -175,9 +176,13 @@ def check_value(field: str, value: object) -> None:
 def check_policy_values(policy: CampaignPolicy) -> None:
     for name in (*BOUNDS, *FLAGS):
         check_value(name, getattr(policy, name))
+    # The upload directory reaches the monitor's shell (the lease and check scripts paste it in): the same
+    # rule as a profile's paths, so a campaign config cannot smuggle a command in.
     if policy.upload_dir is not None and (not isinstance(policy.upload_dir, str)
-                                          or not policy.upload_dir.startswith("/")):
-        raise CampaignValueError("upload_dir", "an absolute path on the monitor", policy.upload_dir)
+                                          or not SAFE_PATH_RE.fullmatch(policy.upload_dir)
+                                          or "/../" in f"{policy.upload_dir}/"):
+        raise CampaignValueError("upload_dir", "an absolute path on the monitor of letters, digits and "
+                                 ". _ - / only (no shell metacharacters, no ..)", policy.upload_dir)
     windows = policy.maintenance_windows
     if not isinstance(windows, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                 for k, v in windows.items()):
