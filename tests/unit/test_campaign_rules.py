@@ -154,7 +154,7 @@ def test_the_plan_sends_manual_units_a_work_order() -> None:
 
 @pytest.mark.parametrize("upload_dir", ["/data/up;reboot", "/data/$(id)", "/data/`id`", "data/upgrade",
                                         "/data/../etc", "/data/up grade"])
-def test_an_upload_dir_that_could_inject_a_command_into_the_monitors_shell_is_refused(upload_dir: str) -> None:
+def test_an_upload_dir_that_could_inject_a_command_into_the_shell_is_refused(upload_dir: str) -> None:
     with pytest.raises(UsageError) as err:
         CampaignPolicy(upload_dir=upload_dir)
     assert err.value.reason == "bad-campaign-value"
