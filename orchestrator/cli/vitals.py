@@ -22,7 +22,7 @@ from orchestrator.adapters.trust_files import atomic_write
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.incident import vitals_incident_draft
 from orchestrator.domain.status import DEVICE_RECORDS
-from orchestrator.domain.vitals import compare, parse_vitals
+from orchestrator.domain.vitals import compare, parse_tolerances, parse_vitals
 from orchestrator.errors import ExitCode, UsageError
 
 
@@ -53,8 +53,16 @@ def cmd_vitals(args: argparse.Namespace) -> int:
     device = load_inventory(args.inventory).device(args.device)
     simulator = parse_vitals(args.simulator, "--simulator")
     displayed = parse_vitals(args.displayed, "--displayed")
-    tolerances = parse_vitals(args.tolerance, "--tolerance") if args.tolerance else None
-    check = compare(simulator, displayed, tolerances).to_dict()
+    from orchestrator.adapters.profile_file import load_profile
+
+    profile = load_profile(device.profile)  # the vendor's stated accuracy, where its profile gives one
+    if args.tolerance:
+        tolerances, source = parse_tolerances(args.tolerance), "command line (--tolerance)"
+    elif profile.vitals_tolerances:
+        tolerances, source = dict(profile.vitals_tolerances), f"device profile {profile.name}"
+    else:
+        tolerances, source = None, "cmspatch defaults (domain/vitals.py)"
+    check = {**compare(simulator, displayed, tolerances).to_dict(), "tolerances_from": source}
     now = datetime.now(UTC)
     run = f"vitals-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
     journal = journal_path(args)

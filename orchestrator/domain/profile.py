@@ -52,7 +52,10 @@ STEPS: dict[str, tuple[str, ...]] = {
 READ_ONLY_STEPS: tuple[str, ...] = ("clinical_status", "firmware_read", "free_space")
 INSTALL_REASONS = ("ok", "disk-full", "installer-failed")
 _TOP = ("name", "description", "commands", "triggers", "status", "installer", "paths", "boot_identity",
-        "udp_probe_ports", "timeouts")
+        "udp_probe_ports", "timeouts", "vitals_tolerances")
+# What a vitals check against a patient simulator may differ by (domain.vitals: hr bpm, spo2 %, sys/dia
+# mmHg, temp degC, resp rpm); a profile states the vendor's accuracy, else domain.vitals' defaults apply.
+VITALS_PARAMETERS = ("hr", "spo2", "sys", "dia", "temp", "resp")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class DeviceProfile:
     timeouts: Timeouts = field(default_factory=Timeouts)
     description: str = ""
     source: str = ""  # the file it was read from
+    vitals_tolerances: Mapping[str, float] = field(default_factory=dict)  # parameter -> +- (domain.vitals)
 
     def command(self, step: str, **values: str) -> str:
         """The step's command with ``values`` filled in, each ``shlex.quote``d."""
@@ -259,10 +263,17 @@ def parse_profile(loaded: Loaded, name: str) -> DeviceProfile:
     description = top.get("description") or ""
     if not isinstance(description, str):
         raise r.refuse(("description",), "description must be text")
+    tolerances_in = r.mapping(top.get("vitals_tolerances") or {}, ("vitals_tolerances",), VITALS_PARAMETERS)
+    tolerances: dict[str, float] = {}
+    for parameter, value in tolerances_in.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise r.refuse(("vitals_tolerances", parameter),
+                           f"vitals_tolerances.{parameter} must be a number from 0 to 100 (in its unit)")
+        tolerances[parameter] = float(value)
     return DeviceProfile(name=profile_name, commands=commands, triggers=triggers, status=status,
                          installer=installer, upload_dir=upload_dir, binaries=binaries, boot=boot,
                          udp_probe_ports=tuple(ports_in), timeouts=timeouts, description=description.strip(),
-                         source=name)
+                         source=name, vitals_tolerances=tolerances)
 
 
 def _status(r: _Reader, value: Any) -> StatusGrammar:

@@ -81,6 +81,24 @@ def parse_vitals(text: str, what: str) -> dict[str, float]:
     return values
 
 
+def parse_tolerances(text: str, what: str = "--tolerance") -> dict[str, float]:
+    """``hr=3,spo2=2,nibp=5,temp=0.1`` -> tolerances per parameter (``nibp`` sets systolic and diastolic)."""
+    out: dict[str, float] = {}
+    for part in (p for p in re.split(r"[,;]", text) if p.strip()):
+        m = re.fullmatch(r"\s*([A-Za-z0-9]+)\s*[=:]\s*([0-9]+(?:\.[0-9]+)?)\s*", part)
+        if m is None:
+            raise BadVitals(f"{what}: {part.strip()!r} is not NAME=VALUE (e.g. hr=3, nibp=5, temp=0.2)")
+        name, value = m.group(1).lower(), float(m.group(2))
+        keys = ("sys", "dia") if name == "nibp" else (name,)
+        if any(k not in PARAMETERS for k in keys) or not 0 <= value <= 100:
+            raise BadVitals(f"{what}: {part.strip()!r}: a parameter (hr, spo2, nibp, temp, resp) and a "
+                            "tolerance from 0 to 100 in its unit")
+        out.update(dict.fromkeys(keys, value))
+    if not out:
+        raise BadVitals(f"{what}: no tolerance given")
+    return out
+
+
 @dataclass(frozen=True)
 class Reading:
     parameter: str

@@ -47,3 +47,17 @@ def test_bad_values_are_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.
     code = main(["vitals", "north-icu-bed01", "-i", str(INVENTORY), "--simulator", "hr=80",
                  "--displayed", "hr=eighty", "--technician", "A. Rossi", "--journal", str(tmp_path / "j.db")])
     assert code == 2 and not (tmp_path / "j.db").exists()
+
+
+def test_the_monitors_device_profile_states_the_tolerance(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(INVENTORY.read_text().replace(
+        "            north-icu-bed01:\n",
+        "            north-icu-bed01:\n              cmspatch_profile: generic-busybox-no-triggers\n", 1))
+    code = main(["vitals", "north-icu-bed01", "-i", str(inventory), "--simulator", "temp=37.0",
+                 "--displayed", "temp=37.15", "--technician", "A. Rossi", "--journal", str(tmp_path / "j.db"),
+                 "--incident-dir", str(tmp_path / "inc"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["outcome"] == "tampering-suspected"  # the profile's +-0.1, not the default 0.2
+    assert out["tolerances_from"] == "device profile generic-busybox-no-triggers"

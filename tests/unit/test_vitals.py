@@ -39,3 +39,18 @@ def test_a_parameter_not_entered_is_not_checked_never_within_tolerance() -> None
 def test_a_displayed_value_without_a_simulator_setting_is_refused() -> None:
     with pytest.raises(BadVitals):
         compare(parse_vitals("hr=80", "s"), parse_vitals("hr=80,spo2=97", "d"))
+
+
+def test_tolerances_are_read_in_their_own_units_with_nibp_for_both_pressures() -> None:
+    from orchestrator.domain.vitals import parse_tolerances
+
+    assert parse_tolerances("hr=3, nibp=4, temp=0.1") == {"hr": 3, "sys": 4, "dia": 4, "temp": 0.1}
+    for bad in ("hr=-1", "pulse=2", "hr=200", "hr"):
+        with pytest.raises(BadVitals):
+            parse_tolerances(bad)
+
+
+def test_the_profiles_stated_tolerance_decides_a_reading() -> None:
+    sim, shown = parse_vitals("temp=37.0", "s"), parse_vitals("temp=37.15", "d")
+    assert compare(sim, shown).outcome == "within-tolerance"  # default +-0.2
+    assert compare(sim, shown, {"temp": 0.1}).outcome == "tampering-suspected"
