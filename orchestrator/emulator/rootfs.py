@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,9 @@ def _make_dev(dev: Path) -> None:
 
 
 def write_file(path: Path, data: str) -> None:
-    """Atomically replace an emulator-owned file (readers in the monitor never see half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Atomically replace an emulator-owned file (readers in the monitor never see half a file). The temp
+    name is the writer's own: two threads rewriting one file (a reboot and the uptime refresh) must not
+    rename each other's temp file away."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(data)
     os.replace(tmp, path)
