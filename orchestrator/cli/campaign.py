@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import os
 import signal
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
+from orchestrator.cli.people import operator_name
 from orchestrator.cli.values import indicator_prefix
 from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
 from orchestrator.domain.checks import TRIGGERS
@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="CAMPAIGN",
         help="finish an interrupted campaign (default: the newest in the journal)",
     )
-    run.add_argument("--operator", default=None, help="who runs the campaign (default: login name)")
+    run.add_argument("--operator", default=None, help="who runs the campaign and approves its gates (a name; "
+                     "default $CMSPATCH_OPERATOR, else the login name, marked as such)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="fleet status of a campaign, from the journal")
@@ -430,7 +431,7 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
     from orchestrator.engine import Engine
 
     inventory, package = _inputs(args)
-    operator = args.operator or getpass.getuser()
+    operator = operator_name(args.operator)
     transports = _transports(inventory, args)
     with ExitStack() as stack:
         for transport in transports.values():  # Ansible's ControlPersist masters and control directory

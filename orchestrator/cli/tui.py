@@ -13,12 +13,12 @@ inside the handlers only, so the headless CLI never loads it (``test_architectur
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.people import operator_name
 from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.errors import ExitCode, UsageError
@@ -75,7 +75,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if not given and not args.campaign:
         raise UsageError("give the package inputs (-i, --package, --manifest, --policy), or "
                          "--journal and --campaign to watch a campaign", reason="missing-inputs")
-    operator = args.operator or getpass.getuser()
+    operator = operator_name(args.operator)
     with ExitStack() as stack:
         journal_file = campaign.journal_path(args)
         if args.campaign and not journal_file.exists():
@@ -191,7 +191,7 @@ def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
     print(f"cmspatch demo: package {report.message}", file=sys.stderr)
     package = report.require()
     with SqliteJournal(demo.journal_path) as journal:
-        engine = demo.engine(package, journal, operator=getpass.getuser())
+        engine = demo.engine(package, journal, operator=operator_name(None, warn=False))
         engine.subscribe(campaign._Progress(args.json))
         with campaign._sigint_interrupts(engine):
             outcome = engine.run(auto_approve=True)
@@ -207,7 +207,7 @@ def _demo_tui(demo: Any, args: argparse.Namespace) -> int:
     from orchestrator.adapters.journal_sqlite import SqliteJournal
     from tui.session import Session, SessionConfig
 
-    operator = getpass.getuser()
+    operator = operator_name(None, warn=False)  # the demo: nobody to name
     with SqliteJournal(demo.journal_path) as journal:
         config = SessionConfig(
             operator=operator, devices=demo.inventory().devices, read_only=args.read_only,

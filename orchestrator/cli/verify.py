@@ -36,6 +36,7 @@ from typing import Any
 
 from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.ssh import SshTransport
+from orchestrator.cli.people import operator_name
 from orchestrator.cli.survey_status import clinical_hold_line
 from orchestrator.cli.values import indicator_prefix, observation_window
 from orchestrator.device_lease import DeviceLease
@@ -89,6 +90,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--inventory", required=True, type=Path)
     p.add_argument("--limit", help="Ansible-style host pattern")
     p.add_argument("--journal", type=Path, help="append the results to this journal (SQLite)")
+    p.add_argument("--operator", help="who runs it (a name; default $CMSPATCH_OPERATOR, else the login "
+                   "name, marked as such)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON document")
     p.add_argument("--window", type=observation_window, default=DEFAULT_WINDOW, metavar="SECONDS",
                    help=f"how long to watch the network per monitor (default {DEFAULT_WINDOW})")
@@ -280,7 +283,6 @@ def cmd_survey(args: argparse.Namespace) -> int:
 def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str, started: datetime
             ) -> dict[str, Any]:
     """The ``survey-started`` payload: what an auditor needs to know the run was, without reading code."""
-    import getpass
     import hashlib
 
     from orchestrator.domain.events import device_header
@@ -296,7 +298,8 @@ def _header(args: argparse.Namespace, devices: Sequence[Device], inventory: str,
         with package.open("rb") as handle:
             package_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return {
-        "mode": args.mode, "operator": getpass.getuser(), "inventory": inventory, "limit": args.limit,
+        "mode": args.mode, "operator": operator_name(getattr(args, "operator", None), warn=False),
+        "inventory": inventory, "limit": args.limit,
         "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "window": max(args.window, 0.0), "exercise_triggers": bool(args.exercise_triggers),
         "trigger_by": args.trigger_by if args.exercise_triggers else None,
