@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL
+from orchestrator.cli.people import operator_name
 from orchestrator.errors import ExitCode, ExportError, UsageError
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--campaign", metavar="ID", help="campaign id (default: the newest campaign)")
     parser.add_argument("--sign", type=Path, metavar="KEY", help="private key: also write FILE.sig (DSSE)")
+    parser.add_argument("--by", dest="signed_by", metavar="NAME",
+                        help="with --sign: who signs (a name, in the signed statement; default "
+                             "$CMSPATCH_OPERATOR)")
     parser.add_argument(
         "--columns",
         type=Path,
@@ -181,6 +185,8 @@ def run_export(args: argparse.Namespace) -> int:
                 chain_head=model.chain_head,
                 chain_seq=model.chain_records,  # seqs run 1..N without a gap: build_model verified it
                 name=args.out.name,
+                signed_at=_now(),
+                signed_by=operator_name(args.signed_by),
             ),
         )
     summary = {

@@ -45,6 +45,7 @@ class ExportVerification:
     message: str
     statement: dict[str, Any] | None = None
     signers: tuple[str, ...] = ()  # key ids whose signature counted
+    signer_roles: tuple[str, ...] = ()  # "role (owner)" of each counted key, from the trust policy
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,11 +54,15 @@ class ExportVerification:
             "message": self.message,
             "statement": self.statement,
             "signers": list(self.signers),
+            "signer_roles": list(self.signer_roles),
         }
 
 
 def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: str = "",
-              chain_seq: int | None = None) -> dict[str, Any]:
+              chain_seq: int | None = None, signed_at: str | None = None,
+              signed_by: str | None = None) -> dict[str, Any]:
+    """The signed claim. ``signed_at``/``signed_by`` (when and who signed, a person's name) are inside it,
+    so they are covered by the signature: an auditor reads who vouched for the export, not only a key id."""
     stmt: dict[str, Any] = {
         "_type": STATEMENT_TYPE,
         "subject": {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
@@ -67,16 +72,21 @@ def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: st
     }
     if chain_seq is not None:
         stmt["chain_seq"] = chain_seq
+    if signed_at is not None:
+        stmt["signed_at"] = signed_at
+    if signed_by is not None:
+        stmt["signed_by"] = signed_by
     return stmt
 
 
 def sign_export(
     data: bytes, key: SigningKey, *, fmt: str, campaign: str, chain_head: str, name: str = "",
-    chain_seq: int | None = None,
+    chain_seq: int | None = None, signed_at: str | None = None, signed_by: str | None = None,
 ) -> bytes:
     """The detached signature file's bytes (a DSSE envelope, JSON)."""
     payload = json.dumps(
-        statement(data, fmt=fmt, campaign=campaign, chain_head=chain_head, name=name, chain_seq=chain_seq),
+        statement(data, fmt=fmt, campaign=campaign, chain_head=chain_head, name=name, chain_seq=chain_seq,
+                  signed_at=signed_at, signed_by=signed_by),
         sort_keys=True,
         separators=(",", ":"),
     ).encode("utf-8")
@@ -173,11 +183,17 @@ def verify_export(
             "the export was altered after signing",
             stmt,
         )
+    by_id = {k.keyid: k for k in policy.keys} if policy is not None else {}
+    roles = tuple(f"{by_id[k].role}" + (f" ({by_id[k].owner})" if by_id[k].owner else "")
+                  for k in counted if k in by_id)
+    who = f", signed by {stmt['signed_by']}" if isinstance(stmt.get("signed_by"), str) else ""
+    when = f" at {stmt['signed_at']}" if isinstance(stmt.get("signed_at"), str) else ""
     return ExportVerification(
         True,
         "valid",
-        f"valid signature by {', '.join(counted)} over campaign "
-        f"{stmt.get('campaign')} at chain head {stmt.get('chain_head')}",
+        f"valid signature by {', '.join(counted)}" + (f" [{'; '.join(roles)}]" if roles else "")
+        + f"{who}{when} over campaign {stmt.get('campaign')} at chain head {stmt.get('chain_head')}",
         stmt,
         tuple(counted),
+        roles,
     )

@@ -202,3 +202,18 @@ def test_a_missing_journal_is_a_usage_error(tmp_path: Path, capsys: pytest.Captu
         capsys, "export", "--format", "csv", "--out", tmp_path / "r.csv", "--journal", tmp_path / "no.db"
     )
     assert result.returncode == 2 and not (tmp_path / "no.db").exists()
+
+
+def test_an_export_signature_names_who_signed_it_and_when_and_verify_shows_the_role(
+    journal: Path, keys: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    made = inproc(capsys, "export", "--format", "json", "--out", out, "--journal", journal,
+                  "--sign", keys["signer"], "--by", "L. Verdi (security officer)")
+    assert made.returncode == 0, made.stderr
+    checked = inproc(capsys, "export", "verify", out, "--policy", keys["policy"], "--json")
+    result = json.loads(checked.stdout)
+    assert checked.returncode == 0 and result["statement"]["signed_by"] == "L. Verdi (security officer)"
+    assert result["statement"]["signed_at"].endswith("Z") and result["signer_roles"] == ["hospital-security"]
+    shown = inproc(capsys, "export", "verify", out, "--policy", keys["policy"])
+    assert "[hospital-security], signed by L. Verdi (security officer) at " in shown.stdout
