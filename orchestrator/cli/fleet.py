@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     emulate.add_argument("--indicator-prefix", default="127.114.4",
                          help="loopback /24 standing in for 202.114.4.0/24 (default 127.114.4)")
     emulate.add_argument("--reboot-seconds", type=float, default=1.0, help="reboot duration (default 1.0)")
+    emulate.add_argument("--profile", action="append", metavar="[SELECTOR=]PROFILE",
+                         help="device profile the monitors follow (a shipped name or a path), every "
+                              "monitor or those SELECTOR names, e.g. bed03=generic-busybox-no-triggers; "
+                              "repeatable (default: the emulated CMS service shell)")
     emulate.add_argument("--json", action="store_true", help="print where it listens as JSON")
     emulate.set_defaults(func=_emulate)
 
@@ -63,7 +67,7 @@ def _emulate(args: argparse.Namespace) -> int:
     fleet = EmulatedFleet.start(
         args.workdir, monitors=args.monitors, mix=args.mix, states=args.states, faults=args.faults,
         address_prefix=args.address_prefix, indicator_map=IndicatorMap(args.indicator_prefix),
-        port=args.port, reboot_seconds=args.reboot_seconds)
+        port=args.port, reboot_seconds=args.reboot_seconds, profiles=_profiles(args.profile))
     try:
         first = fleet.monitors[0]
         states = _count(m.firmware_state for m in fleet.monitors)
@@ -100,6 +104,17 @@ def _emulate(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     print("emulated fleet stopped", file=sys.stderr)
     return int(ExitCode.OK)
+
+
+def _profiles(given: list[str] | None) -> dict[str, str] | None:
+    """``--profile`` values: ``PROFILE`` (every monitor) or ``SELECTOR=PROFILE``."""
+    if not given:
+        return None
+    out: dict[str, str] = {}
+    for entry in given:
+        selector, sep, ref = entry.rpartition("=")
+        out[selector if sep else "*"] = ref
+    return out
 
 
 def _build_package(args: argparse.Namespace) -> int:

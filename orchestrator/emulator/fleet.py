@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 
 import asyncssh
 
+from orchestrator.adapters.profile_file import load_profile
 from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.profile import DEFAULT_PROFILE, NAME_RE
 from orchestrator.emulator.catalog import UDP_SERVICE_PORT
 from orchestrator.emulator.faults import parse_faults_for, select
 from orchestrator.emulator.firmware import binaries_for
@@ -33,6 +35,7 @@ from orchestrator.emulator.layout import (
     write_atomic,
 )
 from orchestrator.emulator.monitor import EmulatedMonitor
+from orchestrator.emulator.profiled import profile_layout
 from orchestrator.emulator.rootfs import DeviceIdentity, create_rootfs, prepare_template
 from orchestrator.errors import EmulatorError
 
@@ -58,6 +61,7 @@ class EmulatedFleet:
         self.key_path = workdir / "keys" / "fleet_ed25519"
         self.fleet_public_key: asyncssh.SSHKey
         self._monitors: dict[str, EmulatedMonitor] = {}
+        self.profiles: dict[str, str] = {}  # monitor -> its device profile, where not the shipped one
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="emulated-fleet", daemon=True)
         self._poller: asyncio.Task[None] | None = None
@@ -72,8 +76,13 @@ class EmulatedFleet:
               address_prefix: str = "127.77", indicator_map: IndicatorMap | None = None, port: int = 2222,
               reboot_seconds: float = 1.0, states: str | Mapping[str, int] | None = None,
               telemetry_interval: float = 0.5, data_capacity: int = DEFAULT_DATA_CAPACITY,
-              udp_port: int = UDP_SERVICE_PORT) -> EmulatedFleet:
-        """Start the fleet and return when every monitor answers on its address (see module doc)."""
+              udp_port: int = UDP_SERVICE_PORT, profiles: str | Mapping[str, str] | None = None
+              ) -> EmulatedFleet:
+        """Start the fleet and return when every monitor answers on its address (see module doc).
+
+        ``profiles``: the device profile every monitor follows (a name or path), or ``{selector:
+        profile}`` for some of them (selectors as for faults); the others, and ``None``, follow the
+        shipped emulated CMS service shell (``profiled``)."""
         indicator_map = indicator_map or IndicatorMap()
         if not 0 < port < 65536 or not 0 < udp_port < 65536:
             raise EmulatorError(f"bad port {port}/{udp_port}", reason="bad-port")
@@ -81,12 +90,13 @@ class EmulatedFleet:
                            indicator_map=indicator_map)
         names = [p.name for p in plans]
         fault_specs = parse_faults_for(faults, names)
+        chosen = profiles_for(profiles, names)
         fleet = cls(Path(workdir).resolve(), reboot_seconds=reboot_seconds, indicator_map=indicator_map,
                     port=port, telemetry_interval=telemetry_interval, data_capacity=data_capacity,
                     udp_port=udp_port)
         fleet._thread.start()
         try:
-            fleet._build(plans)
+            fleet._build(plans, chosen)
             for spec in fault_specs:
                 for name in select(spec.selector, names):
                     fleet._monitors[name].inject(spec.fault, **spec.params)
@@ -98,7 +108,7 @@ class EmulatedFleet:
         fleet.started_at = time.time()
         return fleet
 
-    def _build(self, plans: list[MonitorPlan]) -> None:
+    def _build(self, plans: list[MonitorPlan], profiles: Mapping[str, str]) -> None:
         (self.workdir / "keys").mkdir(parents=True, exist_ok=True)
         hostkeys = self.workdir / "hostkeys"
         hostkeys.mkdir(exist_ok=True)
@@ -106,6 +116,7 @@ class EmulatedFleet:
         common = self.workdir / "common"
         applets = prepare_template(common)
         root_mode = os.geteuid() == 0
+        layouts = {ref: profile_layout(load_profile(ref)) for ref in set(profiles.values())}
         for plan in plans:
             host_key = _load_or_create_key(hostkeys / f"{plan.name}.key", private=False)
             owner = (UID_BASE + plan.index, UID_BASE + plan.index) if root_mode else None
@@ -115,6 +126,9 @@ class EmulatedFleet:
                           DeviceIdentity(plan.name, plan.model, plan.serial, plan.address, plan.hwaddr),
                           version=plan.version, monitor_bin=monitor_bin, update_bin=update_bin,
                           netconf=netconf, data_capacity=self.data_capacity, owner=owner)
+            if plan.name in profiles:
+                layouts[profiles[plan.name]].apply(root, owner)
+                self.profiles[plan.name] = profiles[plan.name]
             self._monitors[plan.name] = EmulatedMonitor(
                 self, index=plan.index, name=plan.name, model=plan.model, serial=plan.serial,
                 site=plan.ward.site, ward=plan.ward.ward, bed=plan.bed, address=plan.address, port=self.port,
@@ -138,7 +152,8 @@ class EmulatedFleet:
             hosts.append((plan, self.port, monitor.host_key.get_fingerprint("sha256"), monitor.version))
         write_atomic(self.known_hosts_path, "".join(known))
         write_atomic(self.inventory_path, render_inventory(hosts, key_path=self.key_path,
-                                                           known_hosts=self.known_hosts_path))
+                                                           known_hosts=self.known_hosts_path,
+                                                           profiles=self.profiles))
 
     # ----------------------------------------------------------------- public API
     @property
@@ -206,6 +221,21 @@ class EmulatedFleet:
             for monitor in self._monitors.values():
                 if monitor.live_processes > 0:
                     monitor.scan_requests()
+
+
+def profiles_for(spec: str | Mapping[str, str] | None, names: list[str]) -> dict[str, str]:
+    """monitor -> profile reference for the monitors that do not follow the shipped profile."""
+    if spec is None:
+        return {}
+    items = {"*": spec} if isinstance(spec, str) else dict(spec)
+    out: dict[str, str] = {}
+    for selector, ref in items.items():
+        matched = select(selector, names)
+        if not matched:
+            raise EmulatorError(f"profile selector {selector!r} matches no monitor",
+                                reason="bad-profile-spec")
+        out.update(dict.fromkeys(matched, ref if NAME_RE.fullmatch(ref) else str(Path(ref).resolve())))
+    return {name: ref for name, ref in out.items() if ref != DEFAULT_PROFILE}
 
 
 def _load_or_create_key(path: Path, *, private: bool) -> asyncssh.SSHKey:

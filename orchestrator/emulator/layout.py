@@ -126,8 +126,10 @@ def plan_fleet(n: int, *, mix: str | Mapping[str, int] | None, states: str | Map
 
 
 def render_inventory(hosts: list[tuple[MonitorPlan, int, str, str]], *, key_path: Path,
-                     known_hosts: Path, user: str = "service") -> str:
-    """hosts: (plan, port, host_key fingerprint, firmware version); ``user``: the service account."""
+                     known_hosts: Path, user: str = "service", profiles: Mapping[str, str] | None = None
+                     ) -> str:
+    """hosts: (plan, port, host_key fingerprint, firmware version); ``user``: the service account;
+    ``profiles``: monitor -> ``cmspatch_profile`` for those not on the shipped profile."""
     sites: dict[str, dict[str, object]] = {}
     for plan, port, fingerprint, firmware in hosts:
         w = plan.ward
@@ -140,6 +142,8 @@ def render_inventory(hosts: list[tuple[MonitorPlan, int, str, str]], *, key_path
             "serial_number": plan.serial, "bed": plan.bed, "host_key": fingerprint, "delivery": "ssh",
             "asset_tag": plan.asset_tag, "firmware": firmware,
         }
+        if profiles and plan.name in profiles:
+            ward["hosts"][plan.name]["cmspatch_profile"] = profiles[plan.name]
     doc = {"all": {
         "vars": {
             "ansible_user": user,

@@ -113,8 +113,8 @@ AVAIL_K=$(( CAP_K - USED_K )); [ "$AVAIL_K" -lt 0 ] && AVAIL_K=0
 PCT=100; [ "$CAP_K" -gt 0 ] && PCT=$(( (USED_K * 100 + CAP_K - 1) / CAP_K ))
 root=1; data=1
 for a in "$@"; do
-    case "$a" in
-        -*) ;;
+    case "$a" in -*) continue ;; esac
+    case "$(readlink -f "$a" 2>/dev/null || echo "$a")" in  # a profile's upload dir may link to /data
         /data|/data/*) root=0 ;;
         *) data=0 ;;
     esac

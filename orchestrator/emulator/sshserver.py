@@ -251,7 +251,9 @@ class MonitorSFTPServer(asyncssh.SFTPServer):
             if not existed and self._monitor.owner is not None:
                 os.fchown(fd, *self._monitor.owner)
             norm = self._norm(path)
-            on_data = norm.startswith(b"/data/") or norm == b"/data"
+            data = str(self._monitor.root / "data").encode()  # through a profile's link to /data too
+            real = os.path.realpath(local)
+            on_data = real == data or real.startswith(data + b"/")
             self._uploads[id(file_obj)] = {
                 "path": norm.decode(errors="replace"), "bytes": 0, "high": os.fstat(fd).st_size,
                 "start_size": os.fstat(fd).st_size,
