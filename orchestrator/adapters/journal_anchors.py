@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.strict_load import Limits, StrictLoadError, load_json
 from orchestrator.errors import JournalWriteFailed
 
 MAX_ANCHOR_BYTES = 64 << 20  # ~250,000 anchors: decades of campaigns
@@ -82,6 +83,9 @@ class AnchorFile:
     @property
     def newest(self) -> Anchor | None:
         return max(self.anchors, key=lambda a: a.seq or 0, default=None)
+
+
+ANCHOR_LINE = Limits("anchor line", 4096, max_depth=4, max_nodes=64, max_aliases=0)
 
 
 def anchor_path(journal: Path) -> Path:
@@ -188,9 +192,9 @@ def contradiction(anchors: Iterable[Anchor], by_seq: Mapping[int, str]) -> tuple
 
 
 def _parse(line: bytes, source: str) -> Anchor | None:
-    try:
-        doc = json.loads(line.decode("utf-8"))
-    except (UnicodeError, ValueError):
+    try:  # the one strict reader: a line with a key given twice (a spoofed "hash") is no anchor
+        doc = load_json(line, source, ANCHOR_LINE)
+    except StrictLoadError:
         return None
     if not isinstance(doc, dict):
         return None

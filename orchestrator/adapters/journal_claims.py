@@ -30,7 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import CampaignLocked, JournalLocked
+from orchestrator.adapters.strict_files import read_capped
+from orchestrator.domain.strict_load import Limits, StrictLoadError, load_json
+from orchestrator.errors import CampaignLocked, JournalCorrupt, JournalLocked
+
+CLAIMS = Limits("journal claims", 1 << 20, max_depth=4, max_nodes=200_000, max_aliases=0)
 
 _NAMED = 5  # monitors named in a refusal; the rest are counted
 
@@ -140,11 +144,20 @@ class Claims:
             return not free
 
     def _read(self) -> list[Claim]:
+        """The live claims. No file is no claim; a file that does not read as claims is refused, never
+        taken for "nobody drives": it is replaced atomically, so only someone else's hand garbles it."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []  # none yet, or left half-written by nothing (it is replaced atomically): no claims
-        return [Claim.from_dict(c) for c in data if isinstance(c, dict)] if isinstance(data, list) else []
+            data = load_json(read_capped(self.path, CLAIMS), str(self.path), CLAIMS)
+        except StrictLoadError as exc:
+            if exc.reason == "missing":
+                return []
+            raise JournalCorrupt(f"the claims file {self.path} is unreadable ({exc.message}): remove it "
+                                 "only once no cmspatch run uses this journal",
+                                 reason="claims-unreadable") from exc
+        if not isinstance(data, list):
+            raise JournalCorrupt(f"the claims file {self.path} is not a list of claims",
+                                 reason="claims-unreadable")
+        return [Claim.from_dict(c) for c in data if isinstance(c, dict)]
 
     @contextmanager
     def _updating(self) -> Iterator[list[Claim]]:

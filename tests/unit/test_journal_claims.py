@@ -59,3 +59,15 @@ def test_the_claim_of_a_process_that_died_is_taken_over_and_reported(tmp_path: P
     assert "c-dead" in Claims(journal).path.read_text()
     with Claims(journal).hold("c-new", ["bed2"], "host:new") as taken_over:
         assert [c.campaign for c in taken_over] == ["c-dead"]
+
+
+@pytest.mark.parametrize("garbled", ['[{"campaign": "c-1", "campaign": "c-2"}]', "{not json", '{"a": 1}'])
+def test_a_claims_file_that_does_not_read_is_refused_never_taken_for_no_claims(tmp_path: Path,
+                                                                                garbled: str) -> None:
+    from orchestrator.errors import JournalCorrupt
+
+    claims = Claims(tmp_path / "j.db")
+    claims.path.write_text(garbled)
+    with pytest.raises(JournalCorrupt) as err, claims.hold("c-3", ["bed1"], "host:3"):
+        pass
+    assert err.value.reason == "claims-unreadable"
