@@ -20,24 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from orchestrator.domain.checks import ObservationLike
 from orchestrator.domain.devices import Device
 
 
-class Observation(Protocol):
-    """What discovery reads of a ``ports.Observation`` (structural: the core imports no ports)."""
+class Observation(ObservationLike, Protocol):
+    """What discovery reads of a ``ports.Observation``: the verdict's view of one, plus the sender's MAC."""
 
-    @property
-    def at(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def patient_record(self) -> bool: ...
-    @property
-    def field_names(self) -> tuple[str, ...]: ...
     @property
     def mac(self) -> str | None: ...
 

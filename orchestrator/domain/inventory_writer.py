@@ -128,20 +128,10 @@ def write_inventory(units: Iterable[Unit], *, base: Mapping[str, Any] | None = N
             already.append(unit.serial)
             continue
         known.add(unit.serial)
-        site_name = _find_child(children, "site", unit.site)
-        if site_name is None:
-            site_name = _unique(f"site_{_slug(unit.site, '_')}", taken)
-            children[site_name] = {"vars": {"site": unit.site}, "children": {}}
-        site = children[site_name]
-        wards = site.setdefault("children", {}) or {}
-        site["children"] = wards
-        ward_name = _find_child(wards, "ward", unit.ward)
-        if ward_name is None:
-            ward_name = _unique(f"{_slug(unit.site, '_')}_{_slug(unit.ward, '_')}", taken)
-            wards[ward_name] = {"vars": {"ward": unit.ward}, "hosts": {}}
-        ward = wards[ward_name]
-        hosts = ward.setdefault("hosts", {}) or {}
-        ward["hosts"] = hosts
+        site = _group(children, "site", unit.site, f"site_{_slug(unit.site, '_')}", "children", taken)
+        ward = _group(site["children"], "ward", unit.ward, f"{_slug(unit.site, '_')}_{_slug(unit.ward, '_')}",
+                      "hosts", taken)
+        hosts = ward["hosts"]
         wanted = unit.name.lower() if unit.name and HOSTNAME_RE.fullmatch(unit.name) else (
             f"{_slug(unit.site, '-')}-{_slug(unit.ward, '-')}-bed{_slug(_BED_WORD.sub('', unit.bed), '-')}")
         name = wanted if wanted not in taken else _unique(f"{wanted}-{_slug(unit.serial, '-')}", taken)
@@ -151,6 +141,19 @@ def write_inventory(units: Iterable[Unit], *, base: Mapping[str, Any] | None = N
                               "manual" if unit.hands_on else "network", unit.line))
     body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
     return Written(header + body, tuple(added), tuple(already))
+
+
+def _group(parent: dict[str, Any], var: str, value: str, name: str, inner: str,
+           taken: set[str]) -> dict[str, Any]:
+    """The child group of ``parent`` whose ``var`` is ``value`` (found by value, whatever it is called), or a
+    new one named ``name``; its ``inner`` mapping ("children" or "hosts") exists afterwards."""
+    found = _find_child(parent, var, value)
+    if found is None:
+        found = _unique(name, taken)
+        parent[found] = {"vars": {var: value}}
+    group: dict[str, Any] = parent[found]
+    group[inner] = group.get(inner) or {}
+    return group
 
 
 def _unique(name: str, taken: set[str]) -> str:
