@@ -214,24 +214,28 @@ class OpenSshMonitor:
         started = time.monotonic()
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 ["unshare", "--pid", "--fork", "--kill-child", SSHD, "-D", "-e", "-f", str(self.config_path)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         finally:
             log.close()
+        # `online` is true only once sshd answers: a test that waits for "online and a new boot id" must not
+        # see the window between the fork and the listen (CI saw it as "connection refused").
         deadline = started + 10
         while True:
             with socket.socket() as probe:
                 probe.settimeout(1)
                 if probe.connect_ex((self.address, self.port)) == 0:
                     break
-            if self._proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is not None or time.monotonic() > deadline:
                 tail = self.log_path.read_text(errors="replace")[-400:]
+                self._proc = proc
                 self.shutdown()
                 raise EmulatorError(f"sshd for {self.name} on {self.address}:{self.port} did not start: "
                                     f"{tail.strip()}", reason="address-in-use" if "in use" in tail else
                                     "sshd-failed")
             time.sleep(0.01)
+        self._proc = proc
         self.started_seconds = time.monotonic() - started
 
     def _start_reboot(self, *, source: str) -> None:
