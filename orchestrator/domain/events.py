@@ -20,7 +20,9 @@ Payloads by kind (device = inventory host name; all strings unless noted):
                       (the marker written before the reboot), decision?: BootDecision.to_dict() (after,
                       resume: did it reboot?)}                                      (domain.boot)
   check-result       device; {evidence: Evidence.to_dict(), cves: [cve ids]}
-  verdict            device; CveVerdict.to_dict()
+  verdict            device; CveVerdict.to_dict(): {cve, verdict, level, reason, evidence}; ``level`` is how
+                      it was established, "device+network" | "bench" | "recorded" (domain.evidence; absent
+                      in journals written before levels: "device+network")
   unattributed-contact  no device; {watched: the monitor whose network checks they made inconclusive,
                       total: int, contacts: [{at, source, mac, target, protocol, kind, summary, sha256,
                       why, since, until}, ...] (the first 100)}   (contacts with the indicator range
@@ -49,6 +51,16 @@ Payloads by kind (device = inventory host name; all strings unless noted):
   containment        device; {state: "networked"|"isolated"|"disconnected"|"clinical-use", how, by,
                       physician (clinical-use), note, capture: {sha256, packets, indicator_packets,
                       first, last} | None}   (cmspatch contain record; domain.containment)
+  bench-started      device; {technician, address, address_from: "option"|"inventory"|"first-packet"|"",
+                      mac, mac_from, observers: ["sinkhole <prefix>"|"bench sinkhole"|"pcap <file>", ...],
+                      window: float, networking_removed: bool, udp_probe_ports: [int], holder}
+                      (cmspatch bench: a hands-on unit's bench session begins; domain.bench)
+  bench-step         device; {step: "on-bench"|"patient-simulator"|"menu-update"|"boot-key", by, done: bool,
+                      note, asked_at, answered_at, elapsed: float (s since bench-started)} (+ on-bench:
+                      address, mac, first_packets: [{at, source, target, kind, summary}])
+  bench-finished     device; {outcome: "patched"|"vulnerable"|"inconclusive", level: "bench", reason,
+                      verdicts: {cve: verdict}, silent: bool|None (nothing at all was sent), watched: float,
+                      address, mac}   (its check-result and verdict records precede it, same campaign)
   vitals-check and containment belong to the pseudo-campaign "device-records" (domain.status)
   log                {level, message}
 """
@@ -91,6 +103,9 @@ class EventKind(StrEnum):
     SURVEY_STARTED = "survey-started"
     VITALS_CHECK = "vitals-check"
     CONTAINMENT = "containment"
+    BENCH_STARTED = "bench-started"
+    BENCH_STEP = "bench-step"
+    BENCH_FINISHED = "bench-finished"
     LOG = "log"
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.evidence import EvidenceLevel, level_of
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState
 from orchestrator.domain.verdicts import Verdict
 
@@ -52,6 +53,7 @@ class DeviceStatus:
     highest_attempt: int = 0  # the largest attempt number any step reported (1 = nothing was retried)
     retries: int = 0  # attempts that ended in "retry"
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    verdict_levels: dict[str, EvidenceLevel] = field(default_factory=dict)  # cve -> how it was established
     last_at: str = ""
     rechecks: int = 0  # deferrals after the first: bounds the re-checks however the monitor got there
     deferrals: int = 0
@@ -66,6 +68,11 @@ class DeviceStatus:
     clinical_hold: str | None = None  # the clinical gate held this monitor's probe or triggers (a Deferral)
     # A trigger a person was asked to exercise and has not answered yet (the trigger-requested payload).
     trigger_request: dict[str, Any] | None = None
+    # Hands-on bench session (cmspatch bench): the latest bench-started payload, its steps so far, and the
+    # bench-finished payload once it ended (None while it runs or if none ran).
+    bench_started: dict[str, Any] | None = None
+    bench_steps: list[dict[str, Any]] = field(default_factory=list)
+    bench_result: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -226,6 +233,19 @@ def _verdict(fleet: FleetStatus, record: JournalRecord) -> None:
     device = fleet._device(record)
     if device is not None:
         device.verdicts[str(record.data["cve"])] = Verdict(record.data["verdict"])
+        device.verdict_levels[str(record.data["cve"])] = level_of(record.data)
+
+
+def _bench(fleet: FleetStatus, record: JournalRecord) -> None:
+    device = fleet._device(record)
+    if device is None:
+        return
+    if record.kind is EventKind.BENCH_STARTED:
+        device.bench_started, device.bench_steps, device.bench_result = dict(record.data), [], None
+    elif record.kind is EventKind.BENCH_STEP:
+        device.bench_steps.append(dict(record.data))
+    else:
+        device.bench_result = dict(record.data)
 
 
 def _work_order(fleet: FleetStatus, record: JournalRecord) -> None:
@@ -337,6 +357,9 @@ _HANDLERS = {
     EventKind.CAMPAIGN_FINISHED: _finished,
     EventKind.SURVEY: _survey,
     EventKind.UNATTRIBUTED_CONTACT: _unattributed,
+    EventKind.BENCH_STARTED: _bench,
+    EventKind.BENCH_STEP: _bench,
+    EventKind.BENCH_FINISHED: _bench,
 }
 
 SURVEY_STATUSES = ("vulnerable", "unproven", "fixed", "unknown")

@@ -1,6 +1,7 @@
 """Verdict values: per monitor and per CVE, fixed / still vulnerable / inconclusive, with evidence.
 
-An unreachable monitor or a check that could not run is ``INCONCLUSIVE``, never ``FIXED``. Evidence
+An unreachable monitor or a check that could not run is ``INCONCLUSIVE``, never ``FIXED``. Each verdict
+says how it was established (``level``: device+network, bench, recorded; ``domain.evidence``). Evidence
 never holds patient data in clear: only that a record was seen, its field names and a hash.
 """
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.domain.evidence import DEFAULT_LEVEL, EvidenceLevel
 from orchestrator.domain.indicators import Cve
 
 
@@ -49,11 +51,13 @@ class CveVerdict:
     verdict: Verdict
     evidence: tuple[Evidence, ...] = ()
     reason: str = ""
+    level: EvidenceLevel = DEFAULT_LEVEL  # how it was established (``domain.evidence``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cve": self.cve.value,
             "verdict": self.verdict.value,
+            "level": self.level.value,
             "reason": self.reason,
             "evidence": [e.to_dict() for e in self.evidence],
         }
