@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from orchestrator.adapters.sinkhole import Sinkhole
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.campaign import CampaignPolicy
 from orchestrator.domain.devices import DeliveryPath
+from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.trust.verified import VerifiedPackage
@@ -33,6 +35,27 @@ from orchestrator.errors import EmulatorError
 from orchestrator.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=3, initial=0.05, maximum=0.2, jitter=0.05)
+
+
+def technician(rig_: Rig, answer: Callable[[str, str], None], threads: list[threading.Thread] | None = None,
+               asked: list[tuple[str, str]] | None = None) -> Callable[[JournalRecord], None]:
+    """A subscriber that, like a person at the bed, presses the requested key and then answers (in a
+    thread of its own: never block the engine's emit); ``asked`` collects (device, trigger)."""
+    def on_record(record: JournalRecord) -> None:
+        if record.kind is not EventKind.TRIGGER_REQUESTED or record.device is None:
+            return
+        device, trigger = record.device, str(record.data["trigger"])
+        if asked is not None:
+            asked.append((device, trigger))
+
+        def act() -> None:
+            rig_.fleet.monitor(device).trigger(trigger)
+            answer(device, trigger)
+        thread = threading.Thread(target=act, daemon=True)
+        thread.start()
+        if threads is not None:
+            threads.append(thread)
+    return on_record
 
 
 def fast_policy(**overrides: Any) -> CampaignPolicy:

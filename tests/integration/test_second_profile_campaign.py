@@ -19,7 +19,7 @@ from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.verdicts import Verdict
 from orchestrator.emulator.fleet import EmulatedFleet
-from tests.integration.engine_rig import fast_policy, rig
+from tests.integration.engine_rig import fast_policy, rig, technician
 
 GENERIC = "generic-busybox-no-triggers"
 UDP_CVE = "CVE-2024-12248"  # the UDP service check
@@ -38,20 +38,13 @@ def test_the_generic_profile_patches_asks_the_technician_defers_and_maps_its_exi
                                                  canary_must_pass=False))
         asked: list[tuple[str, str]] = []
         threads: list[threading.Thread] = []
+        press_and_answer = technician(r, lambda d, t: engine.answer_trigger(d, t, "Ana Lima"), threads, asked)
 
         def on_record(record: JournalRecord) -> None:
             if record.device == FULL and record.kind is EventKind.STATE_CHANGED \
                     and record.data["to"] == "installing":  # uploaded; the partition fills before install
                 r.fleet.monitor(FULL).inject("disk-full")
-            if record.kind is EventKind.TRIGGER_REQUESTED and record.device is not None:
-                device, trigger = record.device, str(record.data["trigger"])
-                asked.append((device, trigger))
-
-                def act() -> None:  # the technician at the bed presses the key, then answers
-                    r.fleet.monitor(device).trigger(trigger)
-                    engine.answer_trigger(device, trigger, "Ana Lima")
-                threads.append(threading.Thread(target=act, daemon=True))
-                threads[-1].start()
+            press_and_answer(record)
 
         engine.subscribe(on_record)
         engine.run(auto_approve=True)

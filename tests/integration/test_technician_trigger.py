@@ -26,27 +26,10 @@ from orchestrator.domain.verdicts import Verdict
 from orchestrator.engine import Engine
 from orchestrator.technician import TechnicianDesk, trigger_answer_payload
 from orchestrator.verification import verify_device
-from tests.integration.engine_rig import Rig, fast_policy, rig
+from tests.integration.engine_rig import fast_policy, rig
+from tests.integration.engine_rig import technician as _technician
 
 NFS_CVES = {"CVE-2025-0626", "CVE-2025-1204"}
-
-
-def _technician(rig_: Rig, answer: Callable[[str, str], None],
-                threads: list[threading.Thread] | None = None) -> Callable[[JournalRecord], None]:
-    """A subscriber that, like a person at the bed, presses the requested key and then answers."""
-    def on_record(record: JournalRecord) -> None:
-        if record.kind is not EventKind.TRIGGER_REQUESTED or record.device is None:
-            return
-        device, trigger = record.device, str(record.data["trigger"])
-
-        def act() -> None:
-            rig_.fleet.monitor(device).trigger(trigger)
-            answer(device, trigger)
-        thread = threading.Thread(target=act, daemon=True)  # never block the engine's emit
-        thread.start()
-        if threads is not None:
-            threads.append(thread)
-    return on_record
 
 
 def _records(journal: SqliteJournal, campaign: str, kind: EventKind) -> list[JournalRecord]:

@@ -13,7 +13,9 @@ so killing it ends every session of that monitor (sshd's session children call s
 a killed listener otherwise). A supervisor thread picks up the device scripts' requests (reboot,
 triggers, eth0, install results) and acts on them.
 
-What it emulates: the device contract's commands and files, reboots (every session ends, the port is
+What it emulates: the device contract's commands and files (of the shipped profile, or of another
+device profile the emulator can serve, ``start(profiles=...)``, written into the chroot as the
+asyncssh emulator writes them: ``emulator.profiled``), reboots (every session ends, the port is
 closed for ``reboot_seconds``, a new boot id, /tmp emptied), the faults of ``FAULTS_SUPPORTED``, and the
 device-side evidence of the backdoor (the binaries, /proc/mounts after a trigger, eth0, a UDP listener in
 /proc/net/udp). What it does not: any network behaviour of the backdoor (no telemetry stream, no NFS or
@@ -37,14 +39,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from orchestrator.adapters.profile_file import load_profile
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.emulator.catalog import UDP_SERVICE_PORT
 from orchestrator.emulator.faults import parse_faults_for, select
 from orchestrator.emulator.firmware import binaries_for
-from orchestrator.emulator.fleet import DEFAULT_DATA_CAPACITY, _load_or_create_key
+from orchestrator.emulator.fleet import DEFAULT_DATA_CAPACITY, _load_or_create_key, profiles_for
 from orchestrator.emulator.layout import known_hosts_line, plan_fleet, render_inventory, write_atomic
 from orchestrator.emulator.openssh.monitor import SSHD, OpenSshMonitor
 from orchestrator.emulator.openssh.rootfs import CHROOT_BASE, check_chroot_path, create_chroot, prepare_common
+from orchestrator.emulator.profiled import ProfileLayout, profile_layout
 from orchestrator.emulator.rootfs import DeviceIdentity
 from orchestrator.errors import EmulatorError
 
@@ -95,6 +99,7 @@ class OpenSshFleet:
         self.authorized_line = ""
         self.stopping = threading.Event()
         self._monitors: dict[str, OpenSshMonitor] = {}
+        self.profiles: dict[str, str] = {}  # monitor -> its device profile, where not the shipped one
         self._thread = threading.Thread(target=self._supervise, name="openssh-fleet", daemon=True)
         self._stopped = False
         self.started_at = 0.0
@@ -108,9 +113,13 @@ class OpenSshFleet:
               reboot_seconds: float = 1.0, states: str | Mapping[str, int] | None = None,
               data_capacity: int = DEFAULT_DATA_CAPACITY, udp_port: int = UDP_SERVICE_PORT,
               chroot_base: Path | None = None, user: str = SERVICE_USER,
-              **_ignored: Any) -> OpenSshFleet:
+              profiles: str | Mapping[str, str] | None = None, **_ignored: Any) -> OpenSshFleet:
         """Start every sshd and return when each accepts connections. Keyword arguments of
-        ``EmulatedFleet.start`` that mean nothing here (``telemetry_interval``) are accepted and ignored."""
+        ``EmulatedFleet.start`` that mean nothing here (``telemetry_interval``) are accepted and ignored.
+
+        ``profiles`` as for ``EmulatedFleet.start``: a monitor on another device profile gets that
+        profile's programs and paths in its chroot (``emulator.profiled``: BusyBox shell scripts, nothing
+        else), and the inventory names its profile."""
         missing = missing_tools()
         if missing:
             raise EmulatorError(f"the OpenSSH fleet needs {', '.join(missing)}", reason="openssh-missing")
@@ -119,6 +128,8 @@ class OpenSshFleet:
                            indicator_map=indicator_map)
         names = [p.name for p in plans]
         fault_specs = parse_faults_for(faults, names)
+        chosen = profiles_for(profiles, names)
+        layouts = {ref: profile_layout(load_profile(ref)) for ref in set(chosen.values())}  # refuse early
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
         base = chroot_base or CHROOT_BASE
         base.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -132,7 +143,8 @@ class OpenSshFleet:
                     user=user)
         began = time.monotonic()
         try:
-            fleet._build(plans)
+            fleet._build(plans, {name: layouts[ref] for name, ref in chosen.items()})
+            fleet.profiles = chosen
             for spec in fault_specs:
                 for name in select(spec.selector, names):
                     fleet._monitors[name].inject(spec.fault, **spec.params)
@@ -147,7 +159,7 @@ class OpenSshFleet:
         fleet._thread.start()
         return fleet
 
-    def _build(self, plans: list[Any]) -> None:
+    def _build(self, plans: list[Any], layouts: Mapping[str, ProfileLayout]) -> None:
         owner = ensure_service_user(self.user)
         for sub in ("keys", "hostkeys", "logs"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
@@ -166,6 +178,8 @@ class OpenSshFleet:
                           DeviceIdentity(plan.name, plan.model, plan.serial, plan.address, plan.hwaddr),
                           version=plan.version, monitor_bin=monitor_bin, update_bin=update_bin,
                           netconf=netconf, data_capacity=self.data_capacity, owner=owner)
+            if plan.name in layouts:
+                layouts[plan.name].apply(root, owner)
             monitor = OpenSshMonitor(
                 self, index=plan.index, name=plan.name, model=plan.model, address=plan.address,
                 port=self.port, root=root, owner=owner, host_key_path=host_key_path,
@@ -185,7 +199,8 @@ class OpenSshFleet:
             hosts.append((plan, self.port, key.get_fingerprint("sha256"), self._monitors[plan.name].version))
         write_atomic(self.known_hosts_path, "".join(known))
         write_atomic(self.inventory_path, render_inventory(hosts, key_path=self.key_path,
-                                                           known_hosts=self.known_hosts_path, user=self.user))
+                                                           known_hosts=self.known_hosts_path, user=self.user,
+                                                           profiles=self.profiles))
 
     # ----------------------------------------------------------------- public API
     @property

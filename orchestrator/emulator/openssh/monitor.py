@@ -158,6 +158,13 @@ class OpenSshMonitor:
     def reboot(self) -> None:
         self._start_reboot(source="api")
 
+    def trigger(self, which: str) -> None:
+        """Press the menu "update" (``menu-update``) or the boot-time "C" key (``boot-key``), as a technician
+        at the bed does on a unit whose profile has no service command for it."""
+        if which not in ("menu-update", "boot-key"):
+            raise EmulatorError(f"unknown trigger {which!r} (menu-update, boot-key)", reason="bad-trigger")
+        self._trigger(which, source="api")
+
     def record(self, kind: str, **data: Any) -> None:
         with self._lock:
             self._activity.append({"t": time.time(), "kind": kind, "monitor": self.name, **data})
@@ -343,12 +350,12 @@ class OpenSshMonitor:
             elif kind == "install":
                 self.record("install", **devicefiles.install_record(content))
 
-    def _trigger(self, which: str) -> None:
+    def _trigger(self, which: str, source: str = "shell") -> None:
         """Device side only: a vulnerable build shows the hidden NFS mount in /proc/mounts (with the real
         indicator address, as a real unit would) and brings eth0 up; no packet is sent anywhere."""
         build = self.build
         armed = build is not None and (build.monitor_mount if which == "menu-update" else build.update_mount)
-        self.record("trigger", which=which, source="shell", hidden_mount=armed)
+        self.record("trigger", which=which, source=source, hidden_mount=armed)
         if armed:
             with self._lock:
                 self.eth0_up = True
