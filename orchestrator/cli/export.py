@@ -197,12 +197,17 @@ def run_export(args: argparse.Namespace) -> int:
         "chain_head": model.chain_head,
         "monitors": len(model.devices),
         "outcomes": {o.value: n for o, n in model.totals().items()},
+        "mode": model.campaign.mode,
+        "survey": model.survey_totals() if model.campaign.mode != "patch" else None,
         "signature": str(sig_path) if key is not None else None,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
+        if model.campaign.mode != "patch":  # a read-only run installed nothing: say what it saw instead
+            counts = f"{model.campaign.mode}: " + ", ".join(
+                f"{n} {s}" for s, n in model.survey_totals().items() if n)
         print(
             f"wrote {args.out} ({args.format}, {len(data)} bytes): campaign {model.campaign.id}, "
             f"{len(model.devices)} monitors ({counts}), chain head {model.chain_head}"

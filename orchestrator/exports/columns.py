@@ -53,6 +53,8 @@ DEFAULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("containment", "containment"),
     ("contained_by", "contained_by"),
     ("vitals", "vitals"),
+    ("survey_status", "survey_status"),
+    ("observed", "observed"),
     ("chain_head", "chain_head"),
 )
 COLUMN_IDS: frozenset[str] = frozenset(cid for cid, _ in DEFAULT_COLUMNS)

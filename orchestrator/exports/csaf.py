@@ -27,6 +27,7 @@ from orchestrator.errors import ExportError
 from orchestrator.exports.csaf_checks import check_mandatory
 from orchestrator.exports.model import CVE_IDS, DeviceRow, ExportModel, Outcome
 from orchestrator.exports.schemas import csaf_validator
+from orchestrator.exports.survey import KNOWN_AFFECTED, KNOWN_NOT_AFFECTED, statement
 
 VENDOR = "Contec"
 ADVISORY_URL = "https://www.cisa.gov/news-events/ics-medical-advisories/icsma-25-030-01"
@@ -182,6 +183,71 @@ def _vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[st
     return vuln
 
 
+def _survey_vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[str, Any]:
+    """A read-only run's statement per CVE (``exports.survey``): never ``fixed``: it installed nothing."""
+    status: dict[str, list[str]] = defaultdict(list)
+    texts: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in model.devices:
+        said = statement(model, row, cve)
+        status[said.status].append(ids[row.name])
+        texts[(said.status, said.text)].append(ids[row.name])
+    title, text = CVE_TEXT[cve]
+    counts = ", ".join(f"{len(status[s])} {s.replace('_', ' ')}" for s in sorted(status))
+    vuln: dict[str, Any] = {
+        "cve": cve,
+        "title": title,
+        "notes": [
+            {"category": "description", "title": "Vulnerability", "text": text},
+            {"category": "details", "title": "Survey",
+             "text": f"{counts} of {len(model.devices)} monitors in read-only {model.campaign.mode} "
+                     f"{model.campaign.id}; nothing was installed, so no monitor is stated fixed from it."},
+        ],
+        "product_status": {s: pids for s, pids in sorted(status.items())},
+        "references": [{"category": "external", "summary": "CISA ICSMA-25-030-01", "url": ADVISORY_URL}],
+    }
+    remediations: list[dict[str, Any]] = []
+    threats: list[dict[str, Any]] = []
+    for (said_status, details), pids in sorted(texts.items()):
+        if said_status == KNOWN_NOT_AFFECTED:
+            threats.append({"category": "impact", "details": details, "product_ids": pids})
+        else:
+            remediations.append({"category": "mitigation" if said_status != KNOWN_AFFECTED else "vendor_fix",
+                                 "details": details, "product_ids": pids})
+    open_ = [ids[r.name] for r in model.devices if statement(model, r, cve).status != KNOWN_NOT_AFFECTED]
+    contained: dict[str, list[str]] = defaultdict(list)
+    for row in model.devices:
+        if ids[row.name] in open_ and row.containment and row.containment.get("state") not in (
+                None, "", "networked"):
+            contained[_containment_text(row.containment)].append(ids[row.name])
+    remediations += [{"category": "workaround" if "kept in clinical use" not in t else "mitigation",
+                      "details": t, "product_ids": pids} for t, pids in sorted(contained.items())]
+    if open_:
+        remediations.append({"category": "mitigation", "details": ISOLATE, "product_ids": open_})
+    if remediations:
+        vuln["remediations"] = remediations
+    if threats:
+        vuln["threats"] = threats
+    return vuln
+
+
+def _summary_note(model: ExportModel) -> dict[str, str]:
+    c = model.campaign
+    if c.mode != "patch":
+        counts = ", ".join(f"{n} {s}" for s, n in model.survey_totals().items() if n)
+        seen: dict[str, int] = defaultdict(int)
+        for row in model.devices:
+            for f in row.findings:
+                seen[f.text] += 1
+        behaviour = "; ".join(f"{n} monitor(s): {t}" for t, n in seen.items()) or "no behaviour observed"
+        return {"category": "summary", "title": "Survey outcome",
+                "text": f"Read-only {c.mode} {c.id} ({c.status}) of {len(model.devices)} monitors, nothing "
+                        f"installed: {counts}. Observed: {behaviour}."}
+    totals = ", ".join(f"{n} {o.value}" for o, n in model.totals().items() if n)
+    return {"category": "summary", "title": "Campaign outcome",
+            "text": f"Campaign {c.id} ({c.status}) installing {c.target_version or 'the fix'} "
+                    f"(package SHA-256 {c.package_sha256}): {totals}."}
+
+
 TLP_LABELS = ("RED", "AMBER", "GREEN", "WHITE")  # CSAF 2.0 uses TLP 1.0 labels
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
 
@@ -192,14 +258,15 @@ def csaf_document(model: ExportModel, *, namespace: str | None = None, tlp: str 
     when = model.generated_at
     slug = re.sub(r"[^a-z0-9]+", "-", model.publisher.lower()).strip("-") or "hospital"
     status = "final" if c.status in ("finished", "halted", "aborted") else "interim"
-    totals = ", ".join(f"{n} {o.value}" for o, n in model.totals().items() if n)
+    what = "fix status" if c.mode == "patch" else f"{c.mode} findings"
+    vulnerability = _vulnerability if c.mode == "patch" else _survey_vulnerability
     return {
         "document": {
             "category": "csaf_vex",
             "csaf_version": "2.0",
             "lang": "en",
-            "title": f"Contec CMS8000-family backdoor: fix status of {len(model.devices)} monitors "
-            f"(campaign {c.id})",
+            "title": f"Contec CMS8000-family backdoor: {what} of {len(model.devices)} monitors "
+            f"({'campaign' if c.mode == 'patch' else c.mode} {c.id})",
             "publisher": {
                 "category": "user",
                 "name": model.publisher,
@@ -210,12 +277,7 @@ def csaf_document(model: ExportModel, *, namespace: str | None = None, tlp: str 
                 "text": "Internal to the hospital, its regulator and its manufacturer contacts.",
             },
             "notes": [
-                {
-                    "category": "summary",
-                    "title": "Campaign outcome",
-                    "text": f"Campaign {c.id} ({c.status}) installing {c.target_version or 'the fix'} "
-                    f"(package SHA-256 {c.package_sha256}): {totals}.",
-                },
+                _summary_note(model),
                 {
                     "category": "details",
                     "title": "Provenance",
@@ -242,7 +304,7 @@ def csaf_document(model: ExportModel, *, namespace: str | None = None, tlp: str 
             },
         },
         "product_tree": _tree(model, ids),
-        "vulnerabilities": [_vulnerability(model, cve, ids) for cve in CVE_IDS],
+        "vulnerabilities": [vulnerability(model, cve, ids) for cve in CVE_IDS],
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 
+from orchestrator.domain.findings import words
 from orchestrator.exports.columns import DEFAULT_COLUMNS, ColumnMap
 from orchestrator.exports.model import CVE_IDS, DeviceRow, ExportModel
 
@@ -55,6 +56,8 @@ def _values(model: ExportModel, row: DeviceRow) -> dict[str, str]:
         "containment": (row.containment or {}).get("state", ""),
         "contained_by": (row.containment or {}).get("by", ""),
         "vitals": row.vitals[-1].get("outcome", "") if row.vitals else "",
+        "survey_status": row.survey_status,
+        "observed": words(row.findings),
     }
     for cve in CVE_IDS:
         values[cve] = row.verdict(cve) or "not verified"

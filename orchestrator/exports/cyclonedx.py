@@ -27,6 +27,7 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.contact import OrganizationalEntity
 from cyclonedx.model.impact_analysis import (
     ImpactAnalysisAffectedStatus,
+    ImpactAnalysisJustification,
     ImpactAnalysisResponse,
     ImpactAnalysisState,
 )
@@ -45,10 +46,12 @@ from cyclonedx.validation.json import JsonStrictValidator
 from orchestrator.errors import ExportError
 from orchestrator.exports.csaf import ADVISORY_URL, CVE_TEXT, ISOLATE, _action, _containment_text
 from orchestrator.exports.model import CVE_IDS, DeviceRow, ExportModel, Outcome
+from orchestrator.exports.survey import KNOWN_AFFECTED, KNOWN_NOT_AFFECTED, statement
 
 MANUFACTURER = "Contec Medical Systems"
 _R = ImpactAnalysisResponse
 _Key = tuple[ImpactAnalysisState, tuple[ImpactAnalysisResponse, ...], str, ImpactAnalysisAffectedStatus]
+_FINDINGS = "cmspatch:observed"
 
 
 def _time(value: str) -> datetime:
@@ -78,6 +81,8 @@ def _component(model: ExportModel, row: DeviceRow) -> Component:
         ("cmspatch:containment", (row.containment or {}).get("state", "")),
         ("cmspatch:contained_by", (row.containment or {}).get("by", "")),
         ("cmspatch:vitals", row.vitals[-1].get("outcome", "") if row.vitals else ""),
+        ("cmspatch:survey_status", row.survey_status),
+        *((_FINDINGS, f.text) for f in row.findings),
     ]
     return Component(
         type=ComponentType.DEVICE,
@@ -91,7 +96,23 @@ def _component(model: ExportModel, row: DeviceRow) -> Component:
     )
 
 
+def _survey_analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
+    """The same statement as the CSAF survey export (``exports.survey``), in CycloneDX's words."""
+    said = statement(model, row, cve)
+    if said.status == KNOWN_NOT_AFFECTED:
+        return (ImpactAnalysisState.NOT_AFFECTED, (), said.text, ImpactAnalysisAffectedStatus.UNAFFECTED)
+    detail = said.text
+    if row.containment and row.containment.get("state") not in (None, "", "networked"):
+        detail = f"{detail} {_containment_text(row.containment)}"
+    if said.status == KNOWN_AFFECTED:
+        responses = (_R.WORKAROUND_AVAILABLE, _R.UPDATE) if row.contained else (_R.UPDATE,)
+        return ImpactAnalysisState.EXPLOITABLE, responses, detail, ImpactAnalysisAffectedStatus.AFFECTED
+    return ImpactAnalysisState.IN_TRIAGE, (), detail, ImpactAnalysisAffectedStatus.UNKNOWN
+
+
 def _analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
+    if model.campaign.mode != "patch":
+        return _survey_analysis(model, row, cve)
     verdict = row.verdict(cve)
     if verdict == "fixed":
         return (
@@ -147,9 +168,13 @@ def _vulnerabilities(model: ExportModel) -> list[Vulnerability]:
                         )
                     ],
                     description=CVE_TEXT[cve][1],
-                    workaround=ISOLATE if state is not ImpactAnalysisState.RESOLVED else None,
+                    workaround=ISOLATE if state not in (ImpactAnalysisState.RESOLVED,
+                                                        ImpactAnalysisState.NOT_AFFECTED) else None,
                     analysis=VulnerabilityAnalysis(
-                        state=state, responses=responses or None, detail=detail, last_updated=when
+                        state=state, responses=responses or None, detail=detail, last_updated=when,
+                        # shown absent by every required check: the backdoor's code is not on the unit
+                        justification=ImpactAnalysisJustification.CODE_NOT_PRESENT
+                        if state is ImpactAnalysisState.NOT_AFFECTED else None,
                     ),
                     affects=targets,
                 )
@@ -167,6 +192,7 @@ def cyclonedx_bom(model: ExportModel) -> Bom:
             Property(name="cmspatch:chain_records", value=str(model.chain_records)),
             Property(name="cmspatch:package_sha256", value=model.campaign.package_sha256 or "unknown"),
             Property(name="cmspatch:operator", value=model.campaign.operator or "unknown"),
+            Property(name="cmspatch:mode", value=model.campaign.mode),
         ],
     )
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"cmspatch:{model.campaign.id}:{model.chain_head}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from html import escape
 
+from orchestrator.domain.findings import words
 from orchestrator.exports.model import CVE_IDS, OUTCOME_SYMBOL, DeviceRow, ExportModel, Outcome
 
 VERDICT_SYMBOL = {
@@ -29,6 +30,9 @@ VERDICT_SYMBOL = {
     "": "\u2026 not verified",
 }
 OUTCOME_LABEL = {o: f"{OUTCOME_SYMBOL[o]} {o.value.replace('-', ' ')}" for o in Outcome}
+# a read-only run's words (domain.status.SURVEY_STATUSES), with the symbols `cmspatch survey` prints
+SURVEY_LABEL = {"vulnerable": "!! vulnerable", "unproven": "? unproven", "fixed": "ok fixed (observed)",
+                "unknown": "-- unknown"}
 
 _CSS = """
 :root { color-scheme: light; }
@@ -81,6 +85,16 @@ def _summary_table(title: str, table: dict[str, dict[Outcome, int]], label: str)
     )
 
 
+def head(title: str) -> str:
+    """A self-contained page's start, up to and including ``<body>`` (every cmspatch HTML document)."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_CSS}</style></head>
+<body>"""
+
+
 def _verdict_cell(verdict: str) -> str:
     return f'<td class="v-{_e(verdict)}">{_e(VERDICT_SYMBOL.get(verdict, verdict))}</td>'
 
@@ -94,13 +108,18 @@ def _overview(model: ExportModel) -> str:
             f'<tr><td>{_e(d.asset_tag)}</td><td class="mono">{_e(d.serial)}</td>'
             f"<td>{_e(d.site)} / {_e(d.ward)} / "
             f'bed {_e(d.bed)}</td><td>{_e(d.model)}</td><td class="n">{_e(wave)}</td>'
-            f'<td class="o-{_e(d.outcome.value)}">{_e(OUTCOME_LABEL[d.outcome])}</td>'
+            + (f'<td class="o-{_e(d.outcome.value)}">{_e(OUTCOME_LABEL[d.outcome])}</td>'
+               if model.campaign.mode == "patch"
+               else f"<td>{_e(SURVEY_LABEL.get(d.survey_status, '-'))}</td>")
             + "".join(_verdict_cell(d.verdict(cve)) for cve in CVE_IDS)
-            + f"<td>{_e((d.containment or {}).get('state', '')) or 'not recorded'}</td></tr>"
+            + f"<td>{_e((d.containment or {}).get('state', '')) or 'not recorded'}</td>"
+            + f"<td>{_e(words(d.findings))}</td></tr>"
         )
+    first = "Survey" if model.campaign.mode != "patch" else "Outcome"
     return (
         "<table><thead><tr><th>Asset tag</th><th>Serial</th><th>Location</th><th>Model</th><th>Wave</th>"
-        f"<th>Outcome</th>{cve_heads}<th>Containment</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>{first}</th>{cve_heads}<th>Containment</th><th>Observed behaviour</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -122,8 +141,11 @@ def _unattributed(model: ExportModel) -> str:
 
 
 def _facts(d: DeviceRow) -> str:
-    """Containment and vitals checks, as the people who confirmed them recorded them."""
-    out = ""
+    """Behaviour observed (with the evidence hashes), containment and vitals checks, as recorded."""
+    out = "".join(
+        f"<dt>Observed</dt><dd>{_e(f.text)}: " + ", ".join(
+            f'{_e(p.check)} at {_t(p.observed_at)} (<span class="mono">{_e(p.sha256[:16])}</span>&hellip;)'
+            for p in f.proofs) + "</dd>" for f in d.findings)
     if (held := d.containment) is not None:
         how = f" ({_e(held.get('how'))})" if held.get("how") else ""
         who = f"; physician {_e(held.get('physician'))}" if held.get("physician") else ""
@@ -204,15 +226,12 @@ serial <span class="mono">{_e(d.serial)}</span></h3>
 
 def render_html(model: ExportModel) -> bytes:
     c = model.campaign
+    if c.mode != "patch":
+        return _survey_page(model)
     totals = model.totals()
     total_line = ", ".join(f"{n} {OUTCOME_LABEL[o]}" for o, n in totals.items())
     signers = "<br>".join(_e(s) for s in c.signers) or "none recorded"
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Patch report {_e(c.id)} - Contec CMS8000-family backdoor</title>
-<style>{_CSS}</style></head>
-<body>
+    page = f"""{head(f"Patch report {c.id} - Contec CMS8000-family backdoor")}
 <h1>Contec CMS8000-family backdoor: patch report</h1>
 <p>Campaign <strong class="mono">{_e(c.id)}</strong> for {_e(model.publisher)}.
 Status: <strong>{_e(c.status)}</strong>{(" (" + _e(c.end_reason) + ")") if c.end_reason else ""}.
@@ -244,6 +263,41 @@ CVE could not be shown fixed. Failed = installation failed or a CVE is still pre
 <p class="small">Every row above comes from the hash-chained campaign journal;
 the seq numbers locate each event
 in it and the chain head above pins this report to the journal it was generated from.</p>
+</body></html>
+"""
+    return page.encode("utf-8")
+
+
+def _survey_page(model: ExportModel) -> bytes:
+    """A read-only survey/verify run: what was seen per monitor; it installed nothing, so no outcome."""
+    c = model.campaign
+    counts = ", ".join(f"{n} {SURVEY_LABEL[s]}" for s, n in model.survey_totals().items())
+    how = c.survey
+    triggers = "exercised" if how.get("exercise_triggers") else "not exercised"
+    page = f"""{head(f"Survey report {c.id} - Contec CMS8000-family backdoor")}
+<h1>Contec CMS8000-family backdoor: {_e(c.mode)} report</h1>
+<p>Read-only {_e(c.mode)} <strong class="mono">{_e(c.id)}</strong> for {_e(model.publisher)}: nothing was
+installed or changed on any monitor. Status: <strong>{_e(c.status)}</strong>.
+{len(model.devices)} monitors: {_e(counts)}.</p>
+<dl class="meta">
+<dt>Operator</dt><dd>{_e(c.operator)}</dd>
+<dt>Network observation</dt><dd>{_e(how.get("network", "not recorded"))},
+ window {_e(how.get("window", "?"))} s,
+ UDP probe {"sent" if how.get("udp_probe") else "not sent"}, triggers {triggers}</dd>
+<dt>Started (UTC)</dt><dd>{_t(c.created_at)}</dd>
+<dt>Journal chain head</dt><dd class="mono">{_e(model.chain_head)} ({model.chain_records} records)</dd>
+<dt>Report generated (UTC)</dt><dd>{_t(model.generated_at)}</dd>
+</dl>
+<p class="small">Vulnerable = behaviour or binaries show the backdoor. Unproven = in the FSCA scope and not
+shown free of it (unreachable monitors included). Fixed (observed) = every required check passed; this run
+installed nothing. Unknown = not in scope and nothing shown.</p>
+<h2>Monitors</h2>
+{_overview(model)}
+{_unattributed(model)}
+<h2>Evidence per monitor</h2>
+{"".join(_device(model, d) for d in model.devices)}
+<p class="small">Every row above comes from the hash-chained journal; the seq numbers locate each event in it
+and the chain head above pins this report to the journal it was generated from.</p>
 </body></html>
 """
     return page.encode("utf-8")

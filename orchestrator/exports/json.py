@@ -46,6 +46,10 @@ def _device(row: DeviceRow) -> dict[str, Any]:
         "timeline": [t.to_dict() for t in row.timeline],
         "containment": row.containment,  # who confirmed how it is kept from 202.114.4.0/24, or None
         "vitals_checks": list(row.vitals),  # against a patient simulator: simulator values, not patient data
+        # what the failed checks show the monitor doing, each with the evidence (check, time, hash)
+        "observed": [f.to_dict() for f in row.findings],
+        "survey_status": row.survey_status or None,  # read-only runs: vulnerable | unproven | fixed | unknown
+        "reachable": row.reachable,
     }
 
 
@@ -67,6 +71,8 @@ def export_document(model: ExportModel) -> dict[str, Any]:
         },
         "campaign": {
             "id": c.id,
+            "mode": c.mode,  # "patch", or "survey" / "verify": a read-only run that installed nothing
+            "survey": c.survey,
             "created_at": c.created_at,
             "operator": c.operator,
             "status": c.status,
@@ -96,6 +102,7 @@ def export_document(model: ExportModel) -> dict[str, Any]:
             "total": _counts(model.totals()),
             "by_site": {k: _counts(v) for k, v in model.summary("site").items()},
             "by_model": {k: _counts(v) for k, v in model.summary("model").items()},
+            "survey": model.survey_totals() if c.mode != "patch" else None,
         },
         "devices": [_device(row) for row in model.devices],
         # contacts with 202.114.4.0/24 that fit no monitor: units on the wire no inventory names

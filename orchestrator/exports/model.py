@@ -24,9 +24,10 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
+from orchestrator.domain.findings import Finding, observed
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import DeviceState
-from orchestrator.domain.status import DEVICE_RECORDS, campaign_mode, project
+from orchestrator.domain.status import DEVICE_RECORDS, SURVEY_STATUSES, campaign_mode, project
 from orchestrator.domain.verdicts import Evidence
 from orchestrator.errors import ExportError, JournalError
 from orchestrator.exports.sanitize import details as sanitize_details
@@ -111,6 +112,11 @@ class DeviceRow:
     # containment record and its vitals checks against a patient simulator.
     containment: dict[str, Any] | None = None
     vitals: tuple[dict[str, Any], ...] = ()
+    # What the failed checks show the monitor doing (domain.findings), for every run; and for a read-only
+    # survey/verify run its survey word (vulnerable | unproven | fixed | unknown) and whether it answered.
+    findings: tuple[Finding, ...] = ()
+    survey_status: str = ""
+    reachable: bool | None = None
 
     @property
     def contained(self) -> bool:
@@ -145,6 +151,10 @@ class CampaignInfo:
     status: str  # "finished" | "halted" | "aborted" | "in progress"
     ended_at: str = ""
     end_reason: str = ""
+    # "patch", or "survey" / "verify" for a read-only run: it installed nothing, so no document may say
+    # fixed from it, and its package fields are empty (``survey`` holds how it looked: network, window...)
+    mode: str = "patch"
+    survey: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,13 @@ class ExportModel:
             counts = table.setdefault(getattr(row, by) or "(unknown)", {o: 0 for o in Outcome})
             counts[row.outcome] += 1
         return table
+
+    def survey_totals(self) -> dict[str, int]:
+        """A read-only run: monitors per survey word (``domain.status.SURVEY_STATUSES``, zeros included)."""
+        counts = dict.fromkeys(SURVEY_STATUSES, 0)
+        for row in self.devices:
+            counts[row.survey_status if row.survey_status in counts else "unknown"] += 1
+        return counts
 
     def totals(self) -> dict[Outcome, int]:
         counts = {o: 0 for o in Outcome}
@@ -366,20 +383,15 @@ def build_model(
     verify_chain(everything)
     campaign_id = campaign or _latest_campaign(everything)
     mine = [r for r in everything if r.campaign == campaign_id]
-    if not any(r.kind is EventKind.CAMPAIGN_CREATED for r in mine):
-        if mine and campaign_mode(campaign_id) != "patch":
-            # A survey has no package, waves or install outcome: these documents would have to invent them
-            # (a CSAF/VEX "fixed" from a run that patched nothing). Its results are `cmspatch status`.
-            raise ExportError(
-                f"{campaign_id} is a read-only {campaign_mode(campaign_id)} run, not a patch campaign: the "
-                "compliance exports report what a campaign installed and proved; see its results with "
-                f"`cmspatch status --campaign {campaign_id} [--json]`",
-                reason="not-a-patch-campaign",
-            )
+    mode = campaign_mode(campaign_id)
+    # A read-only run's header is its survey-started record; one journalled before headers existed has
+    # none and is described by its records alone (no package, no waves: nothing was installed).
+    header_kind = EventKind.CAMPAIGN_CREATED if mode == "patch" else EventKind.SURVEY_STARTED
+    created = next((r for r in mine if r.kind is header_kind), None)
+    if created is None and (mode == "patch" or not mine):
         raise ExportError(f"campaign {campaign_id!r} is not in this journal", reason="unknown-campaign")
     fleet = project(mine, campaign_id)
     facts = project(r for r in everything if r.campaign == DEVICE_RECORDS)  # containment, vitals checks
-    created = next(r for r in mine if r.kind is EventKind.CAMPAIGN_CREATED)
 
     extras: dict[str, _Extra] = {}
     waves: dict[int, dict[str, str]] = {}
@@ -456,19 +468,23 @@ def build_model(
                 verified_at=extra.verified_at,
                 technician=_s(dev.technician),
                 approver=approver_of.get(dev.wave, "") if dev.wave is not None else "",
-                outcome=classify(state, verdicts),
+                # a read-only run installed nothing: whatever it saw, nothing was done to the monitor
+                outcome=classify(state, verdicts) if mode == "patch" else Outcome.NOT_DONE,
                 attempts=dev.attempts,
                 evidence=tuple(extra.evidence),
                 timeline=tuple(extra.timeline),
                 containment=_clean_fact(facts.containment(name)),
                 vitals=tuple(f for f in (_clean_fact(v) for v in facts.vitals(name)) if f is not None),
+                findings=observed(e.to_dict() for e in extra.evidence),
+                survey_status=_s(dev.survey_status) if mode != "patch" else "",
+                reachable=dev.reachable if mode != "patch" else None,
             )
         )
 
-    c = created.data
+    c = created.data if created is not None else {}
     info = CampaignInfo(
         id=campaign_id,
-        created_at=created.at,
+        created_at=created.at if created is not None else mine[0].at,
         operator=_s(c.get("operator")),
         package_name=_s(c.get("package_name")),
         package_sha256=_s(c.get("package_sha256")),
@@ -479,6 +495,8 @@ def build_model(
         status=status,
         ended_at=ended_at,
         end_reason=end_reason,
+        mode=mode,
+        survey=_survey_header(c) if mode != "patch" else {},
     )
     hospital = publisher or _s(c.get("hospital")) or info.operator or "cmspatch user"
     return ExportModel(
@@ -492,6 +510,16 @@ def build_model(
         publisher=clean(hospital),
         unattributed=tuple(_contact(c) for c in fleet.unattributed_contacts()),
     )
+
+
+def _survey_header(raw: dict[str, Any]) -> dict[str, Any]:
+    """How a read-only run looked, from its header: named fields only (the inventory path is left out)."""
+    out: dict[str, Any] = {k: _s(raw[k]) for k in ("started_at", "network", "trigger_by", "expected_version",
+                                                  "package_sha256") if raw.get(k) is not None}
+    for key in ("window", "exercise_triggers", "udp_probe"):
+        if isinstance(raw.get(key), bool | int | float):
+            out[key] = raw[key]
+    return out
 
 
 def _contact(raw: dict[str, Any]) -> dict[str, Any]:

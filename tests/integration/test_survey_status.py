@@ -104,10 +104,31 @@ def test_status_defaults_to_the_newest_run_and_shows_verify_runs_too(site: Site)
         assert len(doc["devices"][name]["verdicts"]) == 4
 
 
-def test_export_of_a_survey_is_refused_with_a_reason_not_a_traceback(site: Site) -> None:
-    out = site.journal.parent / "survey.csv"
+def test_a_survey_exports_as_valid_vex_with_known_affected_monitors_and_nothing_fixed(site: Site) -> None:
+    from orchestrator.exports.csaf import validate_csaf
+    from orchestrator.exports.cyclonedx import validate_cyclonedx
+
+    out = site.journal.parent / "survey.csaf.json"
     done = site.cli("export", "--journal", str(site.journal), "--campaign", site.survey,
-                    "--format", "csv", "--out", str(out))
-    assert done.code == 2 and "[not-a-patch-campaign]" in done.err and "Traceback" not in done.err
-    assert f"cmspatch status --campaign {site.survey}" in done.err
-    assert not out.exists()
+                    "--format", "csaf", "--out", str(out))
+    assert done.code == 0, done.err
+    assert "survey: 2 vulnerable, 2 unproven" in done.out
+    doc = json.loads(out.read_text())
+    assert validate_csaf(doc) == []
+    status = {s: {p for v in doc["vulnerabilities"] for p in v["product_status"].get(s, [])}
+              for s in ("fixed", "known_affected", "under_investigation")}
+    serial = {m.name: f"CMSPATCH-{m.serial}" for m in site.fleet.monitors}
+    vulnerable = {serial[m.name] for m in site.fleet.monitors if m.firmware_state == "vulnerable"}
+    assert vulnerable <= status["known_affected"] and not status["fixed"]
+    assert serial[site.unreachable] in status["under_investigation"]
+    bom = site.journal.parent / "survey.cdx.json"
+    assert site.cli("export", "--journal", str(site.journal), "--campaign", site.survey,
+                    "--format", "cyclonedx", "--out", str(bom)).code == 0
+    assert validate_cyclonedx(bom.read_text()) == []
+    report = site.journal.parent / "survey.json"
+    assert site.cli("export", "--journal", str(site.journal), "--campaign", site.survey,
+                    "--format", "json", "--out", str(report)).code == 0
+    rows = {d["device"]: d for d in json.loads(report.read_text())["devices"]}
+    for m in site.fleet.monitors:
+        if m.firmware_state == "vulnerable":
+            assert "backdoor-in-binaries" in {f["kind"] for f in rows[m.name]["observed"]}

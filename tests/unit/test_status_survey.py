@@ -125,9 +125,12 @@ def test_survey_status_lists_each_monitor_with_class_firmware_verdicts_and_count
     assert doc["devices"]["bed3"]["status"] == "unproven" and doc["unreachable"] == 1
 
 
-def test_exporting_a_survey_is_refused_with_a_reason_saying_why() -> None:
+def test_a_survey_exports_as_a_read_only_run_and_an_absent_one_is_refused() -> None:
     chain = _Chain()
     chain.survey()
+    model = build_model(chain.records, SURVEY)
+    assert model.campaign.mode == "survey" and model.campaign.operator == "biomed-alice"
+    assert model.survey_totals() == {"vulnerable": 1, "unproven": 1, "fixed": 1, "unknown": 0}
     with pytest.raises(ExportError) as exc:
-        build_model(chain.records, SURVEY)
-    assert exc.value.reason == "not-a-patch-campaign" and "cmspatch status" in exc.value.message
+        build_model(chain.records, "survey-20990101T000000.000000Z")
+    assert exc.value.reason == "unknown-campaign"
