@@ -38,10 +38,6 @@ from orchestrator.domain.campaign import (
     CampaignPolicy,
     HaltDecision,
     Step,
-    Tally,
-    all_done,
-    counts_as_failure,
-    halt_decision,
     plan_device,
     resume_step,
     window_deferral,
@@ -52,6 +48,13 @@ from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lease import HELD_ELSEWHERE, Lease, lease_ttl
 from orchestrator.domain.lifecycle import ALLOWED, TERMINAL, DeviceState, check_transition
 from orchestrator.domain.profile import DEFAULT_PROFILE, DeviceProfile
+from orchestrator.domain.projection import (
+    FailureBudget,
+    complete,
+    failure_budget,
+    phase_detail,
+    unfinished_words,
+)
 from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.domain.waves import plan_waves
@@ -493,8 +496,6 @@ class Engine:
     ) -> None:
         todo = [n for n in wave if self._needs_work(n)]
         self._event(EventKind.WAVE_STARTED, {"wave": index, "devices": list(wave)})
-        self._wave_index = index
-        self._wave_tally = Tally()
         self._drive_all(pool, todo, sems)
         deferred = [
             n
@@ -548,16 +549,13 @@ class Engine:
             self._drive(device)
 
     def _after_outcome(self, name: str) -> None:
-        """Count a monitor's final outcome for the halting rules; halt if one fires."""
+        """Halt if a halting rule fires now that this monitor reached its final outcome. The budget is
+        read off the journal's projection, the one the operator is shown before approving a wave."""
         status = self.status.devices[name]
         if status.state not in TERMINAL:
             return
         with self._tally_lock:
-            failed = 1 if counts_as_failure(self.policy, status.state, status.reason) else 0
-            wave = getattr(self, "_wave_tally", Tally())
-            self._wave_tally = Tally(wave.executed + 1, wave.failed + failed)
-            total = self._total_tally()
-            decision = halt_decision(self.policy, total, self._wave_tally, getattr(self, "_wave_index", 0))
+            decision = self._budget().decision()
             if decision is None or self._ctl.halted is not None:
                 return
             with self._ctl.cond:
@@ -565,13 +563,8 @@ class Engine:
                 self._ctl.cond.notify_all()
         self._event(EventKind.CAMPAIGN_HALTED, decision.to_dict())
 
-    def _total_tally(self) -> Tally:
-        executed = failed = 0
-        for d in self.status.devices.values():
-            if d.state in TERMINAL and not (d.state is S.SKIPPED and d.reason.startswith("campaign-")):
-                executed += 1
-                failed += counts_as_failure(self.policy, d.state, d.reason)
-        return Tally(executed, failed)
+    def _budget(self) -> FailureBudget:
+        return failure_budget(self.status, self.policy)
 
     def _finish(self) -> CampaignOutcome:
         if self._ctl.interrupted is not None:
@@ -597,13 +590,13 @@ class Engine:
             code, msg = ExitCode.AWAITING_APPROVAL, f"waiting for approval of wave {stopped_at_gate + 1}"
         elif halted is not None or self.status.halted is not None:
             code = ExitCode.HALTED
-            msg = f"halted: {halted.reason}" if halted else f"halted: {self.status.halted}"
+            msg = f"halted: {halted.reason}" if halted else f"halted: {phase_detail(self.status)}"
         elif self._ctl.aborted is not None or self.status.aborted is not None:
             code, msg = ExitCode.HALTED, "aborted"
-        elif all_done(counts):
+        elif complete(self.status):
             code, msg = ExitCode.OK, "every monitor patched"
         else:
-            code, msg = ExitCode.INCOMPLETE, "some monitors failed, were deferred or await a technician"
+            code, msg = ExitCode.INCOMPLETE, f"not every monitor patched: {unfinished_words(self.status)}"
         return CampaignOutcome(self.campaign_id, code, counts, halted, msg, stopped_at_gate)
 
     def _pick_up_external(self) -> None:

@@ -19,13 +19,14 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from orchestrator.domain import projection
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState
+from orchestrator.domain.projection import Phase
 from orchestrator.domain.status import DEVICE_RECORDS, FleetStatus
 
 # Words and symbols, never colour alone (NO_COLOR makes Textual monochrome).
@@ -63,18 +64,6 @@ def state_label(state: str) -> str:
 
 def verdict_label(verdict: str) -> str:
     return VERDICT_LABELS.get(verdict, verdict)
-
-
-class Phase(StrEnum):
-    """Where the campaign stands, as the journal tells it."""
-
-    NOT_STARTED = "not started"
-    RUNNING = "running"
-    GATE = "waiting for approval"
-    PAUSED = "paused"
-    HALTED = "halted"
-    ABORTED = "aborted"
-    FINISHED = "finished"
 
 
 @dataclass
@@ -212,8 +201,6 @@ class FleetModel:
         self.rows: dict[str, MonitorRow] = {}
         self.campaign_id: str | None = None
         self.waves: list[WaveInfo] = []
-        self.phase: Phase = Phase.NOT_STARTED
-        self.phase_detail: str = ""
         self.final_counts: dict[str, int] = {}
         self.log: deque[str] = deque(maxlen=LOG_LIMIT)
         self.seen: set[int] = set()
@@ -236,6 +223,19 @@ class FleetModel:
     @property
     def operator(self) -> str:
         return str(self.status.created.get("operator", ""))
+
+    @property
+    def phase(self) -> Phase:
+        return projection.phase(self.status)
+
+    @property
+    def phase_detail(self) -> str:
+        return projection.phase_detail(self.status)
+
+    @property
+    def complete(self) -> bool:
+        """Finished with every monitor patched or skipped (a finished campaign may still have failures)."""
+        return projection.complete(self.status)
 
     @property
     def current_wave(self) -> int | None:
@@ -339,48 +339,32 @@ class FleetModel:
         return touched, r.kind is not EventKind.LOG and line is not None, line
 
     def _campaign_event(self, r: JournalRecord) -> str | None:
-        """The phase (the one thing the projection leaves to views) and the log pane's line."""
+        """The log pane's line for a campaign-level record (the phase is the projection's)."""
         d = r.data
         kind = r.kind
         when = r.at[11:19]
         if kind == EventKind.CAMPAIGN_CREATED:
-            self.phase = Phase.RUNNING
             return f"{when} campaign {r.campaign} created by {self.operator}: " \
                 f"{len(self.waves)} wave(s), package {self.package.get('package_name')}"
         if kind == EventKind.WAVE_STARTED:
             w = int(d.get("wave", 0))
-            if self.phase in (Phase.GATE, Phase.NOT_STARTED):
-                self.phase = Phase.RUNNING
             size = self.waves[w].size if w < len(self.waves) else len(d.get("devices") or ())
             return f"{when} wave {w + 1} started ({size} monitors)"
         if kind == EventKind.WAVE_FINISHED:
             return f"{when} wave {int(d.get('wave', 0)) + 1} finished: {_counts_text(d.get('counts') or {})}"
         if kind == EventKind.GATE_WAITING:
-            if self.phase not in (Phase.PAUSED,):
-                self.phase = Phase.GATE
             return f"{when} waiting for approval of wave {int(d.get('wave', 0)) + 1}"
         if kind == EventKind.GATE_APPROVED:
-            if self.phase == Phase.GATE:
-                self.phase = Phase.RUNNING
             return f"{when} wave {int(d.get('wave', 0)) + 1} approved by {d.get('approver', '?')}"
         if kind == EventKind.CAMPAIGN_PAUSED:
-            self.phase = Phase.PAUSED
             return f"{when} paused by {d.get('by', '?')}"
         if kind == EventKind.CAMPAIGN_RESUMED:
-            self.phase = Phase.GATE if self.gate_wave is not None else Phase.RUNNING
             return f"{when} resumed by {d.get('by', '?')}"
         if kind == EventKind.CAMPAIGN_HALTED:
-            self.phase = Phase.HALTED
-            self.phase_detail = f"{d.get('reason', '')} ({d.get('failed', '?')} failed of " \
-                f"{d.get('executed', '?')} executed)"
             return f"{when} HALTED: {self.phase_detail}"
         if kind == EventKind.CAMPAIGN_ABORTED:
-            self.phase = Phase.ABORTED
-            self.phase_detail = f"by {d.get('by', '?')}: {d.get('reason', '')}"
             return f"{when} ABORTED {self.phase_detail}"
         if kind == EventKind.CAMPAIGN_FINISHED:
-            if self.phase not in (Phase.HALTED, Phase.ABORTED):
-                self.phase = Phase.FINISHED
             self.final_counts = dict(d.get("counts") or {})
             return f"{when} campaign finished: {_counts_text(self.final_counts)}"
         if kind == EventKind.LOG:
@@ -432,26 +416,19 @@ class FleetModel:
         return sorted((self.rows[d.name] for d in self.status.devices.values()
                        if d.state is DeviceState.DEFERRED and d.name in self.rows), key=lambda r: r.name)
 
-    def failure_budget(self) -> str:
-        """The halt rules of the policy against what has failed so far, in words."""
-        counts = self.status.counts()
-        failed = counts[DeviceState.FAILED.value]
-        executed = failed + counts[DeviceState.PATCHED.value]
-        policy = self.policy
-        parts: list[str] = []
-        max_failures = policy.get("max_failures")
-        if max_failures is not None:
-            left = max(0, int(max_failures) - failed)
-            parts.append(f"{failed} failed of max {max_failures}: {left} left before halt")
-        pct = policy.get("max_failure_pct")
-        if pct is not None:
-            floor = int(policy.get("min_executed_for_pct", 5) or 0)
-            now = (failed * 100.0 / executed) if executed else 0.0
-            rule = f"{now:.0f}% failed of {executed} executed (halts at {float(pct):.0f}%"
-            parts.append(rule + (f", once {floor} executed)" if executed < floor else ")"))
-        if not parts:
-            parts.append(f"{failed} failed; no failure limit set")
-        return "; ".join(parts)
+    def budget(self, wave: int | None = None) -> projection.FailureBudget | None:
+        """The halting rules' budget (``domain.projection``, the one the engine halts on), for ``wave``
+        (default: the wave waiting at the gate, else the running one). None: the journal's policy does
+        not read, and a budget of our own would be a guess."""
+        policy = projection.journalled_policy(self.status)
+        if policy is None:
+            return None
+        return projection.failure_budget(self.status, policy, self.gate_wave if wave is None else wave)
+
+    def failure_budget(self, wave: int | None = None) -> str:
+        """The budget in words, as the approve-wave dialog and the Campaign tab show it."""
+        budget = self.budget(wave)
+        return budget.describe() if budget is not None else "unknown: the campaign's policy does not read"
 
     def can_approve(self) -> bool:
         return self.phase == Phase.GATE and self.gate_wave is not None

@@ -55,6 +55,9 @@ class DeviceStatus:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     verdict_levels: dict[str, EvidenceLevel] = field(default_factory=dict)  # cve -> how it was established
     last_at: str = ""
+    # The wave running when this monitor reached its final outcome: the halting rules count it there
+    # (domain.projection.tally), however it got there (a re-check of an earlier wave's deferral too).
+    ended_in_wave: int | None = None
     rechecks: int = 0  # deferrals after the first: bounds the re-checks however the monitor got there
     deferrals: int = 0
     technician: str | None = None  # hands-on path: who confirmed
@@ -205,6 +208,7 @@ def _state_changed(fleet: FleetStatus, record: JournalRecord) -> None:
         device.rechecks += 1 if device.deferrals else 0
         device.deferrals += 1
     device.state = target
+    device.ended_in_wave = fleet.current_wave if target in TERMINAL else None
     device.reason = str(record.data.get("reason", "") or "")
     device.trigger_request = None  # a request belongs to one verification; a move ends it
 

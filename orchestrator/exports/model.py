@@ -20,31 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
 from orchestrator.domain.findings import Finding, observed
-from orchestrator.domain.indicators import ALL_CVES
-from orchestrator.domain.lifecycle import DeviceState
+from orchestrator.domain.projection import CVE_IDS, Outcome, Phase, classify, outcome, phase
 from orchestrator.domain.status import DEVICE_RECORDS, SURVEY_STATUSES, campaign_mode, project
 from orchestrator.domain.verdicts import Evidence
 from orchestrator.errors import ExportError, JournalError
 from orchestrator.exports.sanitize import details as sanitize_details
 from orchestrator.exports.sanitize import text as clean
 
-CVE_IDS: tuple[str, ...] = tuple(c.value for c in ALL_CVES)
-
-
-class Outcome(StrEnum):
-    """What the report counts a monitor as. Words, never colours, carry the meaning everywhere."""
-
-    PATCHED = "patched"  # state patched and all four CVEs verified fixed
-    DEFERRED = "deferred"  # not touched: patient connected, alarm, outside the maintenance window
-    FAILED = "failed"  # install or verification failed, or a CVE is still present after patching
-    INCONCLUSIVE = "inconclusive"  # patched, but at least one CVE could not be shown fixed
-    NOT_DONE = "not-done"  # pending, skipped (campaign halted/aborted) or still in progress
-
+# Outcome and classify live with the projection (one count for status, the TUI and every export); they
+# stay importable from here for the renderers.
+__all__ = ["CVE_IDS", "OUTCOME_SYMBOL", "DeviceRow", "ExportModel", "Outcome", "build_model", "classify"]
 
 OUTCOME_SYMBOL: dict[Outcome, str] = {
     Outcome.PATCHED: "\u2714",  # heavy check mark
@@ -226,26 +215,6 @@ def verify_chain(records: Sequence[JournalRecord]) -> None:
         previous = record
 
 
-def classify(state: str, verdicts: dict[str, str]) -> Outcome:
-    """The outcome a report counts. Verdicts decide before states: the engine fails a monitor whose
-    verification was inconclusive (``verification-inconclusive``), but an auditor must see it as
-    inconclusive, not as a failed install; a monitor skipped as already patched counts as patched
-    only because its verdicts say so."""
-    values = set(verdicts.values())
-    if "vulnerable" in values:
-        return Outcome.FAILED
-    if state == DeviceState.DEFERRED:
-        return Outcome.DEFERRED
-    verified = state in (DeviceState.PATCHED, DeviceState.SKIPPED, DeviceState.FAILED, DeviceState.VERIFYING)
-    if verified and all(verdicts.get(cve) == "fixed" for cve in CVE_IDS):
-        return Outcome.PATCHED if state in (DeviceState.PATCHED, DeviceState.SKIPPED) else Outcome.NOT_DONE
-    if verified and "inconclusive" in values:
-        return Outcome.INCONCLUSIVE
-    if state in (DeviceState.FAILED, DeviceState.PATCHED):
-        return Outcome.FAILED if state == DeviceState.FAILED else Outcome.INCONCLUSIVE
-    return Outcome.NOT_DONE
-
-
 _FACT_TEXT = ("state", "by", "how", "physician", "outcome", "technician", "simulator", "at", "hash")
 _READING = ("parameter", "set_to", "displayed", "tolerance", "unit", "within")
 
@@ -264,6 +233,11 @@ def _clean_fact(fact: dict[str, Any] | None) -> dict[str, Any] | None:
                            for r in fact["readings"] if isinstance(r, dict)]
         out["mismatches"] = [clean(m) for m in fact.get("mismatches") or () if isinstance(m, str)]
     return out
+
+
+# The export's word for the projection's phase: a halted campaign stays "halted" after the finished record
+# its engine writes next (it ended, but not as planned).
+_STATUS_WORD = {Phase.FINISHED: "finished", Phase.HALTED: "halted", Phase.ABORTED: "aborted"}
 
 
 def _s(value: object) -> str:
@@ -395,7 +369,7 @@ def build_model(
 
     extras: dict[str, _Extra] = {}
     waves: dict[int, dict[str, str]] = {}
-    status, ended_at, end_reason = "in progress", "", ""
+    ended_at, end_reason = "", ""
     for record in mine:
         d = record.data
         if record.device is not None:
@@ -427,11 +401,11 @@ def build_model(
             else:
                 wave["approver"], wave["approved_at"] = _s(d.get("approver")), record.at
         elif kind is EventKind.CAMPAIGN_FINISHED:
-            status, ended_at = "finished", record.at
+            ended_at = record.at
         elif kind is EventKind.CAMPAIGN_HALTED:
-            status, ended_at, end_reason = "halted", record.at, _s(d.get("reason") or d.get("rule"))
+            ended_at, end_reason = record.at, _s(d.get("reason") or d.get("rule"))
         elif kind is EventKind.CAMPAIGN_ABORTED:
-            status, ended_at = "aborted", record.at
+            ended_at = record.at
             end_reason = f"aborted by {_s(d.get('by'))}: {_s(d.get('reason'))}"
 
     wave_list = tuple(
@@ -447,7 +421,6 @@ def build_model(
         dev = fleet.devices[name]
         extra = extras.get(name, _Extra())
         cves = tuple(extra.cves.get(cve, CveStatus(cve, "")) for cve in CVE_IDS)
-        verdicts = {c.cve: c.verdict for c in cves}
         state = dev.state.value
         rows.append(
             DeviceRow(
@@ -468,8 +441,7 @@ def build_model(
                 verified_at=extra.verified_at,
                 technician=_s(dev.technician),
                 approver=approver_of.get(dev.wave, "") if dev.wave is not None else "",
-                # a read-only run installed nothing: whatever it saw, nothing was done to the monitor
-                outcome=classify(state, verdicts) if mode == "patch" else Outcome.NOT_DONE,
+                outcome=outcome(dev, mode),
                 attempts=dev.attempts,
                 evidence=tuple(extra.evidence),
                 timeline=tuple(extra.timeline),
@@ -492,7 +464,7 @@ def build_model(
         target_version=_s(c.get("target_version")),
         signers=tuple(_s(s) for s in c.get("signers") or ()),
         policy=_policy(c.get("policy")),
-        status=status,
+        status=_STATUS_WORD.get(phase(fleet), "in progress"),
         ended_at=ended_at,
         end_reason=end_reason,
         mode=mode,
