@@ -10,7 +10,6 @@ claims and lease rules use the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -142,10 +141,27 @@ def moves(engine: Engine, device: str) -> list[tuple[str, str]]:
             for r in records(engine, EventKind.STATE_CHANGED, device)]
 
 
-def make_rules(directory: Path, package: VerifiedPackage, devices: Iterable[Device], *,
-               durable: bool = False) -> Iterator[Rules]:
-    rules = Rules(directory, package, tuple(devices), durable)
-    try:
-        yield rules
-    finally:
-        rules.close()
+class Worlds:
+    """Makes ``Rules`` for one test (``worlds(3)``: bed01..bed03; ``worlds(device(1), ...)``: those) and
+    closes their journals at the end (``with``)."""
+
+    def __init__(self, directory: Path, package: VerifiedPackage) -> None:
+        self.directory, self.package = directory, package
+        self.made: list[Rules] = []
+
+    def __call__(self, first: int | Device = 1, *more: Device, durable: bool = False) -> Rules:
+        if isinstance(first, Device):
+            devices: tuple[Device, ...] = (first, *more)
+        else:
+            devices = tuple(device(i) for i in range(1, first + 1))
+        home = self.directory / f"world{len(self.made)}"
+        home.mkdir()
+        self.made.append(Rules(home, self.package, devices, durable))
+        return self.made[-1]
+
+    def __enter__(self) -> Worlds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for rules in self.made:
+            rules.close()
