@@ -65,6 +65,15 @@ class CaptureReport:
     notes: tuple[str, ...] = ()
     first_packet: str = ""  # the window the capture covers (ISO-8601 UTC; "" when it holds no packet)
     last_packet: str = ""
+    # IPv4 packets per sender address, to anyone (the bench: did a unit send anything at all?), and the
+    # MAC each sender was seen with (Ethernet and cooked captures).
+    senders: dict[str, int] = field(default_factory=dict)
+    sender_macs: dict[str, str] = field(default_factory=dict)
+
+    def sent_by(self, address: str | None, mac: str | None = None) -> int:
+        """Packets sent by ``address`` or, where the link layer shows it, by ``mac``."""
+        by_mac = {a for a, m in self.sender_macs.items() if mac is not None and m == mac.lower()}
+        return sum(n for a, n in self.senders.items() if a == address or a in by_mac)
 
     @property
     def clean(self) -> bool:
@@ -167,6 +176,8 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
         return None
 
     flows: dict[tuple[str, int, str, int, str], _Flow] = {}
+    senders: dict[str, int] = {}
+    sender_macs: dict[str, str] = {}
     total = flagged = 0
     first = last = None
     notes: list[str] = []
@@ -181,6 +192,9 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
             ip, mac = framed
             src = ipaddress.IPv4Address(socket.inet_ntoa(ip.src))
             dst = ipaddress.IPv4Address(socket.inet_ntoa(ip.dst))
+            senders[str(src)] = senders.get(str(src), 0) + 1
+            if mac is not None:
+                sender_macs.setdefault(str(src), mac)
             src_ind, dst_ind = indicator(src), indicator(dst)
             if src_ind is None and dst_ind is None:
                 continue
@@ -215,7 +229,7 @@ def read_capture(path: str | Path, *, indicator_map: IndicatorMap | None = None)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return CaptureReport(str(path), digest, total, flagged, tuple(summaries), tuple(observations),
                          tuple(notes), _iso(first) if first is not None else "",
-                         _iso(last) if last is not None else "")
+                         _iso(last) if last is not None else "", senders, sender_macs)
 
 
 def _decode_flows(flows: dict[tuple[str, int, str, int, str], _Flow]

@@ -127,6 +127,13 @@ CATALOGUE: dict[str, CheckSpec] = {s.id: s for s in (
           "no portmapper/MOUNT/NFS contact to .119 outside a trigger (cannot tell which binary)"),
     _spec("sinkhole-window", (Cve.PHI_LEAK,), "network", True,
           "no telemetry, HL7 or other contact to 202.114.4.0/24 during the observation window"),
+    # The bench (hands-on units, ``domain.bench``): what the network-only proof rests on besides silence.
+    _spec("bench-watch", _ALL, "network", False,
+          "the unit was watched at the bench for the whole observation window"),
+    _spec("bench-patient-simulator", (*_NFS, Cve.PHI_LEAK), "technician", False,
+          "a patient simulator was attached, as the technician confirmed (the leak needs a patient)"),
+    _spec("bench-silence", (*_NFS, Cve.PHI_LEAK), "pcap", False,
+          "a fix that removes networking: the unit sent nothing at all on the bench port"),
 )}
 
 

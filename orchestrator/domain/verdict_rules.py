@@ -31,10 +31,11 @@ Deliberately left out: weighing evidence by age or source; the caller decides wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from orchestrator.domain.checks import CATALOGUE, cves_of
+from orchestrator.domain.evidence import DEFAULT_LEVEL, EvidenceLevel
 from orchestrator.domain.indicators import ALL_CVES, MODELS, Cve
 from orchestrator.domain.verdicts import CveVerdict, Evidence, Verdict
 
@@ -47,7 +48,15 @@ REQUIRED: dict[Cve, tuple[str, ...]] = {
 }
 
 
-def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
+def decide(cve: Cve, evidence: Iterable[Evidence], *, required: Mapping[Cve, Sequence[str]] = REQUIRED,
+           level: EvidenceLevel = DEFAULT_LEVEL) -> CveVerdict:
+    """``required``: the checks FIXED needs per CVE (the bench has its own table, ``domain.bench``);
+    ``level``: how the evidence was established, carried by the verdict (``domain.evidence``)."""
+    verdict = _decide(cve, tuple(evidence), required)
+    return replace(verdict, level=level) if level is not verdict.level else verdict
+
+
+def _decide(cve: Cve, evidence: Iterable[Evidence], required: Mapping[Cve, Sequence[str]]) -> CveVerdict:
     relevant = tuple(e for e in evidence if cve in cves_of(e))
     decisive = [e for e in relevant if e.outcome == "fail" and CATALOGUE[e.check].decisive]
     if decisive:
@@ -58,7 +67,7 @@ def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
         by_check.setdefault(e.check, []).append(e)
     not_checked: dict[str, list[str]] = {}  # why -> checks, so one cause is said once
     unproven: dict[str, list[str]] = {}  # "inconclusive": looked, saw what proves nothing either way
-    for check in REQUIRED[cve]:
+    for check in required[cve]:
         seen = by_check.get(check, [])
         # Only "pass" passes: "error", "inconclusive" or any outcome this rule does not know proves nothing.
         open_ = next((e for e in seen if e.outcome not in ("pass", "fail")), None)
@@ -72,7 +81,7 @@ def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
     problems += [e.summary for e in relevant if e.outcome == "fail"]
     if problems:
         return CveVerdict(cve, Verdict.INCONCLUSIVE, relevant, "; ".join(dict.fromkeys(problems)))
-    reason = "all required checks passed: " + ", ".join(REQUIRED[cve])
+    reason = "all required checks passed: " + ", ".join(required[cve])
     patient = _patient_connected(relevant)
     if cve is Cve.PHI_LEAK and patient is not True:
         who = "no patient was connected" if patient is False else "whether a patient was connected is unknown"
@@ -83,6 +92,8 @@ def decide(cve: Cve, evidence: Iterable[Evidence]) -> CveVerdict:
 
 def _patient_connected(evidence: Sequence[Evidence]) -> bool | None:
     states = [e.details.get("patient_connected") for e in evidence if e.check == "patient-status"]
+    # At the bench a patient simulator stands in for the patient: the leak has something to send.
+    states += [True for e in evidence if e.check == "bench-patient-simulator" and e.outcome == "pass"]
     if True in states:
         return True
     return False if False in states else None

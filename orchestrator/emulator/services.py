@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import random
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from orchestrator.domain.indicators import CMS_SERVER, HL7_SERVER, NFS_PORT, PORTMAPPER_PORT
 from orchestrator.emulator.backdoor import (
@@ -25,8 +25,27 @@ from orchestrator.emulator.backdoor import (
     vitals,
 )
 
-if TYPE_CHECKING:
-    from orchestrator.emulator.monitor import EmulatedMonitor
+
+class EmulatedMonitor(Protocol):
+    """What the backdoor's parts use of a unit: an ``monitor.EmulatedMonitor`` on the fleet, or a hands-on
+    unit on the bench (``bench_units``)."""
+
+    index: int
+    name: str
+    model: str
+    address: str
+    online: bool
+    nfs_server: str | None
+    tcp_connections: dict[str, tuple[int, str, int]]
+
+    @property
+    def telemetry_interval(self) -> float: ...
+    @property
+    def cms_target(self) -> tuple[str, int]: ...
+    @property
+    def hl7_target(self) -> tuple[str, int]: ...
+    def record(self, kind: str, **data: Any) -> None: ...
+    def refresh_proc(self) -> None: ...
 
 UDP_REPLY = b"CMS\x01ACK"
 _BACKOFF = (0.5, 1.0, 2.0, 4.0, 5.0)
