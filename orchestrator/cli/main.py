@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.cli.discover",
     "orchestrator.cli.contain",
     "orchestrator.cli.vitals",
+    "orchestrator.cli.incident",
     "orchestrator.cli.profile",
     "orchestrator.cli.bench",
 )

@@ -84,3 +84,10 @@ def judge_capture(facts: CaptureFacts, state: str, addresses: Iterable[str],
     return {"sha256": facts.sha256, "packets": facts.packets, "first": facts.first, "last": facts.last,
             "indicator_contacts_from_monitors": len(leaking),
             "other_senders": len(set(facts.sources) - wanted)}
+
+
+def describe(held: dict[str, Any]) -> str:
+    """A containment record in words: state (how), who confirmed it, the physician where one agreed, when."""
+    how = f" ({held.get('how')})" if held.get("how") else ""
+    who = f", physician {held.get('physician')}" if held.get("physician") else ""
+    return f"{held.get('state')}{how}, confirmed by {held.get('by')}{who} at {held.get('at', '')}"

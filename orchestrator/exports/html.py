@@ -62,8 +62,12 @@ section.device { border: 1px solid #bbb; padding: .3rem .8rem; margin: .8rem 0; 
 """
 
 
-def _e(value: object) -> str:
+def escape_html(value: object) -> str:
+    """Every value from the journal, escaped (quotes too): the one escaping rule of every HTML document."""
     return escape("" if value is None else str(value), quote=True)
+
+
+_e = escape_html
 
 
 def _t(value: str) -> str:

@@ -26,7 +26,7 @@ def _check(chain: _Chain, device: str, check: str, outcome: str, summary: str, s
         "details": {**(details or {}), "patient_name": PATIENT}}, "cves": []}, device)
 
 
-def _survey() -> ExportModel:
+def _survey_chain() -> _Chain:
     chain = _Chain()
     chain.header()
     _check(chain, "bed1", "sinkhole-window", "fail", "2 contact(s) from bed1 to 202.114.4.60: hl7 x2; "
@@ -38,7 +38,11 @@ def _survey() -> ExportModel:
     chain.monitor("bed2", dict.fromkeys(CVES, "fixed"), "fixed", OLD_FW)
     chain.monitor("bed3", dict.fromkeys(CVES, "inconclusive"), "unproven", None)  # unreachable: nothing seen
     chain.add(SURVEY, EventKind.CAMPAIGN_FINISHED, {"counts": {"vulnerable": 1, "fixed": 1, "unproven": 1}})
-    return build_model(chain.records, SURVEY)
+    return chain
+
+
+def _survey() -> ExportModel:
+    return build_model(_survey_chain().records, SURVEY)
 
 
 def _ids(doc: dict[str, Any], status: str) -> set[str]:
