@@ -190,7 +190,7 @@ class _Run:
     def __post_init__(self) -> None:
         self.profile = p = self.profile or shipped_profile()
         self.commands = checks.device_commands(p.command("clinical_status"), p.command("firmware_read"),
-                                               p.binaries)
+                                               p.binaries, p.device_checks)
 
     @property
     def device_profile(self) -> DeviceProfile:
@@ -218,6 +218,7 @@ class _Run:
         """Run the checks ``names`` in one round trip (``domain.check_batch``); ``run`` then hands out each
         one's output in turn, exactly as if it had run alone. A transport error makes the monitor unreachable,
         as a single command would."""
+        names = [name for name in names if name in self.commands]  # the profile's declared checks only
         if self.session is None or self.unreachable is not None or not names:
             return
         nonce = secrets.token_hex(16)
@@ -241,7 +242,10 @@ class _Run:
                 self.fetched[name] = (part.stdout + extra, part.exit_status)
 
     def run(self, check: str) -> tuple[bytes, int] | None:
-        command = self.commands[check]
+        command = self.commands.get(check)
+        if command is None:
+            self.evidence.append(checks.not_declared(check, now_iso(), self.device_profile.name))
+            return None
         if self.session is None or self.unreachable is not None:
             self.evidence.append(checks.not_run(check, now_iso(), self.unreachable or "no service access"))
             return None

@@ -137,10 +137,17 @@ CATALOGUE: dict[str, CheckSpec] = {s.id: s for s in (
 )}
 
 
-def device_commands(status: str, firmware: str, binaries: Mapping[str, str]) -> dict[str, str]:
+# The checks a device profile may declare it can run on the device (its ``device_checks``). The network
+# checks are the controller's (sinkhole, UDP probe) and ask nothing of the device's procedure.
+ON_DEVICE: tuple[str, ...] = tuple(c for c, s in CATALOGUE.items() if s.source == "device")
+
+
+def device_commands(status: str, firmware: str, binaries: Mapping[str, str],
+                    declared: Iterable[str] = ON_DEVICE) -> dict[str, str]:
     """Each device check's command for one device profile (its status and firmware commands, its
     binaries' paths); for the shipped profile, exactly the catalogue's. Paths are plain (the profile
-    refuses shell metacharacters in them), so they are pasted in as the catalogue does."""
+    refuses shell metacharacters in them), so they are pasted in as the catalogue does. Only the checks
+    the profile ``declared`` get a command: the others are never run (``not_declared``)."""
     monitor, update = binaries["monitor"], binaries["update"]
     out = {c: s.command for c, s in CATALOGUE.items() if s.command is not None}
     out.update({
@@ -152,7 +159,8 @@ def device_commands(status: str, firmware: str, binaries: Mapping[str, str]) -> 
         "binary-hashes": f"sha256sum {monitor} {update}",
         "patient-status": status,
     })
-    return out
+    keep = set(declared)
+    return {check: command for check, command in out.items() if check in keep}
 
 
 def expected_at(expected_files: Mapping[str, str] | None, binaries: Mapping[str, str]
@@ -192,6 +200,13 @@ def _evidence(check: str, at: str, outcome: str, summary: str, raw: bytes,
 def not_run(check: str, at: str, why: str) -> Evidence:
     """A check that could not run: never counts as a pass."""
     return _evidence(check, at, "error", f"not checked: {why}", b"", {"error": why})
+
+
+def not_declared(check: str, at: str, profile: str) -> Evidence:
+    """A device check the monitor's profile does not say it can run: not run, and never a pass (every
+    CVE that requires it stays inconclusive, with this reason)."""
+    why = f"the device profile {profile} does not declare it"
+    return _evidence(check, at, "error", f"not checked: {why}", b"", {"error": why, "undeclared": True})
 
 
 def command_error(check: str, at: str, exit_status: int, stderr: bytes) -> Evidence:

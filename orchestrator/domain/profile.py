@@ -16,9 +16,13 @@ Rules a profile cannot break:
   (``domain.clinical`` applies it; the grammar only names keys and values).
 - **A trigger is a command or null**: null means a technician at the bed exercises it.
 
-Deliberately left out: which CVE checks a profile can run (every profile runs the whole catalogue
-today), per-model overrides, and any conditional logic (a profile is data; a procedure that needs code
-is a new adapter, not a cleverer profile).
+- **A profile declares the device checks it can run** (``device_checks``, names of
+  ``checks.ON_DEVICE``): a check it does not declare is never run on the monitor, and every CVE that
+  requires it stays inconclusive with that reason (``checks.not_declared``), never fixed. An unknown or
+  network check's name is refused with its line.
+
+Deliberately left out: per-model overrides, and any conditional logic (a profile is data; a procedure
+that needs code is a new adapter, not a cleverer profile).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain.boot import identity_command
+from orchestrator.domain.checks import CATALOGUE, ON_DEVICE
 from orchestrator.domain.clinical import DEFAULT_GRAMMAR, StatusGrammar, StatusKey
 from orchestrator.domain.strict_load import MIB, Limits, Loaded, Path_, StrictLoadError
 
@@ -52,7 +57,7 @@ STEPS: dict[str, tuple[str, ...]] = {
 READ_ONLY_STEPS: tuple[str, ...] = ("clinical_status", "firmware_read", "free_space")
 INSTALL_REASONS = ("ok", "disk-full", "installer-failed")
 _TOP = ("name", "description", "commands", "triggers", "status", "installer", "paths", "boot_identity",
-        "udp_probe_ports", "timeouts", "vitals_tolerances")
+        "udp_probe_ports", "timeouts", "vitals_tolerances", "device_checks")
 # What a vitals check against a patient simulator may differ by (domain.vitals: hr bpm, spo2 %, sys/dia
 # mmHg, temp degC, resp rpm); a profile states the vendor's accuracy, else domain.vitals' defaults apply.
 VITALS_PARAMETERS = ("hr", "spo2", "sys", "dia", "temp", "resp")
@@ -114,6 +119,7 @@ class DeviceProfile:
     description: str = ""
     source: str = ""  # the file it was read from
     vitals_tolerances: Mapping[str, float] = field(default_factory=dict)  # parameter -> +- (domain.vitals)
+    device_checks: frozenset[str] = frozenset(ON_DEVICE)  # the device checks it can run (module doc)
 
     def command(self, step: str, **values: str) -> str:
         """The step's command with ``values`` filled in, each ``shlex.quote``d."""
@@ -217,7 +223,7 @@ class _Reader:
 def parse_profile(loaded: Loaded, name: str) -> DeviceProfile:
     """The profile in ``loaded`` (read from file ``name``), validated; ``StrictLoadError`` otherwise."""
     r = _Reader(loaded, name)
-    top = r.mapping(loaded.value, (), _TOP, ("name", "commands", "triggers", "status"))
+    top = r.mapping(loaded.value, (), _TOP, ("name", "commands", "triggers", "status", "device_checks"))
     profile_name = r.text(top["name"], ("name",))
     if not NAME_RE.fullmatch(profile_name):
         raise r.refuse(("name",), f"name {profile_name!r} must be lowercase letters, digits and -")
@@ -273,7 +279,26 @@ def parse_profile(loaded: Loaded, name: str) -> DeviceProfile:
     return DeviceProfile(name=profile_name, commands=commands, triggers=triggers, status=status,
                          installer=installer, upload_dir=upload_dir, binaries=binaries, boot=boot,
                          udp_probe_ports=tuple(ports_in), timeouts=timeouts, description=description.strip(),
-                         source=name, vitals_tolerances=tolerances)
+                         source=name, vitals_tolerances=tolerances,
+                         device_checks=_device_checks(r, top["device_checks"]))
+
+
+def _device_checks(r: _Reader, value: Any) -> frozenset[str]:
+    path: Path_ = ("device_checks",)
+    if not isinstance(value, list):
+        raise r.refuse(path, "device_checks must list the device checks this unit can run "
+                       f"(of: {', '.join(ON_DEVICE)})")
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        check = r.text(item, (*path, i))
+        if check in seen:
+            raise r.refuse((*path, i), f"device_checks names {check!r} twice")
+        if check not in ON_DEVICE:
+            what = ("is a network check (the controller's: the sinkhole or the UDP probe), not the device's"
+                    if check in CATALOGUE else f"is no device check (known: {', '.join(ON_DEVICE)})")
+            raise r.refuse((*path, i), f"device_checks: {check!r} {what}")
+        seen.add(check)
+    return frozenset(seen)
 
 
 def _status(r: _Reader, value: Any) -> StatusGrammar:

@@ -10,6 +10,7 @@ shipped one with one thing changed, so the emulator (which serves today's proced
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,12 +19,15 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.profile_file import SHIPPED
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.profile import DEFAULT_PROFILE
+from orchestrator.domain.verdicts import Verdict
 from orchestrator.emulator import EmulatedFleet
+from orchestrator.engine import Engine
 from tests.integration.engine_rig import Rig, fast_policy, rig
 
 SHIPPED_TEXT = (SHIPPED / f"{DEFAULT_PROFILE}.yml").read_text()
@@ -67,16 +71,21 @@ def _with_profile(r: Rig, name: str, profile: str) -> Inventory:
     return replace(inv, devices=devices)
 
 
+def _campaign(r: Rig, journal: SqliteJournal, name: str, profile: str) -> Engine:
+    """One campaign, every monitor at once, no recheck, with monitor ``name`` on ``profile``."""
+    engine = r.engine(journal, policy=fast_policy(max_rechecks=0, canary_must_pass=False),
+                      inventory=_with_profile(r, name, profile))
+    engine.run(auto_approve=True)
+    return engine
+
+
 def test_engine_gates_on_the_profiles_status_command_and_grammar(tmp_path: Path) -> None:
     # The emulator's cms-status says no patient; this unit's profile reads another command, in another
     # grammar, that says a patient is admitted: the campaign defers it and patches its neighbour.
     variant = _profile(tmp_path, *ADMITTED)
     with rig(tmp_path, monitors=2) as r, r.journal() as journal:
         held, clear = (m.name for m in r.fleet.monitors)
-        engine = r.engine(journal, policy=fast_policy(max_rechecks=0, canary_must_pass=False),
-                          inventory=_with_profile(r, held, variant))
-        engine.run(auto_approve=True)
-        devices = engine.status.devices
+        devices = _campaign(r, journal, held, variant).status.devices
         assert (devices[held].state, devices[held].reason) == (DeviceState.DEFERRED, "patient-connected")
         assert devices[clear].state is DeviceState.PATCHED
         assert r.installs(held) == 0
@@ -133,3 +142,30 @@ def test_survey_reads_each_monitors_profile_for_its_clinical_gate(
     assert rows[held]["clinical_hold"] == "patient-connected" and rows[held]["triggers"] == []
     assert rows[clear]["triggers"] == ["menu-update", "boot-key"]
     assert not any(a.get("kind") == "trigger" for a in fleet.monitor(held).activity())
+
+
+def test_a_device_check_the_profile_does_not_declare_is_not_run_and_its_cve_stays_inconclusive(
+        tmp_path: Path) -> None:
+    # The unit's profile cannot read /proc/net/udp for listeners: the check is never sent to the monitor,
+    # and CVE-2024-12248 (which needs it) is inconclusive with that reason, never fixed, while the other
+    # CVEs and the neighbour on the shipped profile are proven as usual.
+    variant = _profile(tmp_path, ("  - udp-listener                 # /proc/net/udp\n", ""))
+    with rig(tmp_path, monitors=2) as r, r.journal() as journal:
+        limited, full = (m.name for m in r.fleet.monitors)
+        engine = _campaign(r, journal, limited, variant)
+        devices = engine.status.devices
+        assert devices[full].state is DeviceState.PATCHED, devices[full].reason
+        assert devices[limited].state is not DeviceState.PATCHED
+        verdicts = {v: k for k, v in devices[limited].verdicts.items()}
+        assert devices[limited].verdicts == {**{c: Verdict.FIXED for c in devices[limited].verdicts},
+                                             "CVE-2024-12248": Verdict.INCONCLUSIVE}, verdicts
+        reasons = [rec.data["reason"] for rec in journal.records(engine.campaign_id)
+                   if rec.kind is EventKind.VERDICT and rec.device == limited
+                   and rec.data["cve"] == "CVE-2024-12248"]
+        assert reasons and all("the device profile test-variant does not declare it" in x and "udp-listener"
+                               in x for x in reasons), reasons
+        def batched(name: str, check: str) -> bool:  # the batch's marker line for the check (check_batch)
+            return any(re.search(rf"' [0-9a-f]{{32}} {check}\n", a.get("command", ""))
+                       for a in r.fleet.monitor(name).activity() if a["kind"] == "command")
+        assert batched(limited, "indicator-socket") and not batched(limited, "udp-listener")
+        assert batched(full, "udp-listener")

@@ -196,3 +196,45 @@ def test_package_binaries_are_expected_where_the_profile_installs_them() -> None
     assert ev.details["compared_with_manifest"] == 2
     scanned = binary_pattern("monitor-mount-string", b"", 1, "t", other.binaries)
     assert "/usr/lib/cms/monitor" in scanned.summary
+
+
+def test_both_shipped_profiles_declare_every_device_check() -> None:
+    from orchestrator.domain.checks import ON_DEVICE
+
+    for name in (DEFAULT_PROFILE, "generic-busybox-no-triggers"):
+        assert load_profile(name).device_checks == frozenset(ON_DEVICE), name
+
+
+def test_an_unknown_device_check_is_refused_with_its_line() -> None:
+    err = refused(EMULATED.replace("  - udp-listener ", "  - udp-listenr "))
+    line = next(n for n, t in enumerate(EMULATED.splitlines(), 1) if t.startswith("  - udp-listener"))
+    assert err.line == line and "'udp-listenr' is no device check" in err.detail
+
+
+def test_a_network_check_cannot_be_declared_as_the_devices() -> None:
+    err = refused(EMULATED.replace("  - udp-listener ", "  - udp-probe "))
+    assert "network check" in err.detail and err.line > 0
+
+
+def test_a_profile_must_say_which_device_checks_it_can_run() -> None:
+    text = EMULATED[:EMULATED.index("device_checks:")]
+    assert "has no 'device_checks'" in refused(text).detail
+    assert "twice" in refused(EMULATED.replace("  - eth0-state ", "  - nfs-mount\n  - eth0-state ")).detail
+
+
+def test_only_the_declared_device_checks_get_a_command() -> None:
+    from orchestrator.domain.checks import device_commands, not_declared
+
+    p = parse(EMULATED.replace("  - udp-listener ", "  # - udp-listener "))
+    ours = device_commands(p.command("clinical_status"), p.command("firmware_read"), p.binaries,
+                           p.device_checks)
+    assert "udp-listener" not in ours and "indicator-socket" in ours
+    ev = not_declared("udp-listener", "t", p.name)
+    assert ev.outcome == "error" and "does not declare" in ev.summary
+
+
+def test_the_device_contract_lists_every_device_check_a_profile_may_declare() -> None:
+    from orchestrator.domain.checks import ON_DEVICE
+
+    contract = (Path(__file__).resolve().parents[2] / "docs" / "device-contract.md").read_text()
+    assert [c for c in ON_DEVICE if f"`{c}`" not in contract] == []
