@@ -143,6 +143,13 @@ class ScriptedMonitor:
         with self._lock:
             return sum(1 for k, _ in self.activity if k == kind)
 
+    def flash(self, version: str, monitor_bin: bytes, update_bin: bytes) -> ScriptedMonitor:
+        """Run this firmware from now on, as if it had been installed and booted before the test."""
+        with self._lock:
+            self.version, self.monitor_bin, self.update_bin = version, monitor_bin, update_bin
+            self._running = (backdoored(monitor_bin), backdoored(update_bin))
+        return self
+
     def disk_full(self) -> ScriptedMonitor:
         """The installer will report a full disk, with the exit code the profile gives that reason."""
         codes = [c for c, reason in self.profile.installer.exit_codes.items() if reason == "disk-full"]

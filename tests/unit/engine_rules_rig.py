@@ -10,10 +10,13 @@ claims and lease rules use the file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from orchestrator.adapters.demo_trust import make_demo_trust
 from orchestrator.adapters.journal_sqlite import SqliteJournal
@@ -49,9 +52,10 @@ def policy(**overrides: Any) -> CampaignPolicy:
 
 
 def signed_package(directory: Path) -> VerifiedPackage:
-    """A fixed vendor package (clean binaries, target FIXED_VERSION) attested by two hospital keys."""
+    """A fixed vendor package for CMS8000 monitors (clean binaries, target FIXED_VERSION) attested by two
+    hospital keys."""
     path = write_package(directory, version=FIXED_VERSION)
-    trust = make_demo_trust(directory, path)
+    trust = make_demo_trust(directory, path, models=("CMS8000",))
     return verify_package(path, trust.manifest, trust.policy, state=trust.state).require()
 
 
@@ -165,3 +169,14 @@ class Worlds:
     def __exit__(self, *exc: object) -> None:
         for rules in self.made:
             rules.close()
+
+
+# The rule tests' fixtures, as plain functions each module names as its own fixture
+# (``package = pytest.fixture(scope="module")(package_fixture)``): one copy, no conftest to share.
+def package_fixture(tmp_path_factory: pytest.TempPathFactory) -> VerifiedPackage:
+    return signed_package(tmp_path_factory.mktemp("package"))
+
+
+def world_fixture(tmp_path: Path, package: VerifiedPackage) -> Iterator[Worlds]:
+    with Worlds(tmp_path, package) as worlds:
+        yield worlds

@@ -6,29 +6,23 @@ scripted (``orchestrator.adapters.scripted``), answering its own device profile.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import time
-from pathlib import Path
 
 import pytest
 
 from orchestrator.adapters.scripted import ScriptedMonitor
 from orchestrator.domain.events import EventKind
-from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.errors import ExitCode
-from tests.unit.engine_rules_rig import Rules, device, moves, policy, records, signed_package, states
+from tests.unit import engine_rules_rig as rig
+from tests.unit.engine_rules_rig import Rules, Worlds, moves, policy, records, states
 
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> VerifiedPackage:
-    return signed_package(tmp_path_factory.mktemp("package"))
+package = pytest.fixture(scope="module")(rig.package_fixture)
+world = pytest.fixture(rig.world_fixture)
 
 
 @pytest.fixture
-def rules(tmp_path: Path, package: VerifiedPackage) -> Iterator[Rules]:
-    world = Rules(tmp_path, package, (device(1),))
-    yield world
-    world.close()
+def rules(world: Worlds) -> Rules:
+    return world(1)
 
 
 def _touched(m: ScriptedMonitor) -> list[str]:

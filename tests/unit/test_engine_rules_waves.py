@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from orchestrator.domain.events import EventKind, JournalRecord
-from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.errors import ExitCode
-from tests.unit.engine_rules_rig import Rules, Worlds, device, policy, records, signed_package, states
+from tests.unit import engine_rules_rig as rig
+from tests.unit.engine_rules_rig import Rules, Worlds, device, policy, records, states
 
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> VerifiedPackage:
-    return signed_package(tmp_path_factory.mktemp("package"))
-
-
-@pytest.fixture
-def world(tmp_path: Path, package: VerifiedPackage) -> Iterator[Worlds]:
-    with Worlds(tmp_path, package) as worlds:
-        yield worlds
+package = pytest.fixture(scope="module")(rig.package_fixture)
+world = pytest.fixture(rig.world_fixture)
 
 
 def _failing(rules: Rules, *indices: int) -> None:
