@@ -34,7 +34,7 @@ from tui.screens.fleet import FleetView
 from tui.screens.modals import ConfirmModal, HelpScreen, TechnicianModal, TriggerAnswerModal
 from tui.screens.monitor import MonitorScreen
 from tui.screens.package import PackageView
-from tui.session import Session
+from tui.session import OutcomeLike, Session
 from tui.widgets.log_pane import LogPane
 
 TICK_SECONDS = 1 / 8  # 8 Hz: inside the 4-10 Hz band where a DataTable keeps up (PERFORMANCE.md)
@@ -154,15 +154,15 @@ class CmspatchApp(App[int]):
                 return
             self._stop_polling.wait(JOURNAL_POLL_SECONDS)
 
-    def _engine_stopped(self, error: str | None, outcome: Any) -> None:
+    def _engine_stopped(self, error: str | None, outcome: OutcomeLike | None) -> None:
         if error is not None:
             self.notify(error, title="Campaign stopped", severity="error", timeout=10)
             self._main(LogPane).add([f"campaign stopped: {error}"])
-        else:
-            code = getattr(outcome, "exit_code", None)
-            summary = getattr(outcome, "summary", None) or \
-                f"exit code {int(code) if code is not None else '?'}"
-            self.notify(f"Campaign ended: {summary}", title="Campaign", timeout=10)
+        elif outcome is not None:
+            # The outcome's words, never its exit code: a number means nothing to the operator here.
+            self.notify(f"Campaign ended: {outcome.message}", title="Campaign", timeout=10,
+                        severity="information" if outcome.exit_code == 0 else "warning")
+            self._main(LogPane).add([f"campaign ended: {outcome.message}"])
         self.refresh_bindings()
 
     # -- the coalescing tick --------------------------------------------------------------------------

@@ -238,6 +238,11 @@ class FleetModel:
         return projection.complete(self.status)
 
     @property
+    def unfinished(self) -> str:
+        """What keeps the campaign from being complete, e.g. "2 failed, 1 deferred"."""
+        return projection.unfinished_words(self.status)
+
+    @property
     def current_wave(self) -> int | None:
         return self.status.current_wave
 

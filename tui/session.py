@@ -31,10 +31,24 @@ class ReadOnlyRefused(CmspatchError):
     reason = "read-only"
 
 
+class OutcomeLike(Protocol):
+    """What a campaign run ends with (``orchestrator.engine.CampaignOutcome``): the TUI says ``message``,
+    in words; the exit code is the CLI's business."""
+
+    @property
+    def campaign_id(self) -> str: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+    @property
+    def message(self) -> str: ...
+
+
 class EngineLike(Protocol):
     campaign_id: str
 
-    def run(self, *, auto_approve: bool = False) -> Any: ...
+    def run(self, *, auto_approve: bool = False) -> OutcomeLike: ...
 
     def subscribe(self, callback: Callable[[JournalRecord], None]) -> None: ...
 
@@ -101,7 +115,7 @@ class Session:
         self.engine: EngineLike | None = None
         self.report: ReportLike | None = None
         self.verified: Any = None
-        self.outcome: Any = None
+        self.outcome: OutcomeLike | None = None
         self._lock = threading.Lock()
 
     @property
@@ -152,7 +166,7 @@ class Session:
             self.engine = engine
             return engine
 
-    def run(self) -> Any:
+    def run(self) -> OutcomeLike:
         """Blocking: the engine's campaign loop. The app calls this from a thread worker."""
         engine = self.engine
         if engine is None:

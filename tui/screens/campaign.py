@@ -22,7 +22,11 @@ PHASE_SYMBOL = {
 
 def phase_line(model: FleetModel) -> str:
     symbol = PHASE_SYMBOL.get(model.phase, "")
-    text = f"{symbol} Campaign {model.campaign_id or '(not started)'}: {model.phase.value.upper()}"
+    words = model.phase.value.upper()
+    if model.phase == Phase.FINISHED and not model.complete:
+        # finished, but not as asked: never the tick of a clean run next to failed monitors
+        symbol, words = "!", f"FINISHED, NOT ALL PATCHED ({model.unfinished})"
+    text = f"{symbol} Campaign {model.campaign_id or '(not started)'}: {words}"
     if model.phase == Phase.GATE and model.gate_wave is not None:
         text += f" - wave {model.gate_wave + 1} needs approval (press a)"
     elif model.phase == Phase.RUNNING and model.current_wave is not None:
