@@ -3,7 +3,10 @@ evidence of each check (what was looked at, when, outcome, SHA-256 of the raw ma
 event timeline (each entry with the journal record's seq and hash, so it can be found in the journal),
 and the chain head.
 
-Stable shape: ``format`` and ``format_version`` name it; keys are only ever added. Output is
+Stable shape: ``format`` and ``format_version`` name it, and the versioned JSON Schema
+``schemas/cmspatch-export-2.json`` states it; every document is validated against it before it is
+returned (refused otherwise, like the CSAF export). Within a version keys are only ever added; version 2
+numbers waves from 1 like every other view (version 1 numbered them from 0). Output is
 deterministic (sorted keys, the model's own generation time), so two exports of the same journal are
 byte-identical and a signature over one is a signature over the other.
 """
@@ -13,10 +16,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orchestrator.errors import ExportError
 from orchestrator.exports.model import DeviceRow, ExportModel, Outcome
 
 FORMAT = "cmspatch-compliance-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def _device(row: DeviceRow) -> dict[str, Any]:
@@ -29,7 +33,7 @@ def _device(row: DeviceRow) -> dict[str, Any]:
         "bed": row.bed,
         "model": row.model,
         "delivery": row.delivery,
-        "wave": row.wave,
+        "wave": None if row.wave is None else row.wave + 1,  # numbered from 1, as people count them
         "state": row.state,
         "reason": row.reason,
         "outcome": row.outcome.value,
@@ -89,7 +93,7 @@ def export_document(model: ExportModel) -> dict[str, Any]:
         },
         "waves": [
             {
-                "wave": w.index,
+                "wave": w.index + 1,
                 "devices": list(w.devices),
                 "started_at": w.started_at,
                 "finished_at": w.finished_at,
@@ -110,7 +114,18 @@ def export_document(model: ExportModel) -> dict[str, Any]:
     }
 
 
+def validate_json_export(doc: dict[str, Any]) -> list[str]:
+    """Problems against the export's JSON Schema; [] for a valid document."""
+    from orchestrator.exports.schemas import export_validator
+
+    return [f"schema at /{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in export_validator().iter_errors(doc)]
+
+
 def render_json(model: ExportModel) -> bytes:
-    return (json.dumps(export_document(model), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(
-        "utf-8"
-    )
+    doc = export_document(model)
+    problems = validate_json_export(doc)
+    if problems:
+        raise ExportError("the JSON export would not match its schema: " + "; ".join(problems[:5]),
+                          reason="json-invalid")
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

@@ -16,7 +16,7 @@ def _doc() -> dict:  # type: ignore[type-arg]
 def test_the_json_names_its_format_campaign_and_chain_head() -> None:
     records = build_campaign()
     doc = json.loads(render_json(build_model(records)))
-    assert doc["format"] == FORMAT and doc["format_version"] == 1
+    assert doc["format"] == FORMAT and doc["format_version"] == 2
     assert doc["chain"]["head"] == records[-1].hash and doc["chain"]["records"] == len(records)
     assert doc["campaign"]["id"] == CAMPAIGN
     assert doc["campaign"]["package"]["sha256"] == PACKAGE_SHA

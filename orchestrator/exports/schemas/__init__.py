@@ -67,3 +67,14 @@ def csaf_validator() -> Any:
         registry = registry.with_resources((uri, resource) for uri in uris)
     schema = load(CSAF_SCHEMA)
     return Draft202012Validator(schema, registry=registry, format_checker=FormatChecker())
+
+
+EXPORT_SCHEMA = "cmspatch-export-2.json"  # our own: the JSON export's shape, one file per format version
+
+
+@cache
+def export_validator() -> Any:
+    """A Draft 2020-12 validator for cmspatch's JSON export (``exports.json``), offline."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load(EXPORT_SCHEMA))
