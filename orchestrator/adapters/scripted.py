@@ -309,15 +309,21 @@ class ScriptedMonitor:
         return _result(self.profile.command("reboot"))
 
     def _trigger(self, command: str, trigger: str) -> CommandResult:
+        started = self.press(trigger)
+        return _result(command, 0, f"{trigger}: {'update started' if started else 'nothing to do'}\n")
+
+    def press(self, trigger: str) -> bool:
+        """The trigger exercised (by its service command, or by a technician's hands at the bed): an
+        infected build brings eth0 up, mounts the share and calls the portmapper and MOUNT. True if so."""
         self._fire("trigger")
         with self._lock:
             self.activity.append(("trigger", trigger))
             if not self._running[0 if trigger == "menu-update" else 1]:
-                return _result(command, 0, f"{trigger}: nothing to do\n")
+                return False
             self.eth0, self.nfs_mounted = "up", True
         self._send(f"{CMS_SERVER}:{PORTMAPPER_PORT}", "udp", "rpc", "portmapper GETPORT mountd")
         self._send(f"{CMS_SERVER}:{NFS_PORT}", "udp", "rpc-mount", 'MNT "/pm"')
-        return _result(command, 0, f"{trigger}: update started\n")
+        return True
 
     def _identity(self, command: str) -> CommandResult | None:
         marker = ""

@@ -33,6 +33,7 @@ from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.profile import DEFAULT_PROFILE
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.engine import CampaignOutcome, Engine
+from orchestrator.ports import Journal
 from orchestrator.retry import RetryPolicy
 from orchestrator.verification import verify_device
 from tests.trust_helpers import FIXED_VERSION, write_package
@@ -103,18 +104,18 @@ class Rules:
         self._journals.append(journal)
         return journal
 
-    def _kwargs(self, journal: SqliteJournal | None) -> dict[str, Any]:
+    def _kwargs(self, journal: Journal | None) -> dict[str, Any]:
         return {"inventory": self.inventory, "package": self.package, "journal": journal or self.journal(),
                 "transports": {DeliveryPath.SSH: self.fleet.transport,
                                DeliveryPath.MANUAL: ManualTransport(self.directory / "work-orders")},
                 "operator": "rule-test", "observer": self.fleet.observer,
                 "verifier": partial(verify_device, prober=self.fleet.prober), "retry": RETRY}
 
-    def engine(self, campaign_policy: CampaignPolicy | None = None, *, journal: SqliteJournal | None = None,
+    def engine(self, campaign_policy: CampaignPolicy | None = None, *, journal: Journal | None = None,
                **kwargs: Any) -> Engine:
         return Engine(policy=campaign_policy or policy(), **self._kwargs(journal), **kwargs)
 
-    def resume(self, campaign_id: str, *, journal: SqliteJournal | None = None, **kwargs: Any) -> Engine:
+    def resume(self, campaign_id: str, *, journal: Journal | None = None, **kwargs: Any) -> Engine:
         args = self._kwargs(journal)
         args.pop("inventory")
         return Engine.resume(campaign_id=campaign_id, inventory=self.inventory, **args, **kwargs)
