@@ -212,6 +212,7 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
 # -------------------------------------------------------------------------------- child: engine
 def child_engine(args: argparse.Namespace) -> int:
     """Runs inside the measured child: the cmspatch Engine on one fleet, over SSH or Ansible."""
+    from orchestrator import wiring
     from orchestrator.adapters.ansible import AnsibleTransport
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.journal_sqlite import SqliteJournal
@@ -223,7 +224,6 @@ def child_engine(args: argparse.Namespace) -> int:
     from orchestrator.domain.indicators import ALL_CVES, IndicatorMap
     from orchestrator.domain.lifecycle import DeviceState
     from orchestrator.domain.verdicts import Verdict
-    from orchestrator.engine import Engine
 
     inventory = load_inventory(args.inventory)
     if args.child == "hold":
@@ -242,7 +242,7 @@ def child_engine(args: argparse.Namespace) -> int:
         observation_window=args.observation_window, reboot_timeout=120.0, command_timeout=60.0,
         retry_initial=0.5, retry_max=5.0, max_rechecks=0)
     with Sinkhole(IndicatorMap(args.indicator_prefix)) as sinkhole, SqliteJournal(args.journal) as journal:
-        engine = Engine(inventory=inventory, package=package, journal=journal,
+        engine = wiring.new_engine(inventory=inventory, package=package, journal=journal,
                         transports={DeliveryPath.SSH: transport}, policy=policy, operator="bench",
                         observer=sinkhole)
         phases = Phases()

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator import wiring
 from orchestrator.adapters.demo_trust import DemoTrust, make_demo_trust
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
@@ -115,16 +116,16 @@ class Demo:
                policy: CampaignPolicy | None = None, campaign_id: str | None = None,
                **kwargs: Any) -> Engine:
         inventory = self.inventory()
-        return Engine(inventory=inventory, package=package, journal=journal,
+        return wiring.new_engine(inventory=inventory, package=package, journal=journal,
                       transports=self.transports(inventory), policy=policy or self.policy,
                       operator=operator, observer=self.observer, campaign_id=campaign_id, **kwargs)
 
     def resume(self, package: VerifiedPackage, journal: SqliteJournal, campaign_id: str, *,
                operator: str = DEMO_OPERATOR, **kwargs: Any) -> Engine:
         inventory = self.inventory()
-        return Engine.resume(journal=journal, campaign_id=campaign_id, inventory=inventory, package=package,
-                             transports=self.transports(inventory), operator=operator,
-                             observer=self.observer, **kwargs)
+        return wiring.resume_engine(journal=journal, campaign_id=campaign_id, inventory=inventory,
+                                    package=package, transports=self.transports(inventory),
+                                    operator=operator, observer=self.observer, **kwargs)
 
     def press_trigger(self, device: str, trigger: str) -> None:
         """The technician's hands in emulation: press ``trigger`` on the emulated monitor (the hands-on

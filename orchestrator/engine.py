@@ -7,6 +7,11 @@ announces, and the engine's own view is the same projection every other view use
 That is what makes ``kill -9`` at any moment safe: a resumed run re-reads the journal and, where an
 action may or may not have happened (INSTALLING), looks at the monitor before acting again.
 
+Per monitor: ``device_flow`` holds every step done to one monitor and asks its campaign for what it
+needs through ``device_flow.DeviceSeam``, which ``_Seam`` below implements over this engine's journal,
+state and retry policy; this module keeps the loop, the gates, halting and the operator's decisions, and
+imports no adapter: what it talks through are ``orchestrator.ports``, built by ``orchestrator.wiring``.
+
 Threads: one pool for the whole campaign (``max_workers``), a semaphore per site
 (``per_site_concurrency``), one service connection per monitor reused for every step of its flow.
 Retries: ``orchestrator.retry`` (transient transport errors only), each attempt journalled.
@@ -20,34 +25,26 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from orchestrator.adapters.journal_claims import Claim, Claims
-from orchestrator.adapters.manual import build_work_order
-from orchestrator.adapters.package_reader import package_expectations
-from orchestrator.adapters.profile_file import ProfileBook
-from orchestrator.device_flow import DeviceFlow
-from orchestrator.device_lease import DeviceLease, controller_id
+from orchestrator import device_flow
+from orchestrator.device_flow import Givens, Stop
+from orchestrator.device_lease import controller_id
 from orchestrator.domain.campaign import (
     CampaignPlan,
     CampaignPolicy,
     HaltDecision,
-    Step,
     plan_device,
-    resume_step,
-    window_deferral,
 )
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind, JournalRecord, device_header
 from orchestrator.domain.inventory import Inventory
-from orchestrator.domain.lease import HELD_ELSEWHERE, Lease, lease_ttl
-from orchestrator.domain.lifecycle import ALLOWED, TERMINAL, DeviceState, check_transition
-from orchestrator.domain.profile import DEFAULT_PROFILE, DeviceProfile
+from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
+from orchestrator.domain.profile import DeviceProfile
 from orchestrator.domain.projection import (
     FailureBudget,
     complete,
@@ -55,34 +52,40 @@ from orchestrator.domain.projection import (
     phase_detail,
     unfinished_words,
 )
-from orchestrator.domain.status import READ_ONLY_PREFIXES, FleetStatus, project
+from orchestrator.domain.status import READ_ONLY_PREFIXES, DeviceStatus, FleetStatus, project
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.domain.waves import plan_waves
-from orchestrator.errors import (
-    CmspatchError,
-    ExitCode,
-    TransientTransportError,
-    TransportError,
-    UsageError,
+from orchestrator.errors import CmspatchError, ExitCode, UsageError
+from orchestrator.ports import (
+    CampaignClaims,
+    DeviceProfiles,
+    DeviceTransport,
+    Journal,
+    NetworkObserver,
+    PackageFiles,
+    StaleClaim,
+    Trigger,
+    Verification,
+    WorkOrders,
 )
-from orchestrator.ports import DeviceSession, DeviceTransport, Journal, NetworkObserver
 from orchestrator.retry import RetryPolicy, call_with_retry
 from orchestrator.technician import TechnicianDesk, trigger_answer_payload
 
 S = DeviceState
-Verifier = Callable[..., Any]  # orchestrator.verification.Verifier (imported lazily: optional module)
 
 
-class _Stop(Exception):
-    """Internal: stop driving this monitor now (interrupt); its journalled state stays as it is."""
+@dataclass(frozen=True)
+class EnginePorts:
+    """What an engine works through besides its transports and observer (``orchestrator.wiring``
+    builds them): the profiles of its monitors (read when the engine is built), the verification
+    engineer's checks, the journal file's claims (None: a journal nobody else can open), hands-on work
+    orders, and the package's binaries' hashes."""
 
-    message = "interrupted; state kept for resume"
-
-
-class _LeaseLost(_Stop):
-    """Another campaign holds this monitor's lease now (ours ran out between steps)."""
-
-    message = "lease lost to another campaign; state kept, this monitor is left alone"
+    verification: Verification
+    profiles: Callable[[Iterable[Device]], DeviceProfiles]
+    claims: CampaignClaims | None = None
+    work_orders: WorkOrders | None = None
+    package_files: PackageFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -130,13 +133,12 @@ class Engine:
         transports: Mapping[DeliveryPath, DeviceTransport],
         policy: CampaignPolicy,
         operator: str,
+        ports: EnginePorts,
         observer: NetworkObserver | None = None,
-        verifier: Verifier | None = None,
         campaign_id: str | None = None,
         limit: str | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], Any] = local_time_of_day,
-        profiles: ProfileBook | None = None,
     ) -> None:
         self.inventory = inventory
         self.package = package
@@ -145,7 +147,7 @@ class Engine:
         self.policy = policy
         self.operator = operator
         self.observer = observer
-        self._verifier = verifier
+        self.ports = ports
         self.retry = retry or RetryPolicy(
             attempts=policy.retry_attempts,
             initial=policy.retry_initial,
@@ -169,9 +171,7 @@ class Engine:
         self._expected_lock = threading.Lock()
         self.controller = controller_id()
         self._held = False  # this process holds the campaign and its monitors' claims (``hold``)
-        self._claims_taken_over: list[Claim] = []
-        self._leases: dict[str, DeviceLease] = {}
-        self._identities: Any = None  # verification.Identities of the whole inventory, made on first use
+        self._claims_taken_over: list[StaleClaim] = []
         if self.status.campaign is not None:  # resuming: the journal's waves and devices are the truth
             self.waves = tuple(tuple(w) for w in self.status.waves)
             names = [n for w in self.waves for n in w]
@@ -184,7 +184,7 @@ class Engine:
             self.devices = {d.name: d for d in selected}
             self.waves = plan_waves(selected, policy.waves, policy.group_by)
         # Each monitor's device profile, all read now: a bad one refuses the run before anything starts.
-        self.profiles = profiles or ProfileBook(self.devices.values())
+        self.profiles = ports.profiles(self.devices.values())
 
     def profile_of(self, device: Device) -> DeviceProfile:
         """The monitor's device profile (``cmspatch_profile``; default the emulated CMS service shell)."""
@@ -202,8 +202,8 @@ class Engine:
         package: VerifiedPackage,
         transports: Mapping[DeliveryPath, DeviceTransport],
         operator: str,
+        ports: EnginePorts,
         observer: NetworkObserver | None = None,
-        verifier: Verifier | None = None,
         retry: RetryPolicy | None = None,
         policy: CampaignPolicy | None = None,
     ) -> Engine:
@@ -232,8 +232,8 @@ class Engine:
             transports=transports,
             policy=policy or recorded,
             operator=operator,
+            ports=ports,
             observer=observer,
-            verifier=verifier,
             campaign_id=campaign,
             retry=retry,
         )
@@ -411,12 +411,11 @@ class Engine:
         if self._held:
             yield
             return
-        path = getattr(self.journal, "path", None)  # a journal file (an in-memory one has nobody to share)
         done = {n for n, d in self.status.devices.items() if d.terminal}
         todo = [n for n in self.devices if n not in done]
-        claims: contextlib.AbstractContextManager[list[Claim]] = contextlib.nullcontext([])
-        if isinstance(path, Path) and str(path) != ":memory:":
-            claims = Claims(path).hold(self.campaign_id, todo, self.controller)
+        claims: contextlib.AbstractContextManager[Iterable[StaleClaim]] = contextlib.nullcontext([])
+        if self.ports.claims is not None:  # a journal file (an in-memory one has nobody to share)
+            claims = self.ports.claims.hold(self.campaign_id, todo, self.controller)
         with claims as taken_over:
             self._held, self._claims_taken_over = True, list(taken_over)
             try:
@@ -610,7 +609,7 @@ class Engine:
 
     def _check_stop(self) -> None:
         if self._ctl.interrupted is not None:
-            raise _Stop()
+            raise Stop()
 
     def _record_attempt(self, name: str, step: str) -> Callable[[int, str, CmspatchError | None], None]:
         def record(attempt: int, outcome: str, error: CmspatchError | None) -> None:
@@ -634,12 +633,13 @@ class Engine:
 
     def _drive(self, device: Device) -> None:
         name = device.name
+        givens = Givens(campaign_id=self.campaign_id, package=self.package, policy=self.policy,
+                        controller=self.controller, verification=self.ports.verification,
+                        observer=self.observer, work_orders=self.ports.work_orders)
         try:
-            if device.delivery is DeliveryPath.MANUAL:
-                self._drive_manual(device)
-            else:
-                self._drive_network(device)
-        except _Stop as stop:
+            device_flow.drive(_Seam(self, name), device, self.profile_of(device), givens,
+                              self.transports.get(device.delivery), self._clock())
+        except Stop as stop:
             self._event(EventKind.LOG, {"level": "info", "message": stop.message}, name)
         except CmspatchError as exc:  # any error of ours ends this monitor, never the campaign
             if self._state(name) not in TERMINAL:
@@ -647,180 +647,62 @@ class Engine:
         finally:
             self._after_outcome(name)
 
-    def _drive_network(self, device: Device) -> None:
-        name = device.name
-        step = resume_step(self._state(name))
-        if step is Step.NONE:
-            return
-        transport = self.transports.get(device.delivery)
-        if transport is None:
-            raise UsageError(f"no transport for delivery path {device.delivery.value}", reason="no-transport")
-        if step is Step.START and (why := window_deferral(self.policy, device, self._clock())) is not None:
-            self._defer(name, why.value)
-            return
-        try:
-            session = self._retry(name, "connect", lambda attempt: transport.open(device))
-        except TransientTransportError as exc:
-            raise TransportError(exc.message, reason="unreachable") from exc
-        try:
-            flow = DeviceFlow(self, device, cast(DeviceSession, session))
-            self._leased(flow, step)
-        finally:
-            self._leases.pop(name, None)
-            with contextlib.suppress(Exception):
-                session.close()
-
-    def _leased(self, flow: DeviceFlow, step: Step) -> None:
-        """Run the flow under this monitor's lease (``domain.lease``): taken before anything is done to
-        the monitor, renewed between steps (``_renew_lease``), given back once the monitor is settled."""
-        name = flow.name
-        p = self.policy
-        lease = DeviceLease(
-            campaign=self.campaign_id, upload_dir=flow.upload_dir, holder=self.controller,
-            ttl=lease_ttl(p.reboot_timeout, p.install_timeout, p.command_timeout,
-                          p.observation_window + 2 * p.trigger_timeout),
-            run=lambda command: flow._run("lease", command),
-            log=lambda level, message, data: self._event(
-                EventKind.LOG, {"level": level, "message": message, "lease": data}, name))
-        other = lease.acquire()
-        if other is not None:
-            self._held_elsewhere(name, other)
-            return
-        self._leases[name] = lease
-        try:
-            flow.run(step)
-        except _Stop:
-            raise  # mid-flight: the lease stays, the resumed campaign takes it back
-        except BaseException:
-            lease.release()
-            raise
-        if self._state(name) in TERMINAL or self._state(name) is S.DEFERRED:
-            lease.release()
-
-    def _renew_lease(self, name: str) -> None:
-        """Between two steps: extend this monitor's lease, or stop if another campaign holds it now."""
-        lease = self._leases.get(name)
-        if lease is not None and (other := lease.renew()) is not None:
-            self._held_elsewhere(name, other)
-            raise _LeaseLost()
-
-    def _held_elsewhere(self, name: str, other: Lease) -> None:
-        """Another campaign holds a live lease on this monitor: leave it alone and say who."""
-        held_by = other.to_dict()
-        if S.DEFERRED in ALLOWED[self._state(name)]:
-            self._move(name, S.DEFERRED, HELD_ELSEWHERE, held_by=held_by)
-        else:  # mid-flight in this campaign: keep the journalled state for a later resume
-            self._event(EventKind.LOG, {"level": "warning", "held_by": held_by,
-                                        "message": f"left alone: {other.describe()} holds this monitor"},
-                        name)
-
-    def _defer(self, name: str, reason: str) -> None:
-        self._move(name, S.DEFERRED, reason)
-
-    def _drive_manual(self, device: Device) -> None:
-        name = device.name
-        state = self._state(name)
-        if state in (S.PENDING, S.DEFERRED):
-            pkg = self.package
-            order = build_work_order(
-                device,
-                campaign=self.campaign_id,
-                package_name=pkg.package_name,
-                sha256=pkg.sha256,
-                size=pkg.size,
-                target_version=pkg.target_version,
-                issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-            transport = self.transports.get(DeliveryPath.MANUAL)
-            issue = getattr(transport, "issue", None)
-            files = [str(p) for p in issue(order)] if issue is not None else []
-            self._event(EventKind.WORK_ORDER, {"order": order.to_dict(), "files": files}, name)
-            self._move(name, S.AWAITING_TECHNICIAN, "work-order-issued")
-        elif state is S.AWAITING_TECHNICIAN and self.status.devices[name].technician:
-            self._move(name, S.VERIFYING, "technician-confirmed")
-            self._verify(device, None)
-        elif state is S.VERIFYING:
-            self._verify(device, None)
-
-    def _verify(self, device: Device, session: DeviceSession | None, *, already: bool = False) -> None:
-        """Run the verification engineer's checks; patched only when every CVE verdict is fixed.
-
-        ``already``: the monitor runs the target version before we touched it; it is skipped as
-        "already-patched" only if the evidence agrees, otherwise it fails like any other."""
-        from orchestrator.verification import Identities, session_trigger, verification_events, verify_device
-
-        verifier = self._verifier or verify_device
-        trigger, no_trigger = self._trigger_for(device, session, session_trigger)
-        with self._expected_lock:  # one for the run: who is who on the network (domain.attribution)
-            self._identities = self._identities or Identities(self.inventory.devices)
-        profile = self.profile_of(device)
-        kwargs: dict[str, Any] = {"expected_files": self._package_files(), "fleet": self._identities}
-        if device.profile != DEFAULT_PROFILE:  # the default verifier's defaults are the shipped profile's
-            kwargs.update(profile=profile, udp_probe_ports=profile.udp_probe_ports)
-        if no_trigger:
-            kwargs["no_trigger_reason"] = no_trigger
-        result = verifier(
-            session,
-            device,
-            expected_version=self.package.target_version,
-            observer=self.observer,
-            trigger=trigger,
-            window=self.policy.observation_window,
-            **kwargs,
-        )
-        if self._ctl.interrupted is not None:
-            raise _Stop()  # a verification cut short is not evidence: the resumed run verifies again
-        by = {t: f"technician {who}" for (d, t), who in self._desk.answered_by.items() if d == device.name}
-        for event in verification_events(
-            self.campaign_id, result, device=device.name, triggered_by="cmspatch", by_trigger=by
-        ):
-            self._emit(event)
-        if result.all_fixed:
-            if already:
-                self._move(device.name, S.SKIPPED, "already-patched")
-            else:
-                self._move(device.name, S.PATCHED, "verified")
-        else:
-            self._fail(
-                device.name,
-                "backdoor-still-present" if result.any_vulnerable else "verification-inconclusive",
-            )
-
-    def _trigger_for(
-        self, device: Device, session: DeviceSession | None,
-        by_service: Callable[[DeviceSession, DeviceProfile], Any],
-    ) -> tuple[Any, str]:
-        """Who presses the hidden-mount triggers on this monitor, or why nobody does."""
-        if not self.policy.exercise_triggers:
-            return None, "triggers switched off for this campaign (--no-triggers)"
-        profile = self.profile_of(device)
-        service = {t for t, command in profile.triggers.items() if command is not None}
-        # A trigger the profile has no service command for is the technician's, whatever trigger_by says.
-        technician = (device.delivery is DeliveryPath.MANUAL or self.policy.trigger_by == "technician"
-                      or not service)
-        if not technician:
-            if session is None:
-                return None, "no service session to run the trigger command"
-            by_command = by_service(session, profile)
-            if len(service) == len(profile.triggers):
-                return by_command, ""
-            by_hand = self._desk.trigger_for(device.name)
-            return (lambda name: (by_command if name in service else by_hand)(name)), ""
-        if session is None and not device.address:
-            return None, "nothing could observe a trigger (no service access and no network address)"
-        return self._desk.trigger_for(device.name), ""
-
     def _package_files(self) -> dict[str, str] | None:
         """{installed path: SHA-256} of the package's binaries, for the binary-hashes check (read once)."""
         with self._expected_lock:
             if self._expected_files is None:
                 try:
-                    _, self._expected_files = package_expectations(self.package.package)
+                    read = self.ports.package_files
+                    self._expected_files = {} if read is None else dict(read())
                 except CmspatchError as exc:
                     self._event(EventKind.LOG, {"level": "warning", "message":
                                 f"binary hashes will not be compared: {exc.message}"})
                     self._expected_files = {}
             return self._expected_files or None
+
+
+class _Seam:
+    """The engine's side of ``device_flow.DeviceSeam``, bound to one monitor."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self._e = engine
+        self.name = name
+
+    def state(self) -> DeviceState:
+        return self._e._state(self.name)
+
+    def status(self) -> DeviceStatus:
+        return self._e.status.devices[self.name]
+
+    def records(self) -> Iterator[JournalRecord]:
+        return self._e.journal.records(self._e.campaign_id)
+
+    def record(self, kind: EventKind, data: dict[str, Any], *, campaign_wide: bool = False) -> None:
+        self._e._event(kind, data, None if campaign_wide else self.name)
+
+    def move(self, to: DeviceState, reason: str = "", **extra: Any) -> None:
+        self._e._move(self.name, to, reason, **extra)
+
+    def fail(self, reason: str) -> None:
+        self._e._fail(self.name, reason)
+
+    def defer(self, reason: str) -> None:
+        self._e._move(self.name, S.DEFERRED, reason)
+
+    def retry(self, step: str, fn: Callable[[int], Any], *, once: bool = False) -> Any:
+        return self._e._retry(self.name, step, fn, once=once)
+
+    def check_stop(self) -> None:
+        self._e._check_stop()
+
+    def technician_trigger(self) -> Trigger:
+        return self._e._desk.trigger_for(self.name)
+
+    def answered_by(self) -> Mapping[str, str]:
+        return {t: f"technician {who}" for (d, t), who in self._e._desk.answered_by.items() if d == self.name}
+
+    def expected_files(self) -> Mapping[str, str] | None:
+        return self._e._package_files()
 
 
 def technician_payload(technician: str, note: str, version: str | None) -> dict[str, Any]:

@@ -9,6 +9,10 @@ python-tuf's ``FetcherInterface``):
 - ``Journal``: append-only, hash-chained event log.
 - ``NetworkObserver``: sinkhole or capture reader; reports what indicator traffic was seen.
 - ``Clock``: time, so the core and the engine can be tested without sleeping.
+- ``DeviceProfiles``, ``CampaignClaims``, ``WorkOrders``, ``Verification``, ``PackageFiles``: what the
+  engine needs of profile files, the journal's claims file, hands-on work orders, the verification
+  engineer's checks and the package's contents. The composition root (``orchestrator.wiring``) hands in
+  the adapters behind them, so the engine itself imports no adapter.
 
 Errors: every method raises only ``orchestrator.errors`` types (``TransientTransportError`` for what a
 retry can fix, ``PermanentTransportError`` for what it cannot).
@@ -16,14 +20,17 @@ retry can fix, ``PermanentTransportError`` for what it cannot).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.profile import DeviceProfile
+from orchestrator.domain.trust.verified import VerifiedPackage
 
 
 @dataclass(frozen=True)
@@ -133,3 +140,73 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+
+class DeviceProfiles(Protocol):
+    """Each monitor's device profile, all read when the engine is built (a bad one refuses the run)."""
+
+    def of(self, device: Device) -> DeviceProfile: ...
+
+
+class StaleClaim(Protocol):
+    """A claim left by a process that is gone, taken over by this one (journalled as a warning)."""
+
+    @property
+    def devices(self) -> tuple[str, ...]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+
+class CampaignClaims(Protocol):
+    """Who drives which campaign and monitors of one journal file (``adapters.journal_claims``)."""
+
+    def hold(self, campaign: str, devices: Iterable[str], holder: str
+             ) -> AbstractContextManager[Iterable[StaleClaim]]:
+        """Hold ``campaign`` and ``devices`` for ``holder``; raises ``CampaignLocked`` if another
+        live process holds either; yields the stale claims it took over."""
+        ...
+
+
+class WorkOrders(Protocol):
+    """Hands-on units: build and hand out the work order a technician follows (``adapters.manual``)."""
+
+    def issue(self, device: Device, *, campaign: str, package: VerifiedPackage
+              ) -> tuple[dict[str, Any], list[str]]:
+        """The order as journalled, and the files it was written to (none when nothing is written)."""
+        ...
+
+
+Trigger = Callable[[str], None]  # exercise one hidden-mount trigger by name
+
+
+class VerificationResult(Protocol):
+    """What the engine reads of one monitor's verification."""
+
+    @property
+    def all_fixed(self) -> bool: ...
+
+    @property
+    def any_vulnerable(self) -> bool: ...
+
+    def events(self, campaign: str, *, by_trigger: Mapping[str, str]) -> list[Event]:
+        """The journal records of this verification (``by_trigger``: who exercised which trigger, when it
+        was not cmspatch)."""
+        ...
+
+
+class Verification(Protocol):
+    """The verification engineer's checks on one monitor (``orchestrator.verification``)."""
+
+    def service_trigger(self, session: DeviceSession, profile: DeviceProfile) -> Trigger:
+        """A trigger by the profile's service command over ``session``."""
+        ...
+
+    def verify(self, session: DeviceSession | None, device: Device, *, profile: DeviceProfile,
+               expected_version: str, observer: NetworkObserver | None, trigger: Trigger | None,
+               no_trigger_reason: str, window: float, expected_files: Mapping[str, str] | None
+               ) -> VerificationResult: ...
+
+
+PackageFiles = Callable[[], Mapping[str, str]]  # {installed path: SHA-256}; raises CmspatchError

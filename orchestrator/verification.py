@@ -52,7 +52,7 @@ from orchestrator.domain.clinical import ClinicalGate, may_disturb
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
-from orchestrator.domain.profile import DeviceProfile
+from orchestrator.domain.profile import DEFAULT_PROFILE, DeviceProfile
 from orchestrator.domain.verdict_rules import decide_all
 from orchestrator.domain.verdicts import CveVerdict, Evidence, Verdict
 from orchestrator.errors import CmspatchError
@@ -527,3 +527,54 @@ def verification_events(campaign: str, result: DeviceVerification, *, device: st
             "watched": name, "total": len(result.unattributed),
             "contacts": [dict(c) for c in result.unattributed[:UNATTRIBUTED_RECORDED]]}))
     return events
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """One monitor's verification as a campaign reads it (``ports.VerificationResult``)."""
+
+    result: DeviceVerification
+    device: str
+
+    @property
+    def all_fixed(self) -> bool:
+        return self.result.all_fixed
+
+    @property
+    def any_vulnerable(self) -> bool:
+        return self.result.any_vulnerable
+
+    def events(self, campaign: str, *, by_trigger: Mapping[str, str]) -> list[Event]:
+        return verification_events(campaign, self.result, device=self.device, triggered_by="cmspatch",
+                                   by_trigger=by_trigger)
+
+
+class CampaignVerifier:
+    """``ports.Verification`` for a campaign: ``verify_device`` with the network identities of the whole
+    inventory (made on first use and shared by every monitor of the run: a neighbour's leak is the
+    neighbour's), the monitor's profile, and the triggers by its service command."""
+
+    def __init__(self, devices: Iterable[Device], verify: Callable[..., DeviceVerification] = verify_device
+                 ) -> None:
+        self._devices = tuple(devices)
+        self._verify = verify
+        self._lock = threading.Lock()
+        self._fleet: Identities | None = None
+
+    def service_trigger(self, session: DeviceSession, profile: DeviceProfile) -> Trigger:
+        return session_trigger(session, profile)
+
+    def verify(self, session: DeviceSession | None, device: Device, *, profile: DeviceProfile,
+               expected_version: str, observer: NetworkObserver | None, trigger: Trigger | None,
+               no_trigger_reason: str, window: float, expected_files: Mapping[str, str] | None
+               ) -> CampaignResult:
+        with self._lock:
+            self._fleet = self._fleet or Identities(self._devices)
+        kwargs: dict[str, Any] = {"expected_files": expected_files, "fleet": self._fleet}
+        if device.profile != DEFAULT_PROFILE:  # verify_device's defaults are the shipped profile's
+            kwargs.update(profile=profile, udp_probe_ports=profile.udp_probe_ports)
+        if no_trigger_reason:
+            kwargs["no_trigger_reason"] = no_trigger_reason
+        result = self._verify(session, device, expected_version=expected_version, observer=observer,
+                              trigger=trigger, window=window, **kwargs)
+        return CampaignResult(result, device.name)

@@ -256,12 +256,12 @@ def _transports(inventory: Any, args: argparse.Namespace) -> dict[DeliveryPath, 
 def cmd_plan(args: argparse.Namespace) -> int:
     """What a run would do. Writes nothing: no journal, and the anti-rollback state is only read (a
     release planned by mistake must not lock out the release actually meant)."""
-    from orchestrator.engine import Engine
+    from orchestrator import wiring
 
     policy = build_policy(args)  # a bad value is refused before any file is read
     inventory, package = _inputs(args, record=False)
     with SqliteJournal(":memory:") as scratch:  # plan writes nothing anywhere
-        engine = Engine(
+        engine = wiring.new_engine(
             inventory=inventory,
             package=package,
             journal=scratch,
@@ -428,7 +428,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
     """Locks before listeners: the journal's claims are held before the sinkhole binds its sockets, so a
     second run is told who holds the campaign (exit 6), not that an address is in use."""
-    from orchestrator.engine import Engine
+    from orchestrator import wiring
 
     inventory, package = _inputs(args)
     operator = operator_name(args.operator)
@@ -440,7 +440,7 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
         journal = stack.enter_context(SqliteJournal(journal_path(args)))
         journal.verify_or_raise()  # refuse a cut or altered journal before anything binds or connects
         if args.resume is not None:
-            engine = Engine.resume(
+            engine = wiring.resume_engine(
                 journal=journal,
                 campaign_id=args.resume or None,
                 inventory=inventory,
@@ -449,7 +449,7 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
                 operator=operator,
             )
         else:
-            engine = Engine(
+            engine = wiring.new_engine(
                 inventory=inventory,
                 package=package,
                 journal=journal,

@@ -98,11 +98,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack: ExitStack,
                      operator: str) -> None:
+    from orchestrator import wiring
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
     from orchestrator.cli import campaign
     from orchestrator.cli.package import archive_limits
-    from orchestrator.engine import Engine
 
     inventory = load_inventory(args.inventory)
     config.devices = inventory.select(args.limit) if args.limit else inventory.devices
@@ -124,12 +124,12 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
         return engine
 
     def new_engine(package: Any) -> Any:
-        return held(Engine(inventory=inventory, package=package, journal=journal,
+        return held(wiring.new_engine(inventory=inventory, package=package, journal=journal,
                            transports=campaign._transports(inventory, args), policy=policy,
                            operator=operator, limit=args.limit))
 
     def resume_engine(package: Any) -> Any:
-        return held(Engine.resume(journal=journal, campaign_id=args.campaign, inventory=inventory,
+        return held(wiring.resume_engine(journal=journal, campaign_id=args.campaign, inventory=inventory,
                                   package=package, transports=campaign._transports(inventory, args),
                                   operator=operator))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator import wiring
 from orchestrator.adapters.demo_trust import DemoTrust, make_demo_trust
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
@@ -95,9 +96,9 @@ class Rig:
         inventory = kwargs.pop("inventory", None) or self.inventory
         transports = {DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts),
                       DeliveryPath.MANUAL: ManualTransport(self.workdir / "work-orders")}
-        return Engine(inventory=inventory, package=self.package, journal=journal, transports=transports,
-                      policy=policy or fast_policy(), operator="test", observer=self.sinkhole,
-                      retry=FAST_RETRY, **kwargs)
+        return wiring.new_engine(inventory=inventory, package=self.package, journal=journal,
+                                 transports=transports, policy=policy or fast_policy(), operator="test",
+                                 observer=self.sinkhole, retry=FAST_RETRY, **kwargs)
 
     def installs(self, name: str) -> int:
         activity = self.fleet.monitor(name).activity()

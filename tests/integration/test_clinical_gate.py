@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import wiring
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.demo import demo_policy, start_demo
@@ -25,7 +26,6 @@ from orchestrator.domain.devices import CredentialRef, DeliveryPath, Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.emulator import EmulatedFleet
-from orchestrator.engine import Engine
 from orchestrator.verification import verify_device
 from tests.integration.conftest import unique_prefixes
 from tests.integration.engine_rig import FAST_RETRY, fast_policy, rig
@@ -212,7 +212,7 @@ def test_a_resumed_upload_asks_the_gate_again_before_sending_anything(tmp_path: 
         before = len(monitor.activity())
         inventory = r.inventory
         transports = {DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts)}
-        resumed = Engine.resume(journal=journal, campaign_id=engine.campaign_id, inventory=inventory,
+        resumed = wiring.resume_engine(journal=journal, campaign_id=engine.campaign_id, inventory=inventory,
                                 package=r.package, operator="test", observer=r.sinkhole, retry=FAST_RETRY,
                                 transports=transports,
                                 policy=fast_policy(waves=("1",), max_rechecks=1, recheck_interval=0.1))

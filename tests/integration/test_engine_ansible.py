@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator import wiring
 from orchestrator.adapters.ansible import AnsibleTransport
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.domain.devices import DeliveryPath
@@ -30,7 +31,6 @@ from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.verdicts import Verdict
-from orchestrator.engine import Engine
 from orchestrator.errors import ExitCode
 from tests.integration.engine_rig import FAST_RETRY, Rig, fast_policy, rig
 
@@ -70,7 +70,7 @@ def test_a_campaign_over_ansible_ends_patched_verified_and_journalled(tmp_path: 
         monitor.inject("unreachable")  # refused until the engine has journalled one failed connect
         transport = AnsibleTransport(inventory_path)
         try:
-            engine = Engine(inventory=inventory, package=r.package, journal=journal,
+            engine = wiring.new_engine(inventory=inventory, package=r.package, journal=journal,
                             transports={DeliveryPath.ANSIBLE: transport}, policy=fast_policy(**POLICY),
                             operator="test", observer=r.sinkhole, retry=FAST_RETRY)
 

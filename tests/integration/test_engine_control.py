@@ -77,10 +77,10 @@ def test_resuming_with_a_different_package_is_refused(tmp_path: Path) -> None:
         engine.run(auto_approve=True)
         from dataclasses import replace
 
-        from orchestrator.engine import Engine
+        from orchestrator import wiring
         from orchestrator.errors import UsageError
 
         with pytest.raises(UsageError) as info:
-            Engine.resume(journal=journal, campaign_id=engine.campaign_id, inventory=r.inventory,
+            wiring.resume_engine(journal=journal, campaign_id=engine.campaign_id, inventory=r.inventory,
                           package=replace(r.package, sha256="0" * 64), transports={}, operator="x")
         assert info.value.reason == "package-differs"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orchestrator import wiring
 from orchestrator.adapters.ansible import AnsibleTransport
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
@@ -21,7 +22,6 @@ from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.status import project
 from orchestrator.emulator.monitor import EmulatedMonitor
-from orchestrator.engine import Engine
 from orchestrator.errors import ExitCode
 from tests.integration.conftest import wait_until
 from tests.integration.engine_rig import FAST_RETRY, Rig, fast_policy, rig
@@ -100,7 +100,7 @@ def test_over_ansible_a_monitor_keeping_its_sessions_is_verified_only_after_its_
         monitor.inject("slow-drop", seconds=3)
         transport = AnsibleTransport(inventory_path)
         try:
-            engine = Engine(inventory=inventory, package=r.package, journal=journal,
+            engine = wiring.new_engine(inventory=inventory, package=r.package, journal=journal,
                             transports={DeliveryPath.ANSIBLE: transport}, policy=fast_policy(**POLICY),
                             operator="test", observer=r.sinkhole, retry=FAST_RETRY)
             engine.run(auto_approve=True)

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator import wiring
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.sinkhole import Sinkhole
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.verdicts import Verdict
-from orchestrator.engine import Engine
 from orchestrator.technician import TechnicianDesk, trigger_answer_payload
 from orchestrator.verification import verify_device
 from tests.integration.engine_rig import fast_policy, rig
@@ -164,9 +164,10 @@ def test_interrupting_while_waiting_for_the_technician_keeps_the_monitor_resumab
         assert engine.status.devices[name].state is DeviceState.VERIFYING
         assert not _records(journal, engine.campaign_id, EventKind.VERDICT)
 
-        resumed = Engine.resume(campaign_id=engine.campaign_id, inventory=r.inventory, package=r.package,
-                                journal=journal, transports=engine.transports, operator="test",
-                                policy=fast_policy(trigger_by="technician", trigger_timeout=0.3))
+        resumed = wiring.resume_engine(campaign_id=engine.campaign_id, inventory=r.inventory,
+                                       package=r.package, journal=journal, transports=engine.transports,
+                                       operator="test",
+                                       policy=fast_policy(trigger_by="technician", trigger_timeout=0.3))
         resumed.run()
         assert resumed.status.devices[name].state is DeviceState.FAILED  # nobody answered the second time
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import wiring
 from orchestrator.adapters.demo_trust import make_demo_trust
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.manual import ManualTransport
@@ -109,16 +110,16 @@ class Rules:
                 "transports": {DeliveryPath.SSH: self.fleet.transport,
                                DeliveryPath.MANUAL: ManualTransport(self.directory / "work-orders")},
                 "operator": "rule-test", "observer": self.fleet.observer,
-                "verifier": partial(verify_device, prober=self.fleet.prober), "retry": RETRY}
+                "verify": partial(verify_device, prober=self.fleet.prober), "retry": RETRY}
 
     def engine(self, campaign_policy: CampaignPolicy | None = None, *, journal: Journal | None = None,
                **kwargs: Any) -> Engine:
-        return Engine(policy=campaign_policy or policy(), **self._kwargs(journal), **kwargs)
+        return wiring.new_engine(policy=campaign_policy or policy(), **self._kwargs(journal), **kwargs)
 
     def resume(self, campaign_id: str, *, journal: Journal | None = None, **kwargs: Any) -> Engine:
         args = self._kwargs(journal)
         args.pop("inventory")
-        return Engine.resume(campaign_id=campaign_id, inventory=self.inventory, **args, **kwargs)
+        return wiring.resume_engine(campaign_id=campaign_id, inventory=self.inventory, **args, **kwargs)
 
     def run(self, campaign_policy: CampaignPolicy | None = None, *, auto_approve: bool = False,
             **kwargs: Any) -> tuple[Engine, CampaignOutcome]:

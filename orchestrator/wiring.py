@@ -1,0 +1,80 @@
+"""The composition root: the one place that picks adapters and hands them to an engine.
+
+The engine (``orchestrator.engine``) and a monitor's steps (``orchestrator.device_flow``) talk only
+through ``orchestrator.ports``; which class stands behind each port is decided here, once, for every
+front end that drives a campaign: ``cmspatch run``/``--resume``, the TUI, the demo and the benchmark.
+A second copy of this wiring is how front ends used to drift apart (one forgot the claims file, one
+reached into another's private helper), so they call these functions instead of building engines.
+
+Deliberately left out: reading the inventory, the package and the policy (each front end reports its
+own input errors its own way) and any campaign rule (the domain's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.adapters.journal_claims import Claims
+from orchestrator.adapters.journal_sqlite import SqliteJournal
+from orchestrator.adapters.manual import ManualTransport, build_work_order
+from orchestrator.adapters.package_reader import package_expectations
+from orchestrator.adapters.profile_file import ProfileBook
+from orchestrator.domain.devices import DeliveryPath, Device
+from orchestrator.domain.inventory import Inventory
+from orchestrator.domain.trust.verified import VerifiedPackage
+from orchestrator.engine import Engine, EnginePorts
+from orchestrator.ports import DeviceTransport, Journal
+from orchestrator.verification import CampaignVerifier, DeviceVerification, verify_device
+
+
+class _WorkOrders:
+    """``ports.WorkOrders`` by ``adapters.manual``: the order, written where the hands-on transport
+    writes them (nowhere without one: the order is still journalled)."""
+
+    def __init__(self, transport: DeviceTransport | None) -> None:
+        self._transport = transport
+
+    def issue(self, device: Device, *, campaign: str, package: VerifiedPackage
+              ) -> tuple[dict[str, Any], list[str]]:
+        order = build_work_order(
+            device, campaign=campaign, package_name=package.package_name, sha256=package.sha256,
+            size=package.size, target_version=package.target_version,
+            issued_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        files = self._transport.issue(order) if isinstance(self._transport, ManualTransport) else []
+        return order.to_dict(), [str(p) for p in files]
+
+
+Verify = Callable[..., DeviceVerification]  # verification.verify_device's signature
+
+
+def engine_ports(inventory: Inventory, package: VerifiedPackage, journal: Journal,
+                 transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device
+                 ) -> EnginePorts:
+    """The adapters behind an engine's ports for this inventory, package and journal (``verify``: how
+    one monitor is verified; tests give ``verify_device`` a scripted prober)."""
+    on_disk = isinstance(journal, SqliteJournal) and str(journal.path) != ":memory:"
+    return EnginePorts(
+        verification=CampaignVerifier(inventory.devices, verify),
+        profiles=ProfileBook,
+        claims=Claims(journal.path) if on_disk and isinstance(journal, SqliteJournal) else None,
+        work_orders=_WorkOrders(transports.get(DeliveryPath.MANUAL)),
+        package_files=lambda: package_expectations(package.package)[1],
+    )
+
+
+def new_engine(*, inventory: Inventory, package: VerifiedPackage, journal: Journal,
+               transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device,
+               **kwargs: Any) -> Engine:
+    """A new campaign (``Engine``'s other arguments as given)."""
+    return Engine(inventory=inventory, package=package, journal=journal, transports=transports,
+                  ports=engine_ports(inventory, package, journal, transports, verify), **kwargs)
+
+
+def resume_engine(*, inventory: Inventory, package: VerifiedPackage, journal: Journal,
+                  transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device,
+                  **kwargs: Any) -> Engine:
+    """A campaign of the journal, continued (``Engine.resume``'s other arguments as given)."""
+    return Engine.resume(inventory=inventory, package=package, journal=journal, transports=transports,
+                         ports=engine_ports(inventory, package, journal, transports, verify), **kwargs)
