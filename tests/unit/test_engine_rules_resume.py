@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from orchestrator import wiring
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.scripted import Hook, ScriptedMonitor
 from orchestrator.domain.events import EventKind, JournalRecord
@@ -112,8 +113,8 @@ def test_a_campaign_resumes_only_with_the_package_it_pushes(world: Worlds) -> No
     (rules.directory / "other").mkdir()
     other = rig.signed_package(rules.directory / "other")
     with pytest.raises(UsageError) as refused:
-        Engine.resume(journal=engine.journal, campaign_id=engine.campaign_id, inventory=rules.inventory,
-                      package=other, transports={}, operator="rule-test")
+        wiring.resume_engine(journal=engine.journal, campaign_id=engine.campaign_id,
+                             inventory=rules.inventory, package=other, transports={}, operator="rule-test")
     assert refused.value.reason == "package-differs"
 
 
