@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.cli.contain",
     "orchestrator.cli.vitals",
     "orchestrator.cli.incident",
+    "orchestrator.cli.rollup",
     "orchestrator.cli.profile",
     "orchestrator.cli.bench",
 )
