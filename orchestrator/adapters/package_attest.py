@@ -6,7 +6,7 @@ signs it. ``sign`` adds one more signature to an existing envelope -- the second
 two-person rule -- without touching the payload bytes. It re-hashes the package first (``package=``, else
 the file the manifest names beside the manifest) so the second signer checks the bytes (hash and content
 scan) independently instead of trusting the first signer's word; signing without them
-(``check_package=False``, the CLI's ``--no-package-check``) is possible but written into that
+(``check_package=False``, the CLI's ``--without-package``) is possible but written into that
 signature's ceremony record, so the verify report shows a rubber stamp for what it is.
 
 Every signature carries a ceremony record (``domain/trust/ceremony.py``): when, the key's custody (file,
@@ -116,7 +116,7 @@ def package_beside(path: Path, manifest: Manifest) -> Path:
     candidate = Path(path).parent / manifest.artifacts[0].name
     if not candidate.is_file():
         raise UsageError(f"{path}: the package {manifest.artifacts[0].name} is not beside the manifest; give "
-                         "--package PKG so its bytes are checked before you sign, or --no-package-check to "
+                         "--package PKG so its bytes are checked before you sign, or --without-package to "
                          "sign without looking (recorded in your signature)", reason="package-needed")
     return candidate
 
@@ -129,7 +129,7 @@ def sign_manifest(path: Path, key: Signer, *, package: Path | None = None, check
     The package bytes are re-checked first (``package``, else the one beside the manifest); only
     ``check_package=False`` skips that, and the signature's ceremony record says so."""
     if package is not None and not check_package:
-        raise UsageError("--package and --no-package-check contradict each other")
+        raise UsageError("--package and --without-package contradict each other")
     envelope = parse_envelope(read_bounded(path, MAX_ENVELOPE_BYTES, "manifest"))
     manifest = parse_manifest(envelope.payload)
     if check_package:

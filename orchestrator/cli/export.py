@@ -1,15 +1,18 @@
 """``cmspatch export``: compliance documents from the campaign journal, and ``export verify`` to check them.
 
     cmspatch export --format csv|json|html|csaf|cyclonedx --out FILE [--journal FILE] [--campaign ID]
-                    [--sign KEY] [--columns MAP.yml] [--publisher NAME] [--publisher-namespace URI]
-                    [--tlp RED|AMBER|GREEN|WHITE]
+                    [--sign KEY|pkcs11:URI [--passphrase-file F | --passphrase-env NAME | --pin-file F |
+                     --pin-env NAME] [--pkcs11-module SO]] [--columns MAP.yml] [--publisher NAME]
+                    [--publisher-namespace URI] [--tlp RED|AMBER|GREEN|WHITE]
     cmspatch export verify FILE --sig FILE.sig (--policy POLICY | --key PUB) [--json]
 
 The documents themselves are pure functions of the journal records (``orchestrator.exports``); this
 module does the I/O: read the journal read-only (its chain and anchors are verified before anything is
 written: an export of a journal whose tail was cut would prove a shorter story), write the document
 atomically (temporary file + rename, so a reader never sees half a report), and with ``--sign`` write
-``FILE.sig`` next to it, also atomically; the signed statement carries the chain head (seq and hash)
+``FILE.sig`` next to it, also atomically (the key is unlocked the way ``package sign`` unlocks it: a key
+file's passphrase or a token's PIN from a file, a variable or the prompt, never the command line; the
+statement records the key's custody); the signed statement carries the chain head (seq and hash)
 that ``cmspatch audit verify --against FILE.sig`` checks a journal against later. Exit codes: 0 written /
 valid signature, 2 usage or not a journal, 3 signature invalid (the reason code is printed), 7 journal
 does not verify (chain or anchors), 8 journal damaged.
@@ -18,6 +21,7 @@ does not verify (chain or anchors), 8 journal damaged.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -26,12 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL
+from orchestrator.cli.keys import add_secret_flags
 from orchestrator.cli.people import operator_name
 from orchestrator.errors import ExitCode, ExportError, UsageError
 
 if TYPE_CHECKING:
     from orchestrator.adapters.journal_anchors import Anchor
     from orchestrator.adapters.journal_sqlite import ChainReport
+    from orchestrator.domain.trust.signatures import Signer
     from orchestrator.exports.columns import ColumnMap
     from orchestrator.exports.model import ExportModel
 
@@ -55,7 +61,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help=f"SQLite journal (default {DEFAULT_JOURNAL}, or $CMSPATCH_JOURNAL)",
     )
     parser.add_argument("--campaign", metavar="ID", help="campaign id (default: the newest campaign)")
-    parser.add_argument("--sign", type=Path, metavar="KEY", help="private key: also write FILE.sig (DSSE)")
+    parser.add_argument("--sign", metavar="KEY",
+                        help="private key file or pkcs11: URI: also write FILE.sig (DSSE)")
     parser.add_argument("--by", dest="signed_by", metavar="NAME",
                         help="with --sign: who signs (a name, in the signed statement; default "
                              "$CMSPATCH_OPERATOR)")
@@ -78,6 +85,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="CSAF distribution TLP label (default AMBER)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    add_secret_flags(parser)
     parser.set_defaults(func=run_export)
     actions = parser.add_subparsers(dest="export_action", metavar="ACTION")
     verify = actions.add_parser(
@@ -148,17 +156,24 @@ def _columns(path: Path) -> ColumnMap:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from orchestrator.adapters.journal_sqlite import SqliteJournal
-    from orchestrator.adapters.trust_files import atomic_write, load_signing_key
-    from orchestrator.exports.model import build_model
-    from orchestrator.exports.signing import sign_export
+    from orchestrator.cli.keys import open_signer
 
     if not args.format or not args.out:
         raise UsageError("export needs --format and --out (or: cmspatch export verify FILE --sig FILE.sig)")
     if args.columns and args.format != "csv":
         raise UsageError("--columns applies to --format csv only")
     columns = _columns(args.columns) if args.columns else None
-    key = load_signing_key(args.sign) if args.sign else None  # refuse a bad key before any work
+    with contextlib.ExitStack() as stack:  # a token's session stays open until the signature is made
+        key = stack.enter_context(open_signer(args.sign, args)) if args.sign else None  # before any work
+        return _export(args, columns, key)
+
+
+def _export(args: argparse.Namespace, columns: ColumnMap | None, key: Signer | None) -> int:
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from orchestrator.adapters.trust_files import atomic_write
+    from orchestrator.exports.model import build_model
+    from orchestrator.exports.signing import sign_export
+
     with SqliteJournal(args.journal, read_only=True) as journal:
         say_report(journal.verify_or_raise(anchors_required=False))
         records = list(journal.records())

@@ -15,7 +15,11 @@ the command line. ``--unencrypted`` writes it in the clear, and says so. With ``
 is made on the token (or found there, if the URI names one that exists) and never leaves it; the PIN
 comes the same ways (``--pin-file``, ``--pin-env``, the prompt). ``new`` writes the public half next to
 a key file (``.pub``), prints the key id, and with ``--policy`` adds the public key to the policy
-(creating it with the default rules if it does not exist). The policy is checked before anything is
+(creating it with the default rules if it does not exist) with its custody: a key file, encrypted or
+not, or the token's label and serial and the object's label (``keys list`` and ``package verify`` show
+it). Rotation is ``keys new`` for the same role (another object on the token, another file) followed by
+``keys revoke`` of the old key id; a lost token is revoked by its key id, which ``keys list`` pairs with
+the token's serial. The policy is checked before anything is
 written, so a refusal leaves no key behind.
 
 ``add_signer_flags`` / ``open_signer`` give ``package attest`` and ``package sign`` the same ways to
@@ -42,7 +46,14 @@ from orchestrator.adapters.trust_files import (
     write_private_key,
 )
 from orchestrator.domain.trust.pkcs11_uri import is_pkcs11_uri, parse_pkcs11_uri
-from orchestrator.domain.trust.policy import MAX_POLICY_BYTES, ROLES, TrustPolicy, parse_policy, render_policy
+from orchestrator.domain.trust.policy import (
+    MAX_POLICY_BYTES,
+    ROLES,
+    Custody,
+    TrustPolicy,
+    parse_policy,
+    render_policy,
+)
 from orchestrator.domain.trust.signatures import GENERATE_CHOICES, Signer, generate_key, load_public_key
 from orchestrator.errors import ExitCode, UsageError
 
@@ -145,7 +156,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     passphrase = None if args.unencrypted else read_secret(
         passphrase_source(args), f"passphrase for the new key {out}: ", confirm=True)
     key = generate_key(args.algorithm or "ed25519")
-    policy = base.with_key(key.public, args.role, args.owner) if base is not None else None
+    custody = Custody("file", encrypted=passphrase is not None)
+    policy = base.with_key(key.public, args.role, args.owner, custody) if base is not None else None
     write_private_key(out, key, passphrase)
     atomic_write(pub, key.public.pem.encode("ascii"), exclusive=True)
     if policy is not None:
@@ -179,7 +191,8 @@ def _new_on_token(args: argparse.Namespace) -> int:
     if known is not None and known.role != args.role:
         raise UsageError(f"{key.keyid} is already in {args.policy} as {known.role} (one key, one role)")
     if base is not None and known is None:
-        atomic_write(args.policy, render_policy(base.with_key(key.public, args.role, args.owner)).encode())
+        policy = base.with_key(key.public, args.role, args.owner, Custody.from_record(custody))
+        atomic_write(args.policy, render_policy(policy).encode())
     what = "made" if made else "found (already on the token)"
     if args.json:
         print(json.dumps({"keyid": key.keyid, "role": args.role, "algorithm": key.public.algorithm.value,
@@ -217,14 +230,17 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     policy = _load_policy(args.policy, missing_ok=False)
     keys = [{"keyid": k.keyid, "role": k.role, "owner": k.owner, "algorithm": k.key.algorithm.value,
-             "revoked": policy.revocation(k.keyid) is not None} for k in policy.keys]
+             "revoked": policy.revocation(k.keyid) is not None,
+             "custody": k.custody.to_dict() if k.custody is not None else None,
+             "held": k.custody.describe() if k.custody is not None else "custody not recorded"}
+            for k in policy.keys]
     if args.json:
         rules = [{"name": r.name, "require": dict(r.require)} for r in policy.rules]
         print(json.dumps({"keys": keys, "revoked": [r.keyid for r in policy.revoked], "thresholds": rules}))
         return int(ExitCode.OK)
     for k in keys:
         state = "REVOKED" if k["revoked"] else "active"
-        print(f"{k['keyid']}  {k['role']:<17} {k['algorithm']:<10} {state:<7} {k['owner']}")
+        print(f"{k['keyid']}  {k['role']:<17} {k['algorithm']:<10} {state:<7} {k['owner']}  [{k['held']}]")
     for rule in policy.rules:
         print(f"rule {rule.name}: {rule.describe()}")
     return int(ExitCode.OK)

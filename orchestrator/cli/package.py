@@ -2,7 +2,7 @@
 
     cmspatch package attest PKG --key biomed.key --version V --models CMS8000 ... --from-versions V ...
                             --release N --cves CVE-... --expires 2027-01-31 --out PKG.manifest.json
-    cmspatch package sign PKG.manifest.json --key security.key [--package PKG | --no-package-check]
+    cmspatch package sign PKG.manifest.json --key security.key [--package PKG | --without-package]
     (--key FILE or --key 'pkcs11:token=...;object=...'; --passphrase-file/--passphrase-env, --pin-file/
      --pin-env, --pkcs11-module; with --policy P the signature records the name and role P gives the key)
     cmspatch package verify PKG --manifest M --policy P [--model CMS8000] [--state FILE]
@@ -67,8 +67,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     sign.add_argument("--key", required=True, help="your private key file, or a pkcs11: URI")
     sign.add_argument("--package", type=Path, help="re-hash this package first and refuse if it differs "
                                                    "(default: the package beside the manifest)")
-    sign.add_argument("--no-package-check", action="store_true",
-                      help="sign without checking the package bytes (recorded in your signature)")
+    sign.add_argument("--without-package", "--no-package-check", dest="without_package", action="store_true",
+                      help="sign without checking the package bytes (recorded in your signature and shown "
+                           "by verify); --no-package-check is the older name")
     sign.add_argument("--policy", type=Path, help="record the name and role this policy gives your key")
     add_secret_flags(sign)
     add_limit_flags(sign)
@@ -183,9 +184,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
     limits = archive_limits(args)
     with open_signer(args.key, args) as key:
         envelope, changed = sign_manifest(args.manifest, key, package=args.package, limits=limits,
-                                          check_package=not args.no_package_check,
+                                          check_package=not args.without_package,
                                           signer=_signer_record(args.policy, key.keyid))
-    if args.no_package_check and changed:
+    if args.without_package and changed:
         print("cmspatch: warning: signed WITHOUT checking the package bytes; your signature records it",
               file=sys.stderr)
     if changed:
@@ -238,6 +239,7 @@ def render_report(report: VerificationReport) -> str:
         lines.append(f"  {mark} {check.keyid[:16]}  {who}: {check.detail}")
         if check.ceremony is not None:
             lines.append(f"                  signed {check.ceremony.describe()}")
+        lines.append(f"                  key {check.custody_note()}")
     if not report.signers:
         lines.append("  (none)")
     if report.rule:

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.domain.trust.envelope import Envelope, Signature, pae
-from orchestrator.domain.trust.policy import TrustPolicy
-from orchestrator.domain.trust.signatures import PublicKey, SigningKey
+from orchestrator.domain.trust.policy import Custody, TrustPolicy
+from orchestrator.domain.trust.signatures import PublicKey, Signer
 
 PAYLOAD_TYPE = "application/vnd.cmspatch.export-statement+json"
 STATEMENT_TYPE = "cmspatch-export-statement/v1"
@@ -60,9 +60,11 @@ class ExportVerification:
 
 def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: str = "",
               chain_seq: int | None = None, signed_at: str | None = None,
-              signed_by: str | None = None) -> dict[str, Any]:
+              signed_by: str | None = None, custody: dict[str, Any] | None = None) -> dict[str, Any]:
     """The signed claim. ``signed_at``/``signed_by`` (when and who signed, a person's name) are inside it,
-    so they are covered by the signature: an auditor reads who vouched for the export, not only a key id."""
+    so they are covered by the signature: an auditor reads who vouched for the export, not only a key id;
+    ``custody`` is the signing key's own record of where it is kept (a file, encrypted or not, or a token
+    with its label and serial), never a secret."""
     stmt: dict[str, Any] = {
         "_type": STATEMENT_TYPE,
         "subject": {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
@@ -76,17 +78,19 @@ def statement(data: bytes, *, fmt: str, campaign: str, chain_head: str, name: st
         stmt["signed_at"] = signed_at
     if signed_by is not None:
         stmt["signed_by"] = signed_by
+    if custody is not None:
+        stmt["custody"] = custody
     return stmt
 
 
 def sign_export(
-    data: bytes, key: SigningKey, *, fmt: str, campaign: str, chain_head: str, name: str = "",
+    data: bytes, key: Signer, *, fmt: str, campaign: str, chain_head: str, name: str = "",
     chain_seq: int | None = None, signed_at: str | None = None, signed_by: str | None = None,
 ) -> bytes:
     """The detached signature file's bytes (a DSSE envelope, JSON)."""
     payload = json.dumps(
         statement(data, fmt=fmt, campaign=campaign, chain_head=chain_head, name=name, chain_seq=chain_seq,
-                  signed_at=signed_at, signed_by=signed_by),
+                  signed_at=signed_at, signed_by=signed_by, custody=key.custody()),
         sort_keys=True,
         separators=(",", ":"),
     ).encode("utf-8")
@@ -188,11 +192,13 @@ def verify_export(
                   for k in counted if k in by_id)
     who = f", signed by {stmt['signed_by']}" if isinstance(stmt.get("signed_by"), str) else ""
     when = f" at {stmt['signed_at']}" if isinstance(stmt.get("signed_at"), str) else ""
+    custody = stmt.get("custody")
+    held = f" (key: {Custody.from_record(custody).describe()})" if isinstance(custody, dict) else ""
     return ExportVerification(
         True,
         "valid",
         f"valid signature by {', '.join(counted)}" + (f" [{'; '.join(roles)}]" if roles else "")
-        + f"{who}{when} over campaign {stmt.get('campaign')} at chain head {stmt.get('chain_head')}",
+        + f"{who}{when} over campaign {stmt.get('campaign')} at chain head {stmt.get('chain_head')}{held}",
         stmt,
         tuple(counted),
         roles,

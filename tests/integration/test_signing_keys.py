@@ -113,7 +113,7 @@ def test_sign_without_the_package_needs_the_flag_and_the_report_shows_it(kit: Tr
     key, before = kit.key_file("hospital-security"), manifest.read_bytes()
     refused = run("package", "sign", manifest, "--key", key, *key_flags(tmp_path), cwd=tmp_path)
     assert refused.returncode == 2 and "[package-needed]" in refused.stderr
-    assert "--no-package-check" in refused.stderr
+    assert "--without-package" in refused.stderr
     assert manifest.read_bytes() == before
     stamped = run("package", "sign", manifest, "--key", key, "--no-package-check", *key_flags(tmp_path),
                   cwd=tmp_path)

@@ -11,17 +11,19 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.trust_helpers import FIXED_VERSION, TrustKit, key_flags, passphrase_file, write_package
+from tests.integration.engine_rig import rig
+from tests.trust_helpers import FIXED_VERSION, PASSPHRASE, TrustKit, key_flags, passphrase_file, write_package
 
 CMSPATCH = Path(sys.executable).with_name("cmspatch")
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-PIN, SO_PIN = "481516", "23420815"
+PIN, SO_PIN = "pin-4815162342", "23420815"  # distinctive: the tests look for it in every output
 
 pytestmark = pytest.mark.skipif(shutil.which("softhsm2-util") is None or not Path(MODULE).exists(),
                                 reason="SoftHSM2 is not installed (make deps installs softhsm2)")
@@ -155,3 +157,155 @@ def _pub(kit: TrustKit, directory: Path) -> Path:
     path = directory / "security.pub"
     path.write_text(kit.keys["hospital-security"].public.pem)
     return path
+
+
+def test_the_policy_records_each_keys_custody_and_verify_shows_it(token: Token) -> None:
+    package = write_package(token.directory)
+    made = token.run("keys", "new", "--role", "hospital-biomed", "--pkcs11", token.uri("biomed"), "--policy",
+                     "policy.yaml", "--owner", "A. Biomed", "--pin-file", token.pin_file, "--json")
+    filed = token.run("keys", "new", "--role", "hospital-security", "--out", "security.key", "--policy",
+                      "policy.yaml", *key_flags(token.directory))
+    assert made.returncode == 0 and filed.returncode == 0, made.stderr + filed.stderr
+    serial = json.loads(made.stdout)["custody"]["serial"]
+    listed = json.loads(token.run("keys", "list", "--policy", "policy.yaml", "--json").stdout)["keys"]
+    assert {k["role"]: k["custody"] for k in listed} == {
+        "hospital-biomed": {"kind": "pkcs11", "token": "ceremony", "serial": serial, "object": "biomed"},
+        "hospital-security": {"kind": "file", "encrypted": True}}
+    assert attest(token, package, token.uri("biomed"), "--pin-file", token.pin_file).returncode == 0
+    assert token.run("package", "sign", "m.json", "--key", "security.key",
+                     *key_flags(token.directory)).returncode == 0
+    code, report = verify(token, package)
+    assert code == 0
+    notes = {s["role"]: s["custody_note"] for s in report["signatures"]}
+    assert notes == {"hospital-biomed": f"held in token ceremony serial {serial}, object biomed (policy)",
+                     "hospital-security": "held in encrypted key file (policy)"}
+    human = token.run("package", "verify", package, "--manifest", "m.json", "--policy", "policy.yaml",
+                      "--state", "s.json", "--no-record")
+    assert f"key held in token ceremony serial {serial}, object biomed (policy)" in human.stdout
+
+
+def test_a_token_key_is_rotated_by_a_new_key_for_its_role_and_revoking_the_old(token: Token) -> None:
+    package = write_package(token.directory)
+    new = ("keys", "new", "--role", "hospital-biomed", "--policy", "policy.yaml", "--pin-file",
+           token.pin_file, "--pkcs11")
+    old = token.run(*new, token.uri("biomed-2025"))
+    assert old.returncode == 0, old.stderr
+    assert token.run("keys", "new", "--role", "hospital-security", "--pkcs11", token.uri("security"),
+                     "--policy", "policy.yaml", "--pin-file", token.pin_file).returncode == 0
+    assert attest(token, package, token.uri("biomed-2025"), "--pin-file", token.pin_file).returncode == 0
+    assert token.run("package", "sign", "m.json", "--key", token.uri("security"), "--pin-file",
+                     token.pin_file).returncode == 0
+    old_manifest = (token.directory / "m.json").read_bytes()
+    rotated = token.run(*new, token.uri("biomed-2026"))
+    revoked = token.run("keys", "revoke", old.stdout.strip(), "--policy", "policy.yaml", "--reason",
+                        "rotated")
+    assert rotated.returncode == 0 and revoked.returncode == 0, rotated.stderr + revoked.stderr
+    code, report = verify(token, package)
+    assert code == 3 and report["reason"] == "key-revoked"  # the old signature no longer counts
+    (token.directory / "m.json").unlink()
+    assert attest(token, package, token.uri("biomed-2026"), "--pin-file", token.pin_file).returncode == 0
+    assert token.run("package", "sign", "m.json", "--key", token.uri("security"), "--pin-file",
+                     token.pin_file).returncode == 0
+    code, report = verify(token, package)
+    assert code == 0 and report["accepted"], report
+    counted = {s["ceremony"]["custody"]["object"] for s in report["signatures"] if s["counted"]}
+    assert counted == {"biomed-2026", "security"}
+    assert old_manifest != (token.directory / "m.json").read_bytes()
+
+
+def test_export_sign_takes_a_token_key_or_a_passphrase_key_the_same_way(token: Token) -> None:
+    journal = _journal(token.directory)
+    assert token.run("keys", "new", "--role", "hospital-security", "--pkcs11", token.uri("security"),
+                     "--policy", "policy.yaml", "--pin-file", token.pin_file).returncode == 0
+    assert token.run("keys", "new", "--role", "hospital-biomed", "--out", "biomed.key", "--policy",
+                     "policy.yaml", *key_flags(token.directory)).returncode == 0
+    signed = [token.run("export", "--format", "csv", "--out", "t.csv", "--journal", journal, "--sign",
+                        token.uri("security"), "--pin-env", "P", env={"P": PIN}),
+              token.run("export", "--format", "csv", "--out", "f.csv", "--journal", journal, "--sign",
+                        "biomed.key", "--passphrase-env", "PP", env={"PP": PASSPHRASE})]
+    assert all(r.returncode == 0 for r in signed), [r.stderr for r in signed]
+    shown = [token.run("export", "verify", name, "--policy", "policy.yaml") for name in ("t.csv", "f.csv")]
+    assert all(r.returncode == 0 for r in shown), [r.stdout + r.stderr for r in shown]
+    assert "(key: token ceremony serial " in shown[0].stdout and ", object security)" in shown[0].stdout
+    assert "(key: encrypted key file)" in shown[1].stdout
+    no_pin = token.run("export", "--format", "csv", "--out", "x.csv", "--journal", journal, "--sign",
+                       token.uri("security"))  # no PIN source and no terminal: refused before any work
+    assert no_pin.returncode == 2 and not (token.directory / "x.csv").exists(), no_pin.stderr
+
+
+def _journal(directory: Path) -> Path:
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from orchestrator.domain.events import Event
+    from tests.unit.test_export_journal import build_campaign
+
+    path = directory / "journal.db"
+    with SqliteJournal(path) as journal:
+        for r in build_campaign():
+            journal.append(Event(campaign=r.campaign, kind=r.kind, data=r.data, device=r.device, at=r.at))
+    return path
+
+
+class _ProcessWatch:
+    """Reads every process's command line (``/proc/*/cmdline``, what ``ps`` shows anyone) until stopped,
+    keeping those that hold a secret and counting the ``package sign`` runs it saw."""
+
+    def __init__(self, secrets: tuple[bytes, ...]) -> None:
+        self._secrets = secrets
+        self._stop = threading.Event()
+        self.leaks: list[bytes] = []
+        self.signs_seen = 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _ProcessWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+                try:
+                    line = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:  # the process ended between the listing and the read
+                    continue
+                self.signs_seen += b"package\0sign\0" in line
+                self.leaks.extend(line for secret in self._secrets if secret in line)
+
+
+def test_no_pin_or_passphrase_reaches_any_output_journal_export_or_process_list(token: Token) -> None:
+    secrets = (PIN.encode(), PASSPHRASE.encode())
+    with rig(token.directory / "rig", monitors=1, sinkhole=False) as r, _ProcessWatch(secrets) as watch:
+        runs = [token.run("keys", "new", "--role", "hospital-biomed", "--pkcs11", token.uri("biomed"),
+                          "--policy", "policy.yaml", "--pin-env", "P", env={"P": PIN}),
+                token.run("keys", "new", "--role", "hospital-security", "--out", "security.key", "--policy",
+                          "policy.yaml", *key_flags(token.directory)),
+                token.run("package", "attest", r.package_path, "--key", token.uri("biomed"), "--version",
+                          r.package.target_version, "--models", *r.package.models, "--from-versions",
+                          *r.package.from_versions, "--release", "1", "--expires", "+30d", "--out", "m.json",
+                          "--pin-file", token.pin_file, "--policy", "policy.yaml")]
+        runs.append(token.run("package", "sign", "m.json", "--key", "security.key", "--package",
+                              r.package_path, "--passphrase-env", "PP", "--policy", "policy.yaml",
+                              env={"PP": PASSPHRASE}))
+        args = r.cli_args()
+        args[args.index("--manifest") + 1] = str(token.directory / "m.json")
+        args[args.index("--policy") + 1] = str(token.directory / "policy.yaml")
+        runs.append(token.run("run", *args, "--waves", "1,100%", "--reboot-timeout", "8", "--yes",
+                              "--observation-window", "0.4", "--operator", "T. Tester"))
+        runs.append(token.run("export", "--format", "json", "--out", "report.json", "--journal",
+                              r.journal_path, "--sign", token.uri("biomed"), "--pin-file", token.pin_file))
+        runs.append(token.run("export", "verify", "report.json", "--policy", "policy.yaml"))
+        runs.append(token.run("package", "verify", r.package_path, "--manifest", "m.json", "--policy",
+                              "policy.yaml", "--state", "v.json", "--json"))
+    failed = [(run.args[1:3], run.returncode, run.stderr[-3000:]) for run in runs if run.returncode != 0]
+    assert not failed, "\n".join(map(str, failed))
+    assert watch.signs_seen > 0 and watch.leaks == []
+    printed = "".join(run.stdout + run.stderr for run in runs).encode()
+    written = {path: path.read_bytes() for path in token.directory.rglob("*")
+               if path.is_file() and path.parent.name != "tokens" and path not in
+               (token.pin_file, token.directory / "passphrase")}
+    assert r.journal_path in written and token.directory / "report.json.sig" in written
+    assert not [s for s in secrets if s in printed]
+    assert not [(p, s) for p, data in written.items() for s in secrets if s in data]

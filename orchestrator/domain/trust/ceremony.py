@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.domain.trust.envelope import Signature
+from orchestrator.domain.trust.policy import Custody
 from orchestrator.domain.trust.signatures import PublicKey
 
 CONTEXT = b"cmspatch-ceremony-v1\n"
@@ -60,6 +61,18 @@ class Ceremony:
         looked = ("package bytes checked" if self.record.get("package_checked")
                   else "SIGNED WITHOUT CHECKING THE PACKAGE BYTES")
         return f"{who}{self.record.get('signed')}, {key}, {looked}"
+
+    def custody_disagreement(self, recorded: Custody) -> str | None:
+        """How this signature's record of its key differs from the custody the policy records, if it
+        does (a key the policy says is on a token that signed from a file is worth a question)."""
+        if self.record is None or not isinstance(self.record.get("custody"), dict):
+            return None
+        said = Custody.from_record(self.record["custody"])
+        if said.kind != recorded.kind:
+            return f"BUT THE SIGNATURE SAYS IT WAS MADE WITH A {said.describe().upper()}"
+        if said.kind == "pkcs11" and said.serial != recorded.serial:
+            return f"BUT THE SIGNATURE SAYS TOKEN SERIAL {said.serial}"
+        return None
 
 
 def read_ceremony(signature: Signature, key: PublicKey, signed_bytes: bytes) -> Ceremony:

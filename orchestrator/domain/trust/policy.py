@@ -6,7 +6,8 @@ which roles must sign before a package moves.
       - id: 9f2c...            # SHA-256 of the key's SPKI DER; optional, checked when given
         role: hospital-biomed  # vendor | hospital-biomed | hospital-security
         owner: "A. Rossi, Biomedical Engineering"
-        public_key: |
+        custody: {kind: pkcs11, token: Biomed, serial: 5f0c..., object: biomed}  # or {kind: file,
+        public_key: |                                                           #     encrypted: true}
           -----BEGIN PUBLIC KEY-----
           ...
     revoked:                   # signatures by these keys no longer count; old manifests need no re-signing
@@ -23,6 +24,12 @@ A key has exactly one role (a key id may appear once), so "1 biomed + 1 security
 distinct keys; a key that signs twice counts once. Rotation is adding a key to a role; revocation is
 listing its id under ``revoked``. Roles are a closed set on purpose: a misspelt role would otherwise make
 a rule silently unsatisfiable or a key silently useless. Parsing is pure: it takes the file's text.
+
+``custody`` says where the private half lives, as ``keys new`` found it: a key file (encrypted or not)
+or a PKCS#11 token (its label and serial, and the object's label). It is a record for people -- which
+token to fetch, which laptop to worry about when one is lost -- and never decides whether a signature
+counts (a policy edited to say "token" does not make a file key safer); a key added from a public key
+file (``keys add``, e.g. the vendor's) has no custody on record, and the report says so.
 """
 
 from __future__ import annotations
@@ -43,11 +50,47 @@ POLICY_VERSION = 1
 MAX_POLICY_BYTES = POLICY.max_bytes
 
 
+CUSTODY_KINDS = ("file", "pkcs11")
+
+
+@dataclass(frozen=True)
+class Custody:
+    """Where a key's private half is kept (see the module docstring)."""
+
+    kind: str  # "file" | "pkcs11"
+    encrypted: bool | None = None  # file: passphrase-protected or not
+    token: str = ""  # pkcs11: the token's label
+    serial: str = ""  # pkcs11: the token's serial number
+    object: str = ""  # pkcs11: the key object's label
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "file":
+            return {"kind": "file", "encrypted": self.encrypted}
+        return {"kind": self.kind, "token": self.token, "serial": self.serial, "object": self.object}
+
+    def describe(self) -> str:
+        if self.kind == "pkcs11":
+            return f"token {self.token} serial {self.serial}, object {self.object}"
+        if self.encrypted is None:
+            return "key file (encryption not recorded)"
+        return "encrypted key file" if self.encrypted else "UNENCRYPTED key file"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Custody:
+        """From a signer's ``custody()`` record (``keys new``), keeping only the fields named above."""
+        if record.get("kind") == "pkcs11":
+            return cls("pkcs11", token=str(record.get("token") or ""), serial=str(record.get("serial") or ""),
+                       object=str(record.get("object") or ""))
+        encrypted = record.get("encrypted")
+        return cls("file", encrypted=encrypted if isinstance(encrypted, bool) else None)
+
+
 @dataclass(frozen=True)
 class TrustedKey:
     key: PublicKey
     role: str
     owner: str = ""
+    custody: Custody | None = None  # None: not recorded (a key added from its public half)
 
     @property
     def keyid(self) -> str:
@@ -88,12 +131,13 @@ class TrustPolicy:
     def revocation(self, keyid: str) -> Revocation | None:
         return next((r for r in self.revoked if r.keyid == keyid), None)
 
-    def with_key(self, key: PublicKey, role: str, owner: str = "") -> TrustPolicy:
+    def with_key(self, key: PublicKey, role: str, owner: str = "", custody: Custody | None = None
+                 ) -> TrustPolicy:
         if role not in ROLES:
             raise _refuse(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         if self.key(key.keyid) is not None:
             raise _refuse(f"key {key.keyid} is already in the policy")
-        return replace(self, keys=(*self.keys, TrustedKey(key=key, role=role, owner=owner)))
+        return replace(self, keys=(*self.keys, TrustedKey(key=key, role=role, owner=owner, custody=custody)))
 
     def with_revocation(self, keyid: str, reason: str, date: str = "") -> TrustPolicy:
         if self.revocation(keyid) is not None:
@@ -122,8 +166,8 @@ def _keys(value: object, filename: str) -> tuple[TrustedKey, ...]:
     keys: list[TrustedKey] = []
     for index, raw in enumerate(value):
         where = f"keys[{index}]"
-        if not isinstance(raw, dict) or not set(raw) <= {"id", "role", "owner", "public_key"}:
-            raise _refuse(f"{where} must be an object with id, role, owner and public_key", filename)
+        if not isinstance(raw, dict) or not set(raw) <= {"id", "role", "owner", "custody", "public_key"}:
+            raise _refuse(f"{where} must be an object with id, role, owner, custody and public_key", filename)
         role = _string(raw, "role", where, filename, required=True)
         if role not in ROLES:
             raise _refuse(f"{where}.role {role!r} is not one of {', '.join(ROLES)}", filename)
@@ -138,8 +182,27 @@ def _keys(value: object, filename: str) -> tuple[TrustedKey, ...]:
         if any(k.keyid == key.keyid for k in keys):
             raise _refuse(f"{where}: key {key.keyid} is listed twice (one key, one role)", filename)
         owner = _string(raw, "owner", where, filename, required=False)
-        keys.append(TrustedKey(key=key, role=role, owner=owner))
+        custody = _custody(raw.get("custody"), f"{where}.custody", filename)
+        keys.append(TrustedKey(key=key, role=role, owner=owner, custody=custody))
     return tuple(keys)
+
+
+def _custody(value: object, where: str, filename: str) -> Custody | None:
+    if value is None:
+        return None
+    fields = {"file": {"kind", "encrypted"}, "pkcs11": {"kind", "token", "serial", "object"}}
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or kind not in fields or not set(value) <= fields[kind]:
+        raise _refuse(f"{where} must be {{kind: file, encrypted: true|false}} or {{kind: pkcs11, token: "
+                      "LABEL, serial: SERIAL, object: LABEL}", filename)
+    if kind == "file":
+        encrypted = value.get("encrypted")
+        if encrypted is not None and not isinstance(encrypted, bool):
+            raise _refuse(f"{where}.encrypted must be true or false", filename)
+        return Custody("file", encrypted=encrypted)
+    token, serial, label = (_string(value, f, where, filename, required=False) for f in ("token", "serial",
+                                                                                      "object"))
+    return Custody("pkcs11", token=token, serial=serial, object=label)
 
 
 def _revoked(value: object, filename: str) -> tuple[Revocation, ...]:
@@ -249,7 +312,9 @@ _LiteralDumper.add_representer(str, _str_presenter)
 def render_policy(policy: TrustPolicy) -> str:
     doc = {
         "version": POLICY_VERSION,
-        "keys": [{"id": k.keyid, "role": k.role, "owner": k.owner, "public_key": k.key.pem}
+        "keys": [{"id": k.keyid, "role": k.role, "owner": k.owner,
+                  **({"custody": k.custody.to_dict()} if k.custody is not None else {}),
+                  "public_key": k.key.pem}
                  for k in policy.keys],
         "revoked": [{"id": r.keyid, "reason": r.reason, "date": r.date} for r in policy.revoked],
         "thresholds": [{"name": r.name, "require": dict(r.require)} for r in policy.rules],

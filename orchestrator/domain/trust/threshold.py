@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.domain.trust.ceremony import Ceremony, read_ceremony
 from orchestrator.domain.trust.envelope import Envelope
-from orchestrator.domain.trust.policy import ThresholdRule, TrustPolicy
+from orchestrator.domain.trust.policy import Custody, ThresholdRule, TrustPolicy
 from orchestrator.domain.trust.reasons import Reason
 
 
@@ -36,6 +36,7 @@ class SignatureCheck:
     owner: str = ""
     detail: str = ""
     ceremony: Ceremony | None = None  # the signer's record, read only when the signature verifies
+    custody: Custody | None = None  # where the policy says the key is kept (None: not recorded)
 
     @property
     def counted(self) -> bool:
@@ -46,7 +47,17 @@ class SignatureCheck:
         return {"keyid": self.keyid, "role": self.role, "owner": self.owner, "status": self.status.value,
                 "counted": self.counted, "detail": self.detail,
                 "ceremony": ceremony.record if ceremony else None,
-                "ceremony_note": ceremony.describe() if ceremony else "signature does not verify"}
+                "ceremony_note": ceremony.describe() if ceremony else "signature does not verify",
+                "custody": self.custody.to_dict() if self.custody is not None else None,
+                "custody_note": self.custody_note()}
+
+    def custody_note(self) -> str:
+        """Where the policy says the key is kept, and whether the signer's own record agrees."""
+        if self.custody is None:
+            return "custody not recorded in the policy"
+        note = f"held in {self.custody.describe()} (policy)"
+        disagreement = self.ceremony.custody_disagreement(self.custody) if self.ceremony else None
+        return f"{note}; {disagreement}" if disagreement else note
 
 
 @dataclass(frozen=True)
@@ -83,21 +94,24 @@ def _check_one(envelope: Envelope, message: bytes, index: int, policy: TrustPoli
     trusted = policy.key(keyid)
     role = trusted.role if trusted else None
     owner = trusted.owner if trusted else ""
+    custody = trusted.custody if trusted else None
     if revocation is not None:
         when = f" on {revocation.date}" if revocation.date else ""
         why = f": {revocation.reason}" if revocation.reason else ""
-        return SignatureCheck(keyid, SignatureStatus.REVOKED, role, owner, f"key revoked{when}{why}")
+        return SignatureCheck(keyid, SignatureStatus.REVOKED, role, owner, f"key revoked{when}{why}",
+                              custody=custody)
     if trusted is None:
         return SignatureCheck(keyid, SignatureStatus.UNKNOWN_KEY, None, "", "key not in the trust policy")
     if not trusted.key.verify(message, signature.sig):
         return SignatureCheck(keyid, SignatureStatus.INVALID, role, owner,
-                              "signature does not verify over this manifest's bytes")
+                              "signature does not verify over this manifest's bytes", custody=custody)
     ceremony = read_ceremony(signature, trusted.key, message)
     if keyid in seen:
         return SignatureCheck(keyid, SignatureStatus.DUPLICATE, role, owner,
-                              "this key already signed; a key counts once", ceremony)
+                              "this key already signed; a key counts once", ceremony, custody)
     seen.add(keyid)
-    return SignatureCheck(keyid, SignatureStatus.COUNTED, role, owner, f"valid {role} signature", ceremony)
+    return SignatureCheck(keyid, SignatureStatus.COUNTED, role, owner, f"valid {role} signature", ceremony,
+                          custody)
 
 
 def _shortfall(rule: ThresholdRule, have: Counter[str]) -> str | None:
