@@ -54,7 +54,7 @@ from orchestrator.domain.devices import Device
 from orchestrator.domain.indicators import CMS_SERVER, MOUNT_STRING, NFS_PORT, PORTMAPPER_PORT, IndicatorMap
 from orchestrator.domain.lease import LEASE_NAME
 from orchestrator.domain.profile import DeviceProfile
-from orchestrator.errors import TransientTransportError
+from orchestrator.errors import PermanentTransportError, TransientTransportError
 from orchestrator.ports import CommandResult, Observation, ProgressCallback
 
 VULNERABLE_VERSION = "CMS7.820.075.08/0.74(0.75)"  # one CISA names affected (checks.KNOWN_AFFECTED_VERSIONS)
@@ -127,8 +127,9 @@ class ScriptedMonitor:
         self.nfs_mounted = False
         self.online = True
         p = self.profile
+        # Only the checks the profile declares: a unit that cannot run one has no answer for it.
         self._checks = checks.device_commands(p.command("clinical_status"), p.command("firmware_read"),
-                                              p.binaries)
+                                              p.binaries, p.device_checks)
 
     # --- the test's handles -----------------------------------------------------------------------
 
@@ -500,7 +501,13 @@ class ScriptedSession:
         return self._alive().run(command)
 
     def put(self, local: Path, remote: str, *, progress: ProgressCallback | None = None) -> None:
-        self._alive().receive(local.read_bytes(), remote, progress)
+        monitor = self._alive()
+        try:
+            data = local.read_bytes()
+        except OSError as exc:  # only our errors leave a session (ports)
+            raise PermanentTransportError(f"{self.device.name}: cannot read {local}: {exc}",
+                                          reason="upload-failed", host=self.device.name) from exc
+        monitor.receive(data, remote, progress)
 
     def wait_disconnect(self, timeout: float) -> bool:
         try:
