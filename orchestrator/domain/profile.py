@@ -57,7 +57,10 @@ STEPS: dict[str, tuple[str, ...]] = {
 READ_ONLY_STEPS: tuple[str, ...] = ("clinical_status", "firmware_read", "free_space")
 INSTALL_REASONS = ("ok", "disk-full", "installer-failed")
 _TOP = ("name", "description", "commands", "triggers", "status", "installer", "paths", "boot_identity",
-        "udp_probe_ports", "timeouts", "vitals_tolerances", "device_checks")
+        "udp_probe_ports", "timeouts", "vitals_tolerances", "device_checks", "hands_on")
+# What a hands-on install step may name: the package file, where it sits on the USB stick, the upload
+# directory, and this profile's own hash and install commands for the file there (a local console).
+HANDS_ON_PLACEHOLDERS = ("name", "usb_path", "upload_dir", "hash", "install")
 # What a vitals check against a patient simulator may differ by (domain.vitals: hr bpm, spo2 %, sys/dia
 # mmHg, temp degC, resp rpm); a profile states the vendor's accuracy, else domain.vitals' defaults apply.
 VITALS_PARAMETERS = ("hr", "spo2", "sys", "dia", "temp", "resp")
@@ -104,6 +107,44 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class HandsOn:
+    """What a work order tells the technician at a unit on the hands-on path (cmspatch has no service
+    access to it): where the file goes on the USB stick, how to install it, and where the running version
+    is read afterwards. The defaults are the words cmspatch used before profiles said them."""
+
+    usb_path: str = "{name}"  # on the stick; {name}: the package file's name
+    install_steps: tuple[str, ...] = ("Copy the file to a clean USB stick as {usb_path} and install it from "
+                                      "the monitor's service menu.",)
+    about_screen: str = "the system information screen"
+    version_label: str = "the version"
+
+    def usb_path_for(self, package_name: str) -> str:
+        return self.usb_path.replace("{name}", package_name)
+
+    def steps_for(self, profile: DeviceProfile, package_name: str) -> tuple[str, ...]:
+        """The install steps with their placeholders filled (text for a person: values as they are, the
+        commands as the profile runs them, quoted)."""
+        on_device = f"{profile.upload_dir}/{package_name}"
+        values = {"name": package_name, "usb_path": self.usb_path_for(package_name),
+                  "upload_dir": profile.upload_dir, "hash": profile.command("hash_file", path=on_device),
+                  "install": profile.command("install", path=on_device)}
+        return tuple(_fill_text(step, values) for step in self.install_steps)
+
+    def version_step(self, target_version: str) -> str:
+        return (f"After the monitor restarts, check {self.version_label} in {self.about_screen} reads "
+                f"{target_version}.")
+
+
+def _fill_text(template: str, values: Mapping[str, str]) -> str:
+    out: list[str] = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(values[name])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     name: str
     commands: Mapping[str, str]  # step -> template (see STEPS)
@@ -120,6 +161,7 @@ class DeviceProfile:
     source: str = ""  # the file it was read from
     vitals_tolerances: Mapping[str, float] = field(default_factory=dict)  # parameter -> +- (domain.vitals)
     device_checks: frozenset[str] = frozenset(ON_DEVICE)  # the device checks it can run (module doc)
+    hands_on: HandsOn = field(default_factory=HandsOn)  # what a hands-on work order says
 
     def command(self, step: str, **values: str) -> str:
         """The step's command with ``values`` filled in, each ``shlex.quote``d."""
@@ -280,7 +322,36 @@ def parse_profile(loaded: Loaded, name: str) -> DeviceProfile:
                          installer=installer, upload_dir=upload_dir, binaries=binaries, boot=boot,
                          udp_probe_ports=tuple(ports_in), timeouts=timeouts, description=description.strip(),
                          source=name, vitals_tolerances=tolerances,
-                         device_checks=_device_checks(r, top["device_checks"]))
+                         device_checks=_device_checks(r, top["device_checks"]),
+                         hands_on=_hands_on(r, top.get("hands_on")))
+
+
+def _hands_on(r: _Reader, value: Any) -> HandsOn:
+    if value is None:
+        return HandsOn()
+    path: Path_ = ("hands_on",)
+    top = r.mapping(value, path, ("usb_path", "install_steps", "about_screen", "version_label"))
+    defaults = HandsOn()
+
+    def line(allowed: tuple[str, ...], where: Path_, text: Any) -> str:
+        out = r.text(text, where)
+        if (why := template_problem(out, allowed)) is not None:
+            raise r.refuse(where, f"{'.'.join(map(str, where))} {why}")
+        return out
+
+    usb = line(("name",), (*path, "usb_path"), top.get("usb_path", defaults.usb_path))
+    if "{name}" not in usb or ".." in usb.split("/") or not re.fullmatch(r"[A-Za-z0-9._ /{}-]+", usb):
+        raise r.refuse((*path, "usb_path"), f"hands_on.usb_path {usb!r} must be a path on the stick that "
+                       "holds {name} (letters, digits, . _ - / and spaces; no ..)")
+    steps_in = top.get("install_steps", list(defaults.install_steps))
+    if not isinstance(steps_in, list) or not steps_in:
+        raise r.refuse((*path, "install_steps"), "hands_on.install_steps must list the technician's steps")
+    steps = tuple(line(HANDS_ON_PLACEHOLDERS, (*path, "install_steps", i), step)
+                  for i, step in enumerate(steps_in))
+    about = line((), (*path, "about_screen"), top.get("about_screen", defaults.about_screen))
+    label = line((), (*path, "version_label"),
+                 top.get("version_label", defaults.version_label))
+    return HandsOn(usb_path=usb, install_steps=steps, about_screen=about, version_label=label)
 
 
 def _device_checks(r: _Reader, value: Any) -> frozenset[str]:

@@ -238,3 +238,22 @@ def test_the_device_contract_lists_every_device_check_a_profile_may_declare() ->
 
     contract = (Path(__file__).resolve().parents[2] / "docs" / "device-contract.md").read_text()
     assert [c for c in ON_DEVICE if f"`{c}`" not in contract] == []
+
+
+def test_a_hands_on_step_with_an_unknown_placeholder_is_refused_with_its_line() -> None:
+    err = refused(EMULATED.replace("as {usb_path} and install", "as {usb} and install"))
+    line = next(n for n, t in enumerate(EMULATED.splitlines(), 1) if "as {usb_path} and install" in t)
+    assert err.line == line and "{usb}" in err.detail
+
+
+def test_a_usb_path_without_the_file_or_climbing_out_is_refused() -> None:
+    assert "must be a path on the stick" in refused(EMULATED.replace('usb_path: "{name}"',
+                                                                     'usb_path: "fw.bin"')).detail
+    assert "must be a path on the stick" in refused(EMULATED.replace('usb_path: "{name}"',
+                                                                     'usb_path: "../{name}"')).detail
+    assert "unknown key 'usb_dir'" in refused(EMULATED.replace("  usb_path:", "  usb_dir:")).detail
+
+
+def test_a_profile_without_hands_on_steps_keeps_the_words_of_before() -> None:
+    start, end = EMULATED.index("hands_on:"), EMULATED.index("# The checks cmspatch may run")
+    assert parse(EMULATED[:start] + EMULATED[end:]).hands_on == load_profile().hands_on
