@@ -162,7 +162,7 @@ def drive_manual(seam: DeviceSeam, device: Device, profile: DeviceProfile, given
     state = seam.state()
     if state in (S.PENDING, S.DEFERRED):
         order, files = ({}, []) if givens.work_orders is None else givens.work_orders.issue(
-            device, campaign=givens.campaign_id, package=givens.package)
+            device, campaign=givens.campaign_id, package=givens.package, profile=profile)
         seam.record(EventKind.WORK_ORDER, {"order": order, "files": files})
         seam.move(S.AWAITING_TECHNICIAN, "work-order-issued")
     elif state is S.AWAITING_TECHNICIAN and seam.status().technician:

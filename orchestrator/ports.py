@@ -172,9 +172,10 @@ class CampaignClaims(Protocol):
 class WorkOrders(Protocol):
     """Hands-on units: build and hand out the work order a technician follows (``adapters.manual``)."""
 
-    def issue(self, device: Device, *, campaign: str, package: VerifiedPackage
+    def issue(self, device: Device, *, campaign: str, package: VerifiedPackage, profile: DeviceProfile
               ) -> tuple[dict[str, Any], list[str]]:
-        """The order as journalled, and the files it was written to (none when nothing is written)."""
+        """The order as journalled, and the files it was written to (none when nothing is written);
+        how the unit is installed by hand is its device ``profile``'s (``hands_on``)."""
         ...
 
 

@@ -23,6 +23,7 @@ from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.profile_file import ProfileBook
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.inventory import Inventory
+from orchestrator.domain.profile import DeviceProfile
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.engine import Engine, EnginePorts
 from orchestrator.ports import DeviceTransport, Journal
@@ -36,11 +37,11 @@ class _WorkOrders:
     def __init__(self, transport: DeviceTransport | None) -> None:
         self._transport = transport
 
-    def issue(self, device: Device, *, campaign: str, package: VerifiedPackage
+    def issue(self, device: Device, *, campaign: str, package: VerifiedPackage, profile: DeviceProfile
               ) -> tuple[dict[str, Any], list[str]]:
         order = build_work_order(
-            device, campaign=campaign, package_name=package.package_name, sha256=package.sha256,
-            size=package.size, target_version=package.target_version,
+            device, profile=profile, campaign=campaign, package_name=package.package_name,
+            sha256=package.sha256, size=package.size, target_version=package.target_version,
             issued_at=datetime.now(UTC).isoformat(timespec="seconds"))
         files = self._transport.issue(order) if isinstance(self._transport, ManualTransport) else []
         return order.to_dict(), [str(p) for p in files]

@@ -3,7 +3,9 @@
 For units that expose no service access the engine cannot push anything; it issues a work order that
 says where the monitor is (site, ward, bed, serial, asset tag), which file to install (name, SHA-256,
 size), the steps (including the clinical precautions the engine would otherwise check itself), and
-how to confirm. The monitor then waits in AWAITING_TECHNICIAN until ``cmspatch confirm`` (or
+how to confirm. How this unit is installed by hand (where the file goes on the USB stick, the install
+steps, where the running version is read) is its device profile's ``hands_on`` (``domain.profile``).
+The monitor then waits in AWAITING_TECHNICIAN until ``cmspatch confirm`` (or
 ``Engine.confirm_manual``) records who did it; verification follows as for the network paths, with the
 on-device checks inconclusive (no service access) and the network observation still counting.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.domain.devices import Device
+from orchestrator.domain.profile import DeviceProfile
 from orchestrator.errors import PermanentTransportError
 
 
@@ -41,6 +44,9 @@ class WorkOrder:
     target_version: str
     issued_at: str
     steps: tuple[str, ...]
+    profile: str = ""  # the device profile the steps come from
+    usb_path: str = ""  # where the file goes on the USB stick
+    about_screen: str = ""  # where the technician reads the running version
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -59,6 +65,8 @@ class WorkOrder:
             f"File      {self.package_name}  ({self.size} bytes)",
             f"SHA-256   {self.sha256}",
             f"Installs  firmware {self.target_version}",
+            f"On USB    {self.usb_path}",
+            f"Procedure device profile {self.profile}",
             "",
             "Steps",
         ]
@@ -70,6 +78,7 @@ class WorkOrder:
 def build_work_order(
     device: Device,
     *,
+    profile: DeviceProfile,
     campaign: str,
     package_name: str,
     sha256: str,
@@ -83,9 +92,8 @@ def build_work_order(
         f"Confirm the serial number on the label reads {device.serial}.",
         f"On the service laptop, check the file's SHA-256 equals {sha256} "
         "(sha256sum or Get-FileHash); if it differs, stop and report.",
-        "Copy the file to a clean USB stick and install it from the monitor's service menu.",
-        "After the monitor restarts, check the version in the system information screen reads "
-        f"{target_version}.",
+        *profile.hands_on.steps_for(profile, package_name),
+        profile.hands_on.version_step(target_version),
         f"Record completion: cmspatch confirm {device.name} --technician YOUR-NAME --version VERSION-SHOWN",
     )
     return WorkOrder(
@@ -103,6 +111,9 @@ def build_work_order(
         target_version=target_version,
         issued_at=issued_at,
         steps=steps,
+        profile=profile.name,
+        usb_path=profile.hands_on.usb_path_for(package_name),
+        about_screen=profile.hands_on.about_screen,
     )
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.profile_file import SHIPPED
+from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import DeviceState
@@ -169,3 +170,24 @@ def test_a_device_check_the_profile_does_not_declare_is_not_run_and_its_cve_stay
                        for a in r.fleet.monitor(name).activity() if a["kind"] == "command")
         assert batched(limited, "indicator-socket") and not batched(limited, "udp-listener")
         assert batched(full, "udp-listener")
+
+
+def test_a_hands_on_units_work_order_follows_its_profile(tmp_path: Path) -> None:
+    with rig(tmp_path, monitors=2, sinkhole=False) as r, r.journal() as journal:
+        generic, shipped = (m.name for m in r.fleet.monitors)
+        devices = tuple(replace(d, delivery=DeliveryPath.MANUAL, profile="generic-busybox-no-triggers"
+                                if d.name == generic else d.profile) for d in r.inventory.devices)
+        engine = r.engine(journal, policy=fast_policy(waves=("100%",), canary_must_pass=False),
+                          inventory=replace(r.inventory, devices=devices))
+        engine.run(auto_approve=True)
+        orders = {rec.device: rec.data["order"] for rec in journal.records(engine.campaign_id)
+                  if rec.kind is EventKind.WORK_ORDER}
+        assert orders[generic]["profile"] == "generic-busybox-no-triggers"
+        assert orders[generic]["usb_path"] == f"sysupgrade/{r.package.package_name}"
+        steps = orders[generic]["steps"]
+        assert any(s.startswith("Run `sysupgrade --no-reboot /overlay/upgrade/") for s in steps), steps
+        assert orders[shipped]["profile"] == DEFAULT_PROFILE
+        assert any("from the monitor's service menu" in s for s in orders[shipped]["steps"])
+        printed = (r.workdir / "work-orders" / f"work-order-{generic}.txt").read_text()
+        assert "Settings > About this device" in printed
+        assert not [a for m in r.fleet.monitors for a in m.activity() if a["kind"] == "login"]
