@@ -178,9 +178,7 @@ class Engine:
             self.devices = {n: inventory.device(n) for n in names}
             self._ctl.approved.update(self.status.approved)
         else:
-            selected = inventory.select(limit)
-            if not selected:
-                raise UsageError(f"no monitor matches --limit {limit!r}", reason="empty-selection")
+            selected = select(inventory, limit)
             self.devices = {d.name: d for d in selected}
             self.waves = plan_waves(selected, policy.waves, policy.group_by)
         # Each monitor's device profile, all read now: a bad one refuses the run before anything starts.
@@ -245,26 +243,7 @@ class Engine:
             self._subscribers.append(callback)
 
     def plan(self) -> CampaignPlan:
-        now = self._clock()
-        devices = tuple(
-            plan_device(
-                self.devices[name],
-                index,
-                self.policy,
-                self.package.applies_to(self.devices[name].model, self.devices[name].firmware),
-                now,
-            )
-            for index, wave in enumerate(self.waves)
-            for name in wave
-        )
-        return CampaignPlan(
-            campaign=self.campaign_id,
-            waves=self.waves,
-            devices=devices,
-            policy=self.policy,
-            target_version=self.package.target_version,
-            package_name=self.package.package_name,
-        )
+        return plan(self.devices, self.waves, self.policy, self.package, self.campaign_id, self._clock())
 
     def approve(self, wave: int, approver: str) -> None:
         with self._ctl.cond:
@@ -703,6 +682,36 @@ class _Seam:
 
     def expected_files(self) -> Mapping[str, str] | None:
         return self._e._package_files()
+
+
+def plan(devices: Mapping[str, Device], waves: tuple[tuple[str, ...], ...], policy: CampaignPolicy,
+         package: VerifiedPackage, campaign_id: str, time_of_day: Any) -> CampaignPlan:
+    """What a run would do to each monitor of ``waves`` at ``time_of_day``: a pure function of its
+    arguments (``cmspatch plan`` calls it without an engine, a journal or a connection)."""
+    planned = tuple(
+        plan_device(devices[name], index, policy,
+                    package.applies_to(devices[name].model, devices[name].firmware), time_of_day)
+        for index, wave in enumerate(waves)
+        for name in wave
+    )
+    return CampaignPlan(campaign=campaign_id, waves=waves, devices=planned, policy=policy,
+                        target_version=package.target_version, package_name=package.package_name)
+
+
+def plan_new(inventory: Inventory, package: VerifiedPackage, policy: CampaignPolicy, *,
+             limit: str | None = None, time_of_day: Any = None) -> CampaignPlan:
+    """The plan of a new campaign on the monitors ``limit`` selects (the waves ``Engine`` would make)."""
+    selected = select(inventory, limit)
+    return plan({d.name: d for d in selected}, plan_waves(selected, policy.waves, policy.group_by), policy,
+                package, new_campaign_id(), local_time_of_day() if time_of_day is None else time_of_day)
+
+
+def select(inventory: Inventory, limit: str | None) -> tuple[Device, ...]:
+    """The monitors of a new campaign; none is a usage error."""
+    selected = tuple(inventory.select(limit))
+    if not selected:
+        raise UsageError(f"no monitor matches --limit {limit!r}", reason="empty-selection")
+    return selected
 
 
 def technician_payload(technician: str, note: str, version: str | None) -> dict[str, Any]:

@@ -13,7 +13,9 @@ own input errors its own way) and any campaign rule (the domain's).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from orchestrator.adapters.journal_claims import Claims
@@ -21,6 +23,7 @@ from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.manual import ManualTransport, build_work_order
 from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.profile_file import ProfileBook
+from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.profile import DeviceProfile
@@ -28,6 +31,27 @@ from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.engine import Engine, EnginePorts
 from orchestrator.ports import DeviceTransport, Journal
 from orchestrator.verification import CampaignVerifier, DeviceVerification, verify_device
+
+
+def transports(inventory: Inventory, work_orders: Path | None, stack: ExitStack
+               ) -> dict[DeliveryPath, DeviceTransport]:
+    """A transport per delivery path: paramiko for SSH, work orders written to ``work_orders`` for
+    hands-on units, and ansible-runner when the inventory has Ansible monitors and ansible-runner is
+    installed (its ControlPersist masters and control directory are closed with ``stack``)."""
+    made: dict[DeliveryPath, DeviceTransport] = {
+        DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts),
+        DeliveryPath.MANUAL: ManualTransport(work_orders),
+    }
+    if any(d.delivery is DeliveryPath.ANSIBLE for d in inventory.devices):
+        try:
+            from orchestrator.adapters.ansible import AnsibleTransport
+        except ImportError:  # without ansible-runner those monitors fail with no-transport, by name
+            pass
+        else:
+            ansible = AnsibleTransport(inventory)
+            stack.callback(ansible.close)
+            made[DeliveryPath.ANSIBLE] = ansible
+    return made
 
 
 class _WorkOrders:

@@ -30,7 +30,6 @@ from orchestrator.cli.people import operator_name
 from orchestrator.cli.values import indicator_prefix
 from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
 from orchestrator.domain.checks import TRIGGERS
-from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
@@ -233,44 +232,16 @@ def _inputs(args: argparse.Namespace, *, record: bool = True) -> tuple[Any, Any]
     return inventory, report.require()
 
 
-def _transports(inventory: Any, args: argparse.Namespace) -> dict[DeliveryPath, Any]:
-    from orchestrator.adapters.manual import ManualTransport
-    from orchestrator.adapters.ssh import SshTransport
-
-    transports: dict[DeliveryPath, Any] = {
-        DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts),
-        DeliveryPath.MANUAL: ManualTransport(args.work_orders),
-    }
-    if any(d.delivery is DeliveryPath.ANSIBLE for d in inventory.devices):
-        try:
-            from orchestrator.adapters import ansible
-
-            factory = getattr(ansible, "AnsibleTransport", None)
-            if factory is not None:
-                transports[DeliveryPath.ANSIBLE] = factory(inventory)
-        except ImportError:
-            pass
-    return transports
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     """What a run would do. Writes nothing: no journal, and the anti-rollback state is only read (a
     release planned by mistake must not lock out the release actually meant)."""
-    from orchestrator import wiring
+    from orchestrator.adapters.profile_file import ProfileBook
+    from orchestrator.engine import plan_new, select
 
     policy = build_policy(args)  # a bad value is refused before any file is read
     inventory, package = _inputs(args, record=False)
-    with SqliteJournal(":memory:") as scratch:  # plan writes nothing anywhere
-        engine = wiring.new_engine(
-            inventory=inventory,
-            package=package,
-            journal=scratch,
-            transports={},
-            policy=policy,
-            operator="plan",
-            limit=args.limit,
-        )
-        plan = engine.plan()
+    ProfileBook(select(inventory, args.limit))  # a bad device profile refuses the plan as it would the run
+    plan = plan_new(inventory, package, policy, limit=args.limit)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, allow_nan=False))
         return int(ExitCode.OK)
@@ -432,11 +403,8 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
 
     inventory, package = _inputs(args)
     operator = operator_name(args.operator)
-    transports = _transports(inventory, args)
     with ExitStack() as stack:
-        for transport in transports.values():  # Ansible's ControlPersist masters and control directory
-            if callable(getattr(transport, "close", None)):
-                stack.callback(transport.close)
+        transports = wiring.transports(inventory, args.work_orders, stack)
         journal = stack.enter_context(SqliteJournal(journal_path(args)))
         journal.verify_or_raise()  # refuse a cut or altered journal before anything binds or connects
         if args.resume is not None:

@@ -5,8 +5,9 @@
     cmspatch demo [--headless] [--monitors 50] [--workdir DIR] [--refused] [--read-only]
 
 This module only wires inputs to the TUI's ``Session`` (or, headless, to the engine and the campaign
-CLI's progress printer): the campaign flags, policy building, transports and progress lines are the
-campaign CLI's own (``orchestrator.cli.campaign``), reused rather than copied. Textual is imported
+CLI's progress printer): the campaign flags, policy building and progress lines are the campaign
+CLI's own (``orchestrator.cli.campaign``), transports and engines the composition root's
+(``orchestrator.wiring``), reused rather than copied. Textual is imported
 inside the handlers only, so the headless CLI never loads it (``test_architecture``).
 """
 
@@ -123,14 +124,17 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
         engine.observer = observer()
         return engine
 
+    def transports() -> Any:
+        return wiring.transports(inventory, args.work_orders, stack)
+
     def new_engine(package: Any) -> Any:
         return held(wiring.new_engine(inventory=inventory, package=package, journal=journal,
-                           transports=campaign._transports(inventory, args), policy=policy,
+                           transports=transports(), policy=policy,
                            operator=operator, limit=args.limit))
 
     def resume_engine(package: Any) -> Any:
         return held(wiring.resume_engine(journal=journal, campaign_id=args.campaign, inventory=inventory,
-                                  package=package, transports=campaign._transports(inventory, args),
+                                  package=package, transports=transports(),
                                   operator=operator))
 
     config.new_engine = new_engine
