@@ -208,7 +208,8 @@ class _Run:
             return True
         assert gate.reason is not None
         self.clinical_hold = self.clinical_hold or gate.reason.value
-        why = gate.why_not + (" (no service session to read cms-status)" if self.session is None
+        status = self.device_profile.command("clinical_status")
+        why = gate.why_not + (f" (no service session to read {status})" if self.session is None
                               else " (the service session failed)" if self.unreachable is not None else "")
         evidence = checks.not_run(check, now_iso(), f"not exercised: {why}")
         self.evidence.append(replace(evidence, details={**evidence.details, "clinical": gate.reason.value}))

@@ -1,8 +1,10 @@
 """Ansible action ``cmspatch_lease``: the monitor's lease, for the playbooks, with cmspatch's own code.
 
-    - cmspatch_lease: {state: acquire, campaign: "{{ cmspatch_campaign }}", upload_dir: /data/upgrade}
+    - cmspatch_lease: {state: acquire, campaign: "{{ cmspatch_campaign }}",
+                       upload_dir: "{{ cmspatch_cmd.upload_dir }}"}   # the device profile's
       register: cmspatch_lease
-    - cmspatch_lease: {state: renew|release, campaign: ..., held: "{{ cmspatch_lease.held }}"}
+    - cmspatch_lease: {state: renew|release, campaign: ..., upload_dir: ...,
+                       held: "{{ cmspatch_lease.held }}"}
 
 One driver per monitor: an AWX job and a cmspatch campaign (or two jobs) must not both push to a
 monitor, so ``playbooks/patch.yml`` holds the same lease the engine holds (``.cmspatch-lease`` in the
@@ -47,16 +49,17 @@ class ActionModule(ActionBase):
         args = self._task.args
         state = str(args.get("state", "acquire"))
         campaign = str(args.get("campaign") or "")
-        if state not in ("acquire", "renew", "release") or not campaign:
+        upload_dir = str(args.get("upload_dir") or "")  # the device profile's (cmspatch_cmd.upload_dir)
+        if state not in ("acquire", "renew", "release") or not campaign or not upload_dir:
             return {**result, "failed": True, "msg": "cmspatch-reason=usage: cmspatch_lease needs state "
-                    "acquire|renew|release and campaign"}
+                    "acquire|renew|release, campaign and upload_dir"}
         notes: list[str] = []
 
         def run(command: str) -> _Result:
             done = self._low_level_execute_command(command, executable=False)
             return _Result(done.get("rc") == 0, str(done.get("stdout", "")))
 
-        lease = DeviceLease(campaign=campaign, upload_dir=str(args.get("upload_dir") or "/data/upgrade"),
+        lease = DeviceLease(campaign=campaign, upload_dir=upload_dir,
                             ttl=int(args.get("ttl") or lease_ttl(900.0)), run=run,
                             log=lambda level, message, data: notes.append(message),
                             holder=f"ansible:{socket.gethostname()}")
