@@ -375,6 +375,8 @@ class Engine:
             "manifest_sha256": pkg.manifest_sha256,
             "target_version": pkg.target_version,
             "signers": list(pkg.signer_keyids),
+            # who signed, as the trust policy names them: exports show people and roles, not key ids
+            "signed_by": [{"keyid": k, "role": r, "owner": o} for k, r, o in pkg.signers()],
             "waves": [list(w) for w in self.waves],
             "policy": self.policy.to_dict(),
             "operator": self.operator,

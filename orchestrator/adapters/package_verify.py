@@ -281,6 +281,7 @@ def _verified(run: _Run) -> VerifiedPackage:
         from_versions=manifest.from_versions, release=manifest.release, cves=manifest.cves,
         expires=manifest.expires, signer_keyids=tuple(c.keyid for c in threshold.counted),
         signer_roles=tuple(c.role or "" for c in threshold.counted), rule=threshold.satisfied_by or "",
+        signer_owners=tuple(c.owner for c in threshold.counted),
         uninspected=read.scan.uninspectable if read.scan is not None else (),
     )
 

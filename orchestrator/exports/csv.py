@@ -41,7 +41,7 @@ def _values(model: ExportModel, row: DeviceRow) -> dict[str, str]:
         "firmware_before": row.firmware_before,
         "firmware_after": row.firmware_after,
         "package_sha256": model.campaign.package_sha256,
-        "signers": " ".join(model.campaign.signers),
+        "signers": "; ".join(model.campaign.signer_names()),
         "campaign": model.campaign.id,
         "wave": "" if row.wave is None else str(row.wave + 1),
         "state": row.state,

@@ -193,6 +193,7 @@ def cyclonedx_bom(model: ExportModel) -> Bom:
             Property(name="cmspatch:package_sha256", value=model.campaign.package_sha256 or "unknown"),
             Property(name="cmspatch:operator", value=model.campaign.operator or "unknown"),
             Property(name="cmspatch:mode", value=model.campaign.mode),
+            *(Property(name="cmspatch:manifest_signer", value=n) for n in model.campaign.signer_names()),
         ],
     )
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"cmspatch:{model.campaign.id}:{model.chain_head}")

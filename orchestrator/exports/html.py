@@ -234,7 +234,10 @@ def render_html(model: ExportModel) -> bytes:
         return _survey_page(model)
     totals = model.totals()
     total_line = ", ".join(f"{n} {OUTCOME_LABEL[o]}" for o, n in totals.items())
-    signers = "<br>".join(_e(s) for s in c.signers) or "none recorded"
+    signers = "<br>".join(
+        f'{_e(name)} <span class="mono small">{_e(k)}</span>' for name, k in zip(c.signer_names(), c.signers,
+                                                                                 strict=False)
+    ) or "none recorded"
     page = f"""{head(f"Patch report {c.id} - Contec CMS8000-family backdoor")}
 <h1>Contec CMS8000-family backdoor: patch report</h1>
 <p>Campaign <strong class="mono">{_e(c.id)}</strong> for {_e(model.publisher)}.
@@ -244,7 +247,7 @@ Status: <strong>{_e(c.status)}</strong>{(" (" + _e(c.end_reason) + ")") if c.end
 <dt>Package</dt><dd>{_e(c.package_name)} installing {_e(c.target_version)}</dd>
 <dt>Package SHA-256</dt><dd class="mono">{_e(c.package_sha256)}</dd>
 <dt>Manifest SHA-256</dt><dd class="mono">{_e(c.manifest_sha256)}</dd>
-<dt>Manifest signers (key ids)</dt><dd class="mono">{signers}</dd>
+<dt>Manifest signed by</dt><dd>{signers}</dd>
 <dt>Operator</dt><dd>{_e(c.operator)}</dd>
 <dt>Started / ended (UTC)</dt><dd>{_t(c.created_at)} / {_t(c.ended_at) or "not ended"}</dd>
 <dt>Journal chain head</dt><dd class="mono">{_e(model.chain_head)} ({model.chain_records} records)</dd>

@@ -87,7 +87,8 @@ def export_document(model: ExportModel) -> dict[str, Any]:
                 "sha256": c.package_sha256,
                 "manifest_sha256": c.manifest_sha256,
                 "target_version": c.target_version,
-                "signers": list(c.signers),
+                "signers": list(c.signers),  # key ids
+                "signed_by": [dict(s) for s in c.signed_by],  # keyid, role, owner (as the policy named them)
             },
             "policy": c.policy,
         },

@@ -144,6 +144,15 @@ class CampaignInfo:
     # fixed from it, and its package fields are empty (``survey`` holds how it looked: network, window...)
     mode: str = "patch"
     survey: dict[str, Any] = field(default_factory=dict)
+    # who signed the manifest, as the trust policy named them when the campaign started: keyid, role, owner
+    signed_by: tuple[dict[str, str], ...] = ()
+
+    def signer_names(self) -> tuple[str, ...]:
+        """Each signer as people read it: "owner (role)"; a journal that recorded only key ids says so."""
+        if self.signed_by:
+            return tuple(f"{s['owner'] or 'key ' + s['keyid'][:16]} ({s['role'] or 'no role'})"
+                         for s in self.signed_by)
+        return tuple(f"key {k[:16]} (name not recorded in this journal)" for k in self.signers)
 
 
 @dataclass(frozen=True)
@@ -469,6 +478,8 @@ def build_model(
         end_reason=end_reason,
         mode=mode,
         survey=_survey_header(c) if mode != "patch" else {},
+        signed_by=tuple({k: _s(s.get(k) or "") for k in ("keyid", "role", "owner")}
+                        for s in c.get("signed_by") or () if isinstance(s, dict)),
     )
     hospital = publisher or _s(c.get("hospital")) or info.operator or "cmspatch user"
     return ExportModel(

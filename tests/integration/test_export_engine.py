@@ -49,3 +49,7 @@ def test_a_real_campaign_exports_to_every_format_and_states_what_happened(tmp_pa
     document = json.loads(render_json(model))
     assert document["chain"]["head"] == head and all(d["timeline"] for d in document["devices"])
     assert b"https://" not in render_html(model)
+    # the manifest's signers by the name and role the trust policy gives them, never as bare key ids
+    names = model.campaign.signer_names()
+    assert names == ("demo hospital-biomed (hospital-biomed)", "demo hospital-security (hospital-security)")
+    assert names[0] in rows[1] and document["campaign"]["package"]["signed_by"][0]["owner"].startswith("demo")

@@ -57,3 +57,18 @@ def test_an_export_that_would_not_meet_its_schema_is_refused_not_written(monkeyp
     with pytest.raises(ExportError) as exc:
         render_json(build_model(build_campaign()))
     assert exc.value.reason == "json-invalid"
+
+
+def test_every_format_names_the_manifest_signers_by_owner_and_role_not_key_id() -> None:
+    from orchestrator.cli.export import render
+
+    model = build_model(build_campaign())
+    name = "A. Rossi, Biomedical Engineering (hospital-biomed)"
+    assert model.campaign.signer_names() == ("Contec Medical Systems (vendor)", name)
+    for fmt in ("csv", "json", "html", "csaf", "cyclonedx"):
+        assert "A. Rossi, Biomedical Engineering" in render(model, fmt).decode(), fmt
+    old = build_model(build_campaign())
+    from dataclasses import replace
+
+    bare = replace(old.campaign, signed_by=())  # a journal from before names were recorded
+    assert bare.signer_names()[0] == f"key {'9f2c' * 4} (name not recorded in this journal)"

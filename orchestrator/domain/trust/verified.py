@@ -36,6 +36,12 @@ class VerifiedPackage:
     signer_roles: tuple[str, ...]  # their roles, in the same order
     rule: str = ""  # the threshold rule that was met
     uninspected: tuple[str, ...] = ()  # parts accepted uninspected (--accept-uninspectable), for the evidence
+    signer_owners: tuple[str, ...] = ()  # the person or team each counted key belongs to (trust policy owner)
+
+    def signers(self) -> list[tuple[str, str, str]]:
+        """(key id, role, owner) of each counted signature; owner "" where the policy names nobody."""
+        owners = self.signer_owners + ("",) * (len(self.signer_keyids) - len(self.signer_owners))
+        return list(zip(self.signer_keyids, self.signer_roles, owners, strict=True))
 
     def applies_to(self, model: str, firmware: str | None) -> str | None:
         """None when this package may be installed on a ``model`` monitor running ``firmware``, else
@@ -63,8 +69,7 @@ class VerifiedPackage:
             "release": self.release,
             "cves": list(self.cves),
             "expires": format_time(self.expires),
-            "signers": [{"keyid": k, "role": r} for k, r in zip(self.signer_keyids, self.signer_roles,
-                                                                  strict=True)],
+            "signers": [{"keyid": k, "role": r, "owner": o} for k, r, o in self.signers()],
             "rule": self.rule,
             "uninspected": list(self.uninspected),
         }
