@@ -26,7 +26,8 @@ something to send), press the menu update, press the boot key. The verdicts are 
   the indicator addresses); no capture leaves it unproven.
 - The UDP probe and the trigger requests wait for the technician's ``on-bench`` confirmation: the bench
   has no status command to read, and a unit still at a bed must not be restarted or probed
-  (``may_act``). Without a UDP port named by the profile CVE-2024-12248 stays inconclusive.
+  (``may_act``, which asks the one clinical gate: ``clinical.may_disturb_on_bench``). Without a UDP
+  port named by the profile CVE-2024-12248 stays inconclusive.
 
 The session ends ``patched`` when the three network CVEs are fixed and CVE-2024-12248 is fixed or
 inconclusive only because no probe port is named; ``vulnerable`` on any vulnerable verdict; else
@@ -39,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.domain import checks
+from orchestrator.domain import checks, clinical
 from orchestrator.domain.checks import ObservationLike, ProbeResult
 from orchestrator.domain.evidence import EvidenceLevel
 from orchestrator.domain.indicators import ALL_CVES, Cve
@@ -126,14 +127,12 @@ class BenchFacts:
 
 
 def may_act(steps: Mapping[str, StepAnswer]) -> str | None:
-    """None when the technician confirmed the unit is on the bench, off any patient; else why not."""
+    """None when the clinical gate allows disturbing the unit (a trigger request, the UDP probe): the
+    technician's ``on-bench`` answer, read by ``clinical.may_disturb_on_bench``; else why not."""
     answer = steps.get("on-bench")
-    if answer is None:
-        return "the technician has not confirmed the unit is on the bench"
-    if not answer.done:
-        note = f": {answer.note}" if answer.note else ""
-        return f"the technician could not put the unit on the bench{note}"
-    return None
+    gate = clinical.may_disturb_on_bench(
+        None if answer is None else clinical.BenchConfirmation(answer.by, answer.done, answer.note))
+    return None if gate.allowed else gate.why_not
 
 
 def may_bench(state: str, delivery: str) -> str | None:

@@ -6,6 +6,12 @@ Ansible playbooks (through the ``cmspatch_clinical`` filter plugin, which calls 
 There is no second parser of ``cms-status``: a second copy is how a survey once pressed the boot key on a
 monitor with a patient connected.
 
+A hands-on unit on the bench has no service shell and so no status command to read: the bench station
+(``bench_session``, behind ``cmspatch bench`` and the TUI's bench screen) asks ``may_disturb_on_bench``
+instead, before each trigger request and the UDP probe. Its only ground is the technician's recorded
+confirmation that the unit is on the bench switch, off the ward and off any patient; without that
+confirmation (not given, refused, or given by nobody named) the answer is *do not disturb*, as here.
+
 The grammar (``DEFAULT_GRAMMAR``, the shipped profile's; a device profile names its own keys and values,
 ``StatusGrammar``):
 ``key=value`` lines; ``patient`` is ``connected`` or ``none`` and ``alarm`` is ``active`` or ``none``
@@ -31,6 +37,7 @@ class Deferral(StrEnum):
     ALARM_ACTIVE = "alarm-active"
     OUTSIDE_WINDOW = "outside-maintenance-window"
     STATUS_UNKNOWN = "clinical-status-unknown"
+    NOT_ON_BENCH = "not-confirmed-on-bench"
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,14 @@ class ClinicalGate:
     allowed: bool
     reason: Deferral | None
     status: ClinicalStatus | None
+    detail: str = ""  # more words for ``why_not`` (the bench: what the technician said)
 
     @property
     def why_not(self) -> str:
         """Plain words for evidence and logs ("patient connected"); empty when allowed."""
-        return "" if self.reason is None else _WORDS[self.reason]
+        if self.reason is None:
+            return ""
+        return f"{_WORDS[self.reason]}: {self.detail}" if self.detail else _WORDS[self.reason]
 
 
 _WORDS = {
@@ -58,6 +68,7 @@ _WORDS = {
     Deferral.ALARM_ACTIVE: "alarm active",
     Deferral.OUTSIDE_WINDOW: "outside the maintenance window",
     Deferral.STATUS_UNKNOWN: "clinical status unknown",
+    Deferral.NOT_ON_BENCH: "the technician has not confirmed the unit is on the bench, off any patient",
 }
 
 _KV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(\S*)\s*$")
@@ -118,3 +129,27 @@ def may_disturb(status_output: str | None, grammar: StatusGrammar = DEFAULT_GRAM
     status = parse_cms_status(status_output, grammar)
     reason = clinical_deferral(status)
     return ClinicalGate(allowed=reason is None, reason=reason, status=status)
+
+
+@dataclass(frozen=True)
+class BenchConfirmation:
+    """What the technician recorded at the bench's first step: ``done`` (the unit is on the bench switch,
+    off the ward and off any patient) or not, by whom, with their note."""
+
+    by: str
+    done: bool
+    note: str = ""
+
+
+def may_disturb_on_bench(confirmation: BenchConfirmation | None) -> ClinicalGate:
+    """The gate for a unit with no service shell (module doc): allowed only on a named technician's
+    recorded confirmation; ``None`` (not asked or not answered yet) is refused like a refusal."""
+    if confirmation is None:
+        return ClinicalGate(False, Deferral.NOT_ON_BENCH, None, "not confirmed yet")
+    if not confirmation.by.strip():
+        return ClinicalGate(False, Deferral.NOT_ON_BENCH, None, "the confirmation names no technician")
+    if not confirmation.done:
+        said = f" ({confirmation.note})" if confirmation.note else ""
+        return ClinicalGate(False, Deferral.NOT_ON_BENCH, None,
+                            f"{confirmation.by} could not put it on the bench{said}")
+    return ClinicalGate(True, None, None)

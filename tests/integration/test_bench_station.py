@@ -43,7 +43,8 @@ def awaiting_journal(path: Path, campaign: str = "c-bench") -> Path:
 
 
 def run_bench(journal: Path, unit: BenchUnit, prefix: str, *extra: str,
-              hands: dict[str, Callable[[], None]] | None = None) -> tuple[int, str, str]:
+              hands: dict[str, Callable[[], None]] | None = None,
+              answers: dict[str, str] | None = None) -> tuple[int, str, str]:
     actions = {"on-bench": unit.power_on, "patient-simulator": unit.attach_simulator,
                "menu-update": lambda: unit.press("menu-update"), "boot-key": lambda: unit.press("boot-key")}
     actions.update(hands or {})
@@ -62,8 +63,10 @@ def run_bench(journal: Path, unit: BenchUnit, prefix: str, *extra: str,
             err.append(line)
             if line.startswith("bench: STEP "):
                 step = line.removeprefix("bench: STEP ").split(":", 1)[0]
-                actions[step]()
-                proc.stdin.write("y\n")
+                answer = (answers or {}).get(step, "y")
+                if answer == "y":
+                    actions[step]()
+                proc.stdin.write(f"{answer}\n")
                 proc.stdin.flush()
 
     hand = threading.Thread(target=technician, daemon=True)
@@ -127,3 +130,26 @@ def test_a_unit_not_waiting_for_its_bench_session_is_refused(tmp_path: Path) -> 
                            str(journal), "--technician", "B. Verdi", "--sinkhole-prefix", "127.215.4"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "[not-awaiting-bench]" in proc.stderr
+
+
+def test_the_bench_never_disturbs_a_unit_the_technician_did_not_confirm_off_any_patient(tmp_path: Path
+                                                                                       ) -> None:
+    # The clinical gate on the CLI path: the unit is switched on (its UDP service listening) but the
+    # technician says it is still at the bed. No trigger is requested, no UDP packet reaches it, and the
+    # session ends inconclusive with the gate's words, never patched.
+    journal = awaiting_journal(tmp_path / "j.db")
+    with BenchUnit(BenchCase.VULNERABLE, address="127.88.5.10", indicator_map=IndicatorMap("127.216.4"),
+                   telemetry_interval=0.1) as unit:
+        unit.power_on()
+        code, _, err = run_bench(journal, unit, "127.216.4", answers={"on-bench": "n still at bed 9"})
+        activity = unit.activity()
+    assert code == 1, err
+    assert "STEP menu-update" not in err and "STEP boot-key" not in err and "probing" not in err
+    assert not [a for a in activity if a["kind"] in ("udp", "trigger")], activity
+    with SqliteJournal(journal, create=False, read_only=True) as j:
+        steps = {r.data["step"]: r.data for r in j.records() if r.kind is EventKind.BENCH_STEP}
+        finished = [r.data for r in j.records() if r.kind is EventKind.BENCH_FINISHED]
+    refused = "not asked: the technician has not confirmed the unit is on the bench, off any patient"
+    assert steps["menu-update"]["note"].startswith(refused) and not steps["menu-update"]["done"]
+    assert "B. Verdi could not put it on the bench (still at bed 9)" in steps["boot-key"]["note"]
+    assert finished and finished[0]["outcome"] != "patched"

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.domain.checks import patient_status
-from orchestrator.domain.clinical import ClinicalStatus, Deferral, may_disturb, parse_cms_status
+from orchestrator.domain.clinical import (
+    BenchConfirmation,
+    ClinicalStatus,
+    Deferral,
+    may_disturb,
+    may_disturb_on_bench,
+    parse_cms_status,
+)
 
 CLEAR = "model=CMS8000\nserial=X1\npatient=none\nalarm=none\neth0=down\n"
 
@@ -87,3 +94,26 @@ def test_a_conflicting_second_value_never_allows(text: str, key: str) -> None:
 def test_without_a_patient_line_it_never_allows(text: str) -> None:
     lines = [line for line in text.splitlines() if "patient" not in line.lower()]
     assert not may_disturb("\n".join([*lines, "alarm=none"])).allowed
+
+
+# --- a unit with no service shell, on the bench: the technician's recorded confirmation is the only ground
+
+
+def test_a_bench_unit_may_be_disturbed_only_on_a_named_technicians_confirmation() -> None:
+    gate = may_disturb_on_bench(BenchConfirmation("B. Verdi", done=True))
+    assert gate.allowed and gate.reason is None and gate.why_not == ""
+
+
+@pytest.mark.parametrize(("confirmation", "words"), [
+    (None, "not confirmed yet"),
+    (BenchConfirmation("B. Verdi", done=False, note="still at bed 9"),
+     "B. Verdi could not put it on the bench (still at bed 9)"),
+    (BenchConfirmation("  ", done=True), "the confirmation names no technician"),
+])
+def test_a_bench_unit_without_that_confirmation_is_not_disturbed(confirmation: BenchConfirmation | None,
+                                                                  words: str) -> None:
+    gate = may_disturb_on_bench(confirmation)
+    assert not gate.allowed and gate.reason is Deferral.NOT_ON_BENCH
+    assert gate.why_not.startswith("the technician has not confirmed the unit is on the bench, off any "
+                                   "patient")
+    assert gate.why_not.endswith(words)
