@@ -255,8 +255,10 @@ def _s(value: object) -> str:
 
 def _latest_campaign(records: Sequence[JournalRecord]) -> str:
     created = [r.campaign for r in records if r.kind is EventKind.CAMPAIGN_CREATED]
+    # a journal with no patch campaign (a survey first, as the regulators ask) exports its newest run
+    created = created or [r.campaign for r in records if r.kind is EventKind.SURVEY_STARTED]
     if not created:
-        raise ExportError("the journal holds no campaign to export", reason="no-campaign")
+        raise ExportError("the journal holds no campaign or survey to export", reason="no-campaign")
     return created[-1]
 
 

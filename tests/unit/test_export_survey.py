@@ -102,3 +102,8 @@ def test_a_survey_counts_as_nothing_installed_and_no_document_carries_free_text(
     assert {r.outcome for r in model.devices} == {Outcome.NOT_DONE}
     for fmt in ("csv", "json", "html", "csaf", "cyclonedx"):
         assert PATIENT not in render(model, fmt).decode(), fmt
+
+
+def test_a_journal_holding_only_a_survey_exports_that_survey_by_default() -> None:
+    model = build_model(_survey_chain().records)
+    assert model.campaign.id == SURVEY and model.campaign.mode == "survey"
