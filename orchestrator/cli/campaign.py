@@ -28,11 +28,13 @@ from typing import Any
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
 from orchestrator.cli.people import operator_name
 from orchestrator.cli.values import indicator_prefix
+from orchestrator.domain import projection
 from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
 from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
+from orchestrator.domain.projection import Phase
 from orchestrator.domain.status import DEVICE_RECORDS, READ_ONLY_PREFIXES, FleetStatus, project
 from orchestrator.domain.waves import parse_waves
 from orchestrator.errors import ExitCode, UsageError
@@ -492,7 +494,9 @@ def status_dict(fleet: FleetStatus) -> dict[str, Any]:
         "halted": fleet.halted,
         "aborted": fleet.aborted,
         "gate_waiting": fleet.gate_waiting,
+        "phase": projection.phase(fleet).value,
         "counts": fleet.counts(),
+        "outcomes": _outcomes(fleet),
         "waves": fleet.waves,
         "unattributed_contacts": fleet.unattributed_contacts(),
         "devices": {
@@ -517,18 +521,30 @@ def status_dict(fleet: FleetStatus) -> dict[str, Any]:
     }
 
 
+def _phase_words(fleet: FleetStatus) -> str:
+    """The projection's phase, in the words of a terminal line."""
+    phase = projection.phase(fleet)
+    if phase is Phase.GATE and fleet.gate_waiting is not None:
+        return f"waiting at gate of wave {fleet.gate_waiting + 1}"
+    if phase is Phase.RUNNING:
+        return "in progress or interrupted"
+    if phase is Phase.FINISHED and not projection.complete(fleet):
+        return f"finished, not all patched ({projection.unfinished_words(fleet)})"
+    if phase in (Phase.HALTED, Phase.ABORTED):
+        return f"{phase.value.upper()} ({projection.phase_detail(fleet)})"
+    return phase.value
+
+
+def _outcomes(fleet: FleetStatus) -> dict[str, int]:
+    """Monitors per outcome, as every export counts them (domain.projection)."""
+    return {o.value: n for o, n in projection.outcome_counts(fleet).items()}
+
+
 def render_status(fleet: FleetStatus) -> str:
-    phase = (
-        "finished"
-        if fleet.finished
-        else f"waiting at gate of wave {fleet.gate_waiting + 1}"
-        if fleet.gate_waiting is not None
-        else "in progress or interrupted"
-    )
     lines = [
-        f"campaign {fleet.campaign}: {phase}"
-        + (f"; HALTED ({fleet.halted.get('reason')})" if fleet.halted else ""),
-        f"counts: {_nonzero(fleet.counts())}",
+        f"campaign {fleet.campaign}: {_phase_words(fleet)}",
+        f"outcomes (as the exports count them): {_nonzero(_outcomes(fleet))}",
+        f"counts by state: {_nonzero(fleet.counts())}",
         "",
     ]
     lines.append(f"{'monitor':<28} {'wave':>4}  {'state':<20} {'reason':<28} firmware")
