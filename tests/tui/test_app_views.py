@@ -75,6 +75,20 @@ async def test_search_narrows_the_table_and_counts_stay_for_the_whole_fleet() ->
         assert "12 monitors:" in text and "1/12 shown" in text
 
 
+async def test_escape_leaves_the_search_box_for_the_table_and_keeps_the_filter() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        await pilot.press("slash", *"state:deferred")
+        assert app.focused is not None and app.focused.id == "fleet-filter"
+        await pilot.press("escape")
+        assert isinstance(app.focused, FleetTable)
+        await pilot.pause(0.4)  # the filter applies after its debounce, as when typing
+        assert shown_states(app) == ["‖ deferred"]
+        await pilot.press("f")  # a key is a command again, not text in the box
+        assert app.query_one("#fleet-filter").value == "state:deferred"  # type: ignore[attr-defined]
+
+
 async def test_log_pane_shows_failures_and_deferrals_and_can_be_hidden() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
@@ -21,6 +22,9 @@ def counts_line(model: FleetModel) -> str:
 
 
 class FleetView(Vertical):
+    # Escape leaves the search box for the table, the filter kept: every other key typed there is text,
+    # so without it the only way out was Enter (which also applies) or the mouse.
+    BINDINGS = [Binding("escape", "leave_search", "Leave search")]
     DEFAULT_CSS = """
     FleetView { height: 1fr; }
     FleetView > #fleet-counts { height: 1; padding: 0 1; }
@@ -71,6 +75,10 @@ class FleetView(Vertical):
         label = dict((k, lbl) for k, lbl, _ in FLEET_COLUMNS).get(q.sort, q.sort)
         shown = f"{self.table.shown}/{len(self.fleet.rows)} shown"
         self.query_one("#fleet-sort", Static).update(f"sort: {label} {'▼' if q.reverse else '▲'} · {shown}")
+
+    def action_leave_search(self) -> None:
+        if self.screen.focused is self.query_one("#fleet-filter", Input):
+            self.table.focus()
 
     @on(Input.Changed, "#fleet-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
