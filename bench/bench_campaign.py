@@ -72,6 +72,9 @@ class Measured:
     verified: int | None = None  # cmspatch: patched with all four CVE verdicts fixed, per its journal
     note: str = ""
     fleet_cpu: float = 0.0  # the emulated monitors' CPU (this process + their busybox) during the run
+    steps: int | None = None  # monitor-steps: commands run, uploads and reconnects (cmspatch: counted)
+    oos: dict[str, list[float]] | None = dataclasses.field(default=None, repr=False)  # out of service per
+    #     monitor, seconds: {"upload": [...], "install": [...]}
 
 
 # ----------------------------------------------------------------------------------------- setup
@@ -200,13 +203,64 @@ def measure(name: str, argv: list[str], monitors: int, fleet: Any, *, env: dict[
         print(f"  [{name}] exit {proc.returncode}, patched {patched}/{monitors}: " + " | ".join(tail),
               file=sys.stderr)
     lines = output.decode("utf-8", "replace").strip().splitlines()
-    verified = None
+    verified, steps, oos = None, None, floor_out_of_service(lines)
     if lines and lines[-1].startswith("{"):
         child = json.loads(lines[-1])
-        verified = child.get("verified")
-        note = f"{note} child: {lines[-1]}".strip()
+        verified, steps, oos = child.get("verified"), child.get("steps"), child.pop("out_of_service", None)
+        note = f"{note} child: {json.dumps(child)}".strip()
     return Measured(name, monitors, wall, contender_cpu, hwm[0] / 1024,
-                    peak[0] / 2**20, patched, proc.returncode, verified, note, fleet_cpu)
+                    peak[0] / 2**20, patched, proc.returncode, verified, note, fleet_cpu, steps, oos)
+
+
+def floor_out_of_service(lines: list[str]) -> dict[str, list[float]] | None:
+    """The floor script's ``NAME ok up=T install=T done=T`` lines (epoch seconds) as per-monitor spans."""
+    spans: dict[str, list[float]] = {"upload": [], "install": []}
+    for line in lines:
+        fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
+        if line.split()[1:2] == ["ok"] and {"up", "install", "done"} <= set(fields):
+            done = float(fields["done"])
+            spans["upload"].append(done - float(fields["up"]))
+            spans["install"].append(done - float(fields["install"]))
+    return spans if spans["upload"] else None
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, -(-len(ordered) * q // 100) - 1))]
+
+
+class CountingTransport:
+    """Counts the monitor-steps the engine takes over a transport: every command run, upload and
+    reconnect on any session it opens (the unit the controller's CPU is divided by)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.steps = 0
+        self._lock = threading.Lock()
+
+    def open(self, device: Any) -> Any:
+        return _CountingSession(self._inner.open(device), self)
+
+    def count(self) -> None:
+        with self._lock:
+            self.steps += 1
+
+
+class _CountingSession:
+    def __init__(self, inner: Any, counter: CountingTransport) -> None:
+        self._inner = inner
+        self._counter = counter
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name in ("run", "put", "reconnect"):
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self._counter.count()
+                return value(*args, **kwargs)
+            return counted
+        return value
 
 
 # -------------------------------------------------------------------------------- child: engine
@@ -235,6 +289,7 @@ def child_engine(args: argparse.Namespace) -> int:
         transport = AnsibleTransport(Path(args.inventory), forks=args.forks)
     else:
         transport = SshTransport(known_hosts=inventory.known_hosts)
+    counting = CountingTransport(transport)
     gate = args.child == "hold"
     policy = CampaignPolicy(
         waves=("1", "100%") if gate else ("100%",), require_approval=gate, canary_must_pass=False,
@@ -243,7 +298,7 @@ def child_engine(args: argparse.Namespace) -> int:
         retry_initial=0.5, retry_max=5.0, max_rechecks=0)
     with Sinkhole(IndicatorMap(args.indicator_prefix)) as sinkhole, SqliteJournal(args.journal) as journal:
         engine = wiring.new_engine(inventory=inventory, package=package, journal=journal,
-                        transports={DeliveryPath.SSH: transport}, policy=policy, operator="bench",
+                        transports={DeliveryPath.SSH: counting}, policy=policy, operator="bench",
                         observer=sinkhole)
         phases = Phases()
         engine.subscribe(phases.record)
@@ -258,7 +313,8 @@ def child_engine(args: argparse.Namespace) -> int:
         print(json.dumps({"exit": int(outcome.exit_code), "verified": verified,
                           "counts": {k: v for k, v in outcome.counts.items() if v},
                           "waves": len(plan.waves), "devices": len(inventory.devices),
-                          "rss_mb_at_end": round(rss, 1), "phase_mean_s": phases.means()}))
+                          "rss_mb_at_end": round(rss, 1), "steps": counting.steps,
+                          "phase_mean_s": phases.means(), "out_of_service": phases.out_of_service()}))
     if isinstance(transport, AnsibleTransport):
         transport.close()
     return int(outcome.exit_code)
@@ -292,6 +348,16 @@ class Phases:
         with self.lock:
             self.seen.setdefault(rec.device, {}).setdefault(key, now)
 
+    def out_of_service(self) -> dict[str, list[float]]:
+        """Per patched monitor, seconds from its first disturbing action to its verified verdict: from
+        the upload (the clinical gate counts it as disturbing) and from the install (the monitoring
+        application stops), each to the ``patched`` state, which follows verification."""
+        with self.lock:
+            done = [m for m in self.seen.values() if "state:patched" in m]
+            return {kind: [round(m["state:patched"] - m[f"state:{start}"], 3) for m in done
+                           if f"state:{start}" in m]
+                    for kind, start in (("upload", "uploading"), ("install", "installing"))}
+
     def means(self) -> dict[str, float]:
         keys = [f"{a}:{b}" for a, b in self.MARKS]
         out: dict[str, float] = {}
@@ -310,9 +376,10 @@ class Phases:
 def replicate(inventory: Any, count: int) -> Any:
     """``count`` inventory entries that all point at the first (served) monitor.
 
-    The emulator cannot serve 1,000 chroots here (hard-link limit of the filesystem), and holding a
-    campaign only touches the canary before the gate, so the other 999 need no server: they are
-    planned, journalled (campaign-created lists all 1,000) and held in the engine's status."""
+    Holding a campaign only touches the canary before the gate, so the other 999 need no server: they
+    are planned, journalled (campaign-created lists all 1,000) and held in the engine's status. (The
+    emulator serves 1,000 monitors too since its BusyBox links go past the filesystem's link limit:
+    ``--only ssh --monitors 1000`` runs one campaign on all of them end to end.)"""
 
     first = inventory.devices[0]
     devices = [first] + [dataclasses.replace(first, name=f"{first.name}-r{i:04d}",
@@ -437,6 +504,27 @@ def report(results: list[Measured], args: argparse.Namespace) -> None:
     ratio("cmspatch-ssh", "openssh-floor", "cpu")
     ratio("cmspatch-ansible", "cmspatch-ssh", "wall", per_monitor=True)
     ratio("cmspatch-ansible", "plain-ansible", "wall", per_monitor=True)
+    print("\nout of service per monitor (first disturbing action to verified verdict; the floor: to the new "
+          "version read back), p50 / p95 s:")
+    for r in results:
+        if r.oos:
+            spans = "; ".join(f"from {kind} {percentile(v, 50):.1f} / {percentile(v, 95):.1f}"
+                              for kind, v in r.oos.items() if v)
+            print(f"  {r.name:<16} {spans} ({len(r.oos.get('install', []))} monitors)")
+    if "cmspatch-ssh" in by and "openssh-floor" in by and by["cmspatch-ssh"].oos and by["openssh-floor"].oos:
+        ours = percentile(by["cmspatch-ssh"].oos["install"], 95)
+        floor = percentile(by["openssh-floor"].oos["install"], 95)
+        limit = floor + args.observation_window + 1.0
+        met = "MET" if ours <= limit else "NOT met"
+        print(f"  goal: cmspatch p95 from install {ours:.1f} s <= floor's install + reboot p95 {floor:.1f} s"
+              f" + window {args.observation_window:g} s + 1 s = {limit:.1f} s: {met}")
+    for r in results:
+        if r.steps:
+            per = r.cpu / r.steps
+            print(f"  {r.name}: {r.steps} monitor-steps (commands, uploads, reconnects), controller CPU "
+                  f"{per * 1000:.2f} ms per monitor-step, peak RSS {r.maxrss_mb:.0f} MB for {r.monitors} "
+                  f"monitors (goals at 1,000: <= 5 ms, < 200 MB: "
+                  f"{'MET' if per <= 0.005 and r.maxrss_mb < 200 else 'NOT met'})")
     if "rss-1000" in by:
         hold = by["rss-1000"]
         print(f"  rss-1000: peak RSS of the cmspatch process holding {hold.monitors} monitors "

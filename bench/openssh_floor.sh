@@ -3,6 +3,8 @@
 # Same steps as the plain playbook: clinical check, scp, hash check, install, reboot, wait, version.
 # One ControlMaster per monitor, so the ssh calls after the first reuse the connection (a fair floor).
 # Usage: openssh_floor.sh NAME ADDRESS PORT   (env: PKG SHA VERSION KEY KNOWN USER CPDIR)
+# Prints "NAME ok up=T install=T done=T" (epoch seconds: upload start, install start, version read back)
+# so bench_campaign can give the floor's out-of-service time per monitor beside cmspatch's.
 set -u
 name=$1 addr=$2 port=$3
 base="$PKG"; remote="/data/upgrade/${base##*/}"
@@ -12,9 +14,11 @@ s() { ssh $opts $cm -p "$port" "$USER@$addr" "$@"; }
 fail() { echo "$name FAILED: $*"; exit 1; }  # non-zero: xargs then exits 123
 st=$(s cms-status) || fail "cms-status"
 case "$st" in *patient=connected*|*alarm=active*) fail "clinical use";; esac
+up=$(date +%s.%N)
 scp -q $opts $cm -P "$port" "$PKG" "$USER@$addr:$remote" || fail "scp"
 h=$(s sha256sum "$remote") || fail "sha256sum"
 [ "${h%% *}" = "$SHA" ] || fail "hash"
+install=$(date +%s.%N)
 s cms-install "$remote" >/dev/null || fail "install"
 s reboot >/dev/null 2>&1
 ssh -O exit -o ControlPath="$CPDIR/$name" x 2>/dev/null
@@ -28,4 +32,4 @@ until port_open && v=$(ssh $opts -o ConnectTimeout=5 -p "$port" "$USER@$addr" ca
     i=$((i+1)); [ $i -gt 600 ] && fail "did not come back"; sleep 0.1
 done
 [ "$v" = "$VERSION" ] || fail "version $v"
-echo "$name ok"
+echo "$name ok up=$up install=$install done=$(date +%s.%N)"

@@ -2,16 +2,19 @@
 
 Every monitor gets its own small tree (~40 KB of its own files): BusyBox and the device scripts are hard
 links to one copy per fleet (never to the host's /bin/busybox, so nothing done inside a monitor can touch
-the host's files), the firmware binaries are the monitor's own copies (an installer replaces them).
-Only applets that describe or act on the monitor itself are linked: no network clients (``nc``, ``wget``,
-``ping``: a monitor never opens a socket the emulator does not control), no ``reboot``/``ifconfig``/``df``
-applets (scripts stand in for them, see ``scripts``). /proc and /sys are plain files the emulator rewrites
-whenever the emulated state changes; they show the real indicator addresses (202.114.4.x), as a real
-monitor would, while the emulator's packets go to their loopback stand-ins.
+the host's files; ~120 links to BusyBox per monitor, so past the filesystem's link limit -- ext4's
+65,000, reached near 540 monitors -- the links continue from a fresh copy: ``_link``), the firmware
+binaries are the monitor's own copies (an installer replaces them). Only applets that describe or act on
+the monitor itself are linked: no network clients (``nc``, ``wget``, ``ping``: a monitor never opens a
+socket the emulator does not control), no ``reboot``/``ifconfig``/``df`` applets (scripts stand in for
+them, see ``scripts``). /proc and /sys are plain files the emulator rewrites whenever the emulated state
+changes; they show the real indicator addresses (202.114.4.x), as a real monitor would, while the
+emulator's packets go to their loopback stand-ins.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -80,6 +83,31 @@ def prepare_template(common: Path, busybox: str | None = None) -> list[str]:
     return [a for a in APPLETS if a in available]
 
 
+_LINK_SOURCES: dict[str, str] = {}  # a fleet's shared file -> the copy new links are made to now
+_LINK_LOCK = threading.Lock()
+
+
+def _link(source: str, target: str) -> None:
+    """Hard-link ``target`` to ``source``; once ``source`` has as many links as the filesystem allows
+    (EMLINK), to a fresh copy of it (``source.2``, ``source.3``, ...) that the next links share."""
+    with _LINK_LOCK:
+        current = _LINK_SOURCES.get(source, source)
+        if current != source and not os.path.exists(current):  # that fleet's files were removed
+            current = source
+        try:
+            os.link(current, target)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EMLINK:
+                raise
+        copies = 2
+        while os.path.exists(fresh := f"{source}.{copies}"):
+            copies += 1
+        shutil.copy2(source, fresh)
+        _LINK_SOURCES[source] = fresh
+        os.link(fresh, target)
+
+
 def _hide_applets(binary: bytes) -> bytes:
     """Rename the ``df`` applet in the fleet's copy of BusyBox so that ``df`` runs the monitor's script.
 
@@ -108,9 +136,9 @@ def create_rootfs(root: Path, common: Path, applets: Iterable[str], ident: Devic
         os.mkdir(f"{r}/{d}")
     bb = str(common / "busybox")
     for applet in ("busybox", *applets):
-        os.link(bb, f"{r}/bin/{applet}")
+        _link(bb, f"{r}/bin/{applet}")
     for rel in SCRIPTS:
-        os.link(str(common / rel.replace("/", "_")), f"{r}/{rel}")
+        _link(str(common / rel.replace("/", "_")), f"{r}/{rel}")
     files: dict[str, bytes] = {
         "etc/firmware_version": (version + "\n").encode(),
         "etc/device.conf": (f"MODEL={ident.model}\nSERIAL={ident.serial}\nHWADDR={ident.hwaddr}\n"
