@@ -28,6 +28,7 @@ from orchestrator.domain.campaign import CampaignPolicy, Step, resume_step, wind
 from orchestrator.domain.clinical import Deferral, may_disturb
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.handson import confirmation_move
 from orchestrator.domain.lease import HELD_ELSEWHERE, Lease, lease_ttl
 from orchestrator.domain.lifecycle import ALLOWED, TERMINAL, DeviceState
 from orchestrator.domain.profile import DeviceProfile
@@ -165,11 +166,8 @@ def drive_manual(seam: DeviceSeam, device: Device, profile: DeviceProfile, given
             device, campaign=givens.campaign_id, package=givens.package, profile=profile)
         seam.record(EventKind.WORK_ORDER, {"order": order, "files": files})
         seam.move(S.AWAITING_TECHNICIAN, "work-order-issued")
-    elif state is S.AWAITING_TECHNICIAN and seam.status().technician:
-        seam.move(S.VERIFYING, "technician-confirmed")
-        verify(seam, device, profile, givens, None)
-    elif state is S.VERIFYING:
-        verify(seam, device, profile, givens, None)
+    elif (move := confirmation_move(state, seam.status().technician)) is not None:
+        seam.move(*move)  # its bench session verifies it (``domain.handson``), not this run
 
 
 def verify(seam: DeviceSeam, device: Device, profile: DeviceProfile, givens: Givens,

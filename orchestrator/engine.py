@@ -42,6 +42,7 @@ from orchestrator.domain.campaign import (
 )
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import Event, EventKind, JournalRecord, device_header
+from orchestrator.domain.handson import WAITING, confirmation_move, confirmation_payload
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
 from orchestrator.domain.profile import DeviceProfile
@@ -181,6 +182,14 @@ class Engine:
             selected = select(inventory, limit)
             self.devices = {d.name: d for d in selected}
             self.waves = plan_waves(selected, policy.waves, policy.group_by)
+        # The monitors this run may drive. ``--limit`` on a resumed campaign narrows it; every other
+        # monitor keeps its journalled outcome untouched (a patient-connected deferral stays deferred).
+        self.scope: frozenset[str] = frozenset(self.devices)
+        if limit is not None and self.status.campaign is not None:
+            self.scope = frozenset(d.name for d in inventory.select(limit)) & self.scope
+            if not self.scope:
+                raise UsageError(f"no monitor of campaign {self.campaign_id} matches --limit {limit!r}",
+                                 reason="empty-selection")
         # Each monitor's device profile, all read now: a bad one refuses the run before anything starts.
         self.profiles = ports.profiles(self.devices.values())
 
@@ -204,8 +213,10 @@ class Engine:
         observer: NetworkObserver | None = None,
         retry: RetryPolicy | None = None,
         policy: CampaignPolicy | None = None,
+        limit: str | None = None,
     ) -> Engine:
-        """Continue a campaign from its journal (default: the newest campaign in the journal)."""
+        """Continue a campaign from its journal (default: the newest campaign in the journal); ``limit``
+        drives only the campaign's monitors it matches and leaves the others as the journal has them."""
         ids = [c for c in journal.campaigns() if not c.startswith(READ_ONLY_PREFIXES)]
         campaign = campaign_id or (ids[-1] if ids else None)
         if campaign is None or campaign not in ids:
@@ -234,6 +245,7 @@ class Engine:
             observer=observer,
             campaign_id=campaign,
             retry=retry,
+            limit=limit,
         )
 
     # --- views and decisions (thread-safe) -----------------------------------------------------
@@ -284,7 +296,8 @@ class Engine:
     def confirm_manual(
         self, device: str, technician: str, note: str = "", version: str | None = None
     ) -> None:
-        """Record a technician's confirmation and verify the monitor (blocks for the observation window)."""
+        """Record a named technician's confirmation (and the version they read): the unit then awaits its
+        bench session (``domain.handson``), which is what verifies a hands-on unit."""
         if device not in self.devices:
             raise UsageError(f"{device} is not in campaign {self.campaign_id}", reason="unknown-device")
         if self.status.devices[device].state is not S.AWAITING_TECHNICIAN:
@@ -296,7 +309,7 @@ class Engine:
             Event(
                 self.campaign_id,
                 EventKind.TECHNICIAN_CONFIRMED,
-                technician_payload(technician, note, version),
+                confirmation_payload(technician, note, version),
                 device,
             )
         )
@@ -393,7 +406,7 @@ class Engine:
             yield
             return
         done = {n for n, d in self.status.devices.items() if d.terminal}
-        todo = [n for n in self.devices if n not in done]
+        todo = [n for n in self.devices if n not in done and n in self.scope]
         claims: contextlib.AbstractContextManager[Iterable[StaleClaim]] = contextlib.nullcontext([])
         if self.ports.claims is not None:  # a journal file (an in-memory one has nobody to share)
             claims = self.ports.claims.hold(self.campaign_id, todo, self.controller)
@@ -429,8 +442,8 @@ class Engine:
                     if self._ctl.stopping:
                         break
                     todo = [n for n in wave if self._needs_work(n)]
-                    if index in self.status.waves_finished and not todo:
-                        continue
+                    if not todo and (index in self.status.waves_finished or self.scope != set(self.devices)):
+                        continue  # nothing of this run's in it: no gate, no wave records
                     if not self._gate(index, auto_approve):
                         return self._outcome(stopped_at_gate=index)
                     if self._ctl.stopping:
@@ -440,11 +453,11 @@ class Engine:
             return self._finish()
 
     def _needs_work(self, name: str) -> bool:
-        """Not terminal, and not a hands-on unit still waiting for its technician."""
+        """Not terminal, and not a hands-on unit waiting for a person (its technician, its bench)."""
         status = self.status.devices[name]
-        if status.terminal:
+        if status.terminal or name not in self.scope:
             return False
-        return not (status.state is S.AWAITING_TECHNICIAN and not status.technician)
+        return status.state not in WAITING or confirmation_move(status.state, status.technician) is not None
 
     def _gate(self, index: int, auto_approve: bool) -> bool:
         """True to start wave ``index``; False when a headless run must stop here (resumable)."""
@@ -477,11 +490,7 @@ class Engine:
         todo = [n for n in wave if self._needs_work(n)]
         self._event(EventKind.WAVE_STARTED, {"wave": index, "devices": list(wave)})
         self._drive_all(pool, todo, sems)
-        deferred = [
-            n
-            for n in self.devices
-            if self._state(n) is S.DEFERRED and self.status.devices[n].rechecks < self.policy.max_rechecks
-        ]
+        deferred = self._deferred_due()
         if deferred and not self._ctl.stopping:
             self._drive_all(pool, deferred, sems)
         counts = {s.value: sum(1 for n in wave if self._state(n) is s) for s in DeviceState}
@@ -492,11 +501,7 @@ class Engine:
     def _final_rechecks(self, pool: ThreadPoolExecutor, sems: dict[str, threading.Semaphore]) -> None:
         while not self._ctl.stopping:
             self._pick_up_external()
-            deferred = [
-                n
-                for n in self.devices
-                if self._state(n) is S.DEFERRED and self.status.devices[n].rechecks < self.policy.max_rechecks
-            ]
+            deferred = self._deferred_due()
             if not deferred:
                 return
             with self._ctl.cond:
@@ -504,6 +509,11 @@ class Engine:
             if self._ctl.stopping:
                 return
             self._drive_all(pool, deferred, sems)
+
+    def _deferred_due(self) -> list[str]:
+        """Deferred monitors of this run with re-checks left."""
+        return [n for n in self.devices if n in self.scope and self._state(n) is S.DEFERRED
+                and self.status.devices[n].rechecks < self.policy.max_rechecks]
 
     def _drive_all(
         self, pool: ThreadPoolExecutor, names: list[str], sems: dict[str, threading.Semaphore]
@@ -555,8 +565,10 @@ class Engine:
             return self._outcome()
         if self._ctl.halted is not None or self._ctl.aborted is not None:
             why = "campaign-halted" if self._ctl.halted is not None else "campaign-aborted"
+            # Not started: skipped. A deferred monitor keeps its deferral (patient connected, alarm...):
+            # that is why nobody touched it, and what tells the exports to keep it isolated.
             for name in self.devices:
-                if self._state(name) in (S.PENDING, S.DEFERRED):
+                if name in self.scope and self._state(name) is S.PENDING:
                     self._move(name, S.SKIPPED, why)
         self._event(EventKind.CAMPAIGN_FINISHED, {"counts": self.status.counts()})
         return self._outcome()
@@ -580,11 +592,13 @@ class Engine:
         return CampaignOutcome(self.campaign_id, code, counts, halted, msg, stopped_at_gate)
 
     def _pick_up_external(self) -> None:
-        """Fold in records other processes appended (``cmspatch confirm``), then verify those units."""
+        """Fold in records other processes appended (``cmspatch confirm``); confirmed units then await
+        their bench session."""
         self._fold_external()
         for name, st in self.status.devices.items():
-            if st.state is S.AWAITING_TECHNICIAN and st.technician and not self._ctl.stopping:
-                self._drive(self.devices[name])
+            if name in self.scope and st.state is S.AWAITING_TECHNICIAN and st.technician \
+                    and not self._ctl.stopping:
+                self._drive(self.devices[name])  # to AWAITING_BENCH: milliseconds, no monitor touched
 
     # --- one monitor ----------------------------------------------------------------------------
 
@@ -714,13 +728,6 @@ def select(inventory: Inventory, limit: str | None) -> tuple[Device, ...]:
     if not selected:
         raise UsageError(f"no monitor matches --limit {limit!r}", reason="empty-selection")
     return selected
-
-
-def technician_payload(technician: str, note: str, version: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"technician": technician, "note": note}
-    if version:
-        data["version"] = version
-    return data
 
 
 def _interleave(groups: list[list[str]]) -> list[list[str]]:

@@ -74,6 +74,8 @@ class CmspatchApp(App[int]):
         self.engine_done = threading.Event()
         self._stop_polling = threading.Event()
         self._last_phase: Phase | None = None
+        # The technician's name as a person last typed it here; never the operator's or the login name.
+        self._technician = ""
         # measured for bench/bench_tui.py: seconds per flush, records folded
         self.flush_times: deque[float] = deque(maxlen=2000)
         self.records_applied = 0
@@ -367,7 +369,7 @@ class CmspatchApp(App[int]):
         if row is None or row.state != "awaiting-technician":
             self.notify(f"{device} is not waiting for a technician.", severity="warning")
             return
-        self.push_screen(TechnicianModal(device, self.session.operator),
+        self.push_screen(TechnicianModal(device, self._technician),
                          lambda answer: self._confirm_manual(device, answer))
 
     def action_answer_trigger(self, device: str, done: bool) -> None:
@@ -380,12 +382,13 @@ class CmspatchApp(App[int]):
             return
         trigger = str(request.get("trigger"))
         self.push_screen(TriggerAnswerModal(device, trigger, str(request.get("instructions", "")),
-                                            self.session.operator, done=done),
+                                            self._technician, done=done),
                          lambda answer: self._answer_trigger(device, trigger, done, answer))
 
     def _answer_trigger(self, device: str, trigger: str, done: bool, answer: tuple[str, str] | None) -> None:
         if answer is not None:
             technician, note = answer
+            self._technician = technician
             did = "exercised" if done else "could not be exercised"
             self._call(lambda: self.session.answer_trigger(device, trigger, technician, done=done, note=note),
                        f"{device}: {trigger} {did} ({technician}); the sinkhole window runs")
@@ -393,8 +396,10 @@ class CmspatchApp(App[int]):
     def _confirm_manual(self, device: str, answer: tuple[str, str, str] | None) -> None:
         if answer is not None:
             technician, note, version = answer
+            self._technician = technician
             self._call(lambda: self.session.confirm_manual(device, technician, note, version or None),
-                       f"{device}: confirmed by {technician}; verified")
+                       f"{device}: confirmed by {technician}; it awaits its bench session "
+                       f"(cmspatch bench {device})")
 
     def _decide(self, answer: str | None, what: str, wave: int | None = None) -> None:
         if answer is None:

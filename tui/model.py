@@ -40,6 +40,7 @@ STATE_LABELS: dict[str, str] = {
     DeviceState.REBOOTING.value: "↻ rebooting",
     DeviceState.VERIFYING.value: "… verifying",
     DeviceState.AWAITING_TECHNICIAN.value: "☐ technician",
+    DeviceState.AWAITING_BENCH.value: "☐ bench",
     DeviceState.PATCHED.value: "✔ patched",
     DeviceState.FAILED.value: "✖ failed",
     DeviceState.SKIPPED.value: "⊘ skipped",
@@ -80,6 +81,8 @@ class MonitorRow:
     asset_tag: str = ""
     firmware_before: str = ""
     firmware_after: str = ""
+    firmware_after_by: str = ""  # "technician NAME" when a person read it on the About screen
+    technician: str = ""  # hands-on path: who confirmed the install
     state: str = "inventory"
     reason: str = ""
     wave: int | None = None
@@ -303,6 +306,7 @@ class FleetModel:
         row.delivery, row.asset_tag = st.delivery or row.delivery, st.asset_tag or row.asset_tag
         row.firmware_before = st.firmware_before or row.firmware_before
         row.firmware_after = st.firmware_after or ""
+        row.firmware_after_by, row.technician = st.firmware_after_by, st.technician or ""
         row.state, row.reason, row.wave = st.state.value, st.reason, st.wave
         row.attempts, row.retries = st.highest_attempt, st.retries
         row.verdicts = {cve: v.value for cve, v in st.verdicts.items()}
@@ -381,13 +385,15 @@ class FleetModel:
         """Only what a person needs in the log pane: failures, deferrals, retries, hands-on steps."""
         d = r.data
         when = r.at[11:19]
-        if r.kind == EventKind.STATE_CHANGED and d.get("to") in ("failed", "deferred", "awaiting-technician"):
+        if r.kind == EventKind.STATE_CHANGED and d.get("to") in ("failed", "deferred", "awaiting-technician",
+                                                                   "awaiting-bench"):
             why = f": {d.get('reason')}" if d.get("reason") else ""
             return f"{when} {row.name} {state_label(str(d.get('to')))}{why}"
         if r.kind == EventKind.ATTEMPT and d.get("outcome") == "retry":
             return f"{when} {row.name} retry {d.get('step')} #{d.get('attempt')}: {d.get('error', '')}"
         if r.kind == EventKind.TECHNICIAN_CONFIRMED:
-            return f"{when} {row.name} confirmed by technician {d.get('technician', '?')}"
+            read = f", reads {d.get('version')}" if d.get("version") else ""
+            return f"{when} {row.name} confirmed by technician {d.get('technician', '?')}{read}"
         if r.kind == EventKind.TRIGGER_REQUESTED:
             return f"{when} {row.name} TECHNICIAN NEEDED ({d.get('trigger')}): {d.get('instructions', '')}"
         if r.kind == EventKind.TRIGGER_ANSWERED:

@@ -6,8 +6,9 @@ size), the steps (including the clinical precautions the engine would otherwise 
 how to confirm. How this unit is installed by hand (where the file goes on the USB stick, the install
 steps, where the running version is read) is its device profile's ``hands_on`` (``domain.profile``).
 The monitor then waits in AWAITING_TECHNICIAN until ``cmspatch confirm`` (or
-``Engine.confirm_manual``) records who did it; verification follows as for the network paths, with the
-on-device checks inconclusive (no service access) and the network observation still counting.
+``Engine.confirm_manual``) records who did it and the version they read; it then waits in AWAITING_BENCH
+for its bench session (``cmspatch bench DEVICE``), which verifies it from the network at the bench
+(``domain.handson``). Waiting is never a failure and never counts against a wave's budget.
 
 ``ManualTransport.open`` refuses with ``no-service-access``: nothing on this path talks to a monitor.
 Work orders are written as printable text and JSON when an output directory is given (temp file then

@@ -35,7 +35,7 @@ from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.projection import Phase
-from orchestrator.domain.status import DEVICE_RECORDS, READ_ONLY_PREFIXES, FleetStatus, project
+from orchestrator.domain.status import DEVICE_RECORDS, READ_ONLY_PREFIXES, DeviceStatus, FleetStatus, project
 from orchestrator.domain.waves import parse_waves
 from orchestrator.errors import ExitCode, UsageError
 
@@ -417,6 +417,7 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
                 package=package,
                 transports=transports,
                 operator=operator,
+                limit=args.limit,  # only these are driven; the rest keep what the journal says
             )
         else:
             engine = wiring.new_engine(
@@ -479,13 +480,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(survey_status_dict(fleet), indent=2, sort_keys=True) if args.json
               else render_survey_status(fleet))
     elif args.json:
-        print(json.dumps(status_dict(fleet), indent=2, sort_keys=True))
+        print(json.dumps(status_dict(fleet, str(journal_path(args))), indent=2, sort_keys=True))
     else:
-        print(render_status(fleet))
+        print(render_status(fleet, str(journal_path(args))))
     return int(ExitCode.OK)
 
 
-def status_dict(fleet: FleetStatus) -> dict[str, Any]:
+def status_dict(fleet: FleetStatus, journal: str = "J") -> dict[str, Any]:
     from orchestrator.cli.survey_status import device_facts
 
     return {
@@ -511,6 +512,9 @@ def status_dict(fleet: FleetStatus) -> dict[str, Any]:
                 "serial": d.serial,
                 "firmware_before": d.firmware_before,
                 "firmware_after": d.firmware_after,
+                "firmware_after_by": d.firmware_after_by or None,
+                "technician": d.technician,
+                "next_step": hands_on_next(d, journal) or None,
                 "attempts": d.attempts,
                 "verdicts": {k: v.value for k, v in d.verdicts.items()},
                 "trigger_request": d.trigger_request,
@@ -540,7 +544,16 @@ def _outcomes(fleet: FleetStatus) -> dict[str, int]:
     return {o.value: n for o, n in projection.outcome_counts(fleet).items()}
 
 
-def render_status(fleet: FleetStatus) -> str:
+def hands_on_next(device: DeviceStatus, journal: str = "J") -> str:
+    """The next command for a hands-on unit waiting for its technician or its bench, else ''."""
+    from orchestrator.domain.handson import next_step
+
+    if device.trigger_request:  # asked for a trigger: the section below says how to answer
+        return ""
+    return next_step(device.name, device.state, technician=device.technician, journal=journal)
+
+
+def render_status(fleet: FleetStatus, journal: str = "J") -> str:
     lines = [
         f"campaign {fleet.campaign}: {_phase_words(fleet)}",
         f"outcomes (as the exports count them): {_nonzero(_outcomes(fleet))}",
@@ -550,10 +563,16 @@ def render_status(fleet: FleetStatus) -> str:
     lines.append(f"{'monitor':<28} {'wave':>4}  {'state':<20} {'reason':<28} firmware")
     for name, d in fleet.devices.items():
         wave = "" if d.wave is None else str(d.wave + 1)
+        read = f" (read by {d.firmware_after_by})" if d.firmware_after and d.firmware_after_by else ""
         lines.append(
             f"{name:<28} {wave:>4}  {d.state.value:<20} {d.reason:<28} "
-            f"{d.firmware_after or d.firmware_before or ''}"
+            f"{d.firmware_after or d.firmware_before or ''}{read}"
         )
+    waiting = [(n, step) for n, d in fleet.devices.items() if (step := hands_on_next(d, journal))]
+    if waiting:
+        lines += ["", "hands-on units waiting for a person (not failed, not counted against a budget):"]
+        for name, step in waiting:
+            lines.append(f"  {name}: {step}")
     asks = [(n, d.trigger_request) for n, d in fleet.devices.items() if d.trigger_request]
     if asks:
         lines += ["", "waiting for a technician at the bed (answer with the command shown):"]
@@ -615,12 +634,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from orchestrator.domain.events import Event
-    from orchestrator.engine import technician_payload
+    from orchestrator.domain.handson import next_step, technician_name
     from orchestrator.technician import trigger_answer_payload
 
     if args.could_not and not args.trigger:
         raise UsageError("--could-not answers a trigger request: give --trigger too", reason="bad-arguments")
+    args.technician = technician_name(args.technician)
     with _open_existing(args) as journal:
         campaign = _campaign_of(journal, args.campaign)
         fleet = project(journal.records(campaign), campaign)
@@ -637,25 +656,47 @@ def cmd_confirm(args: argparse.Namespace) -> int:
                   f"{'could not be exercised' if args.could_not else 'exercised'} by {args.technician}; "
                   "the running campaign picks it up", file=sys.stderr)
             return int(ExitCode.OK)
-        if device.state is not DeviceState.AWAITING_TECHNICIAN:
-            raise UsageError(
-                f"{args.device} is {device.state.value}, not awaiting a technician",
-                reason="not-awaiting-technician",
-            )
-        journal.append(
-            Event(
-                campaign,
-                EventKind.TECHNICIAN_CONFIRMED,
-                technician_payload(args.technician, args.note, args.version),
-                args.device,
-            )
-        )
-    print(
-        f"recorded: {args.device} installed by {args.technician}; verification runs with "
-        f"`cmspatch run --resume {campaign} ...`",
-        file=sys.stderr,
-    )
+        moved = _confirm_install(journal, campaign, args)
+    read = f", version {args.version.strip()} read by the technician" if (args.version or "").strip() else ""
+    then = "it awaits its bench session" if moved else "the running campaign moves it to its bench session"
+    bench = next_step(args.device, DeviceState.AWAITING_BENCH, journal=str(journal_path(args)))
+    print(f"recorded: {args.device} installed by {args.technician}{read}; {then}: {bench}", file=sys.stderr)
     return int(ExitCode.OK)
+
+
+def _confirm_install(journal: SqliteJournal, campaign: str, args: argparse.Namespace) -> bool:
+    """Journal the technician's confirmation. With nobody running the campaign, its move to
+    AWAITING_BENCH too, under the campaign's lock (True); while a run holds the lock, that run makes the
+    move as it folds the confirmation in (False): one writer of a monitor's state at a time."""
+    from orchestrator.domain.handson import confirmation_move, confirmation_payload
+    from orchestrator.domain.lifecycle import check_transition
+    from orchestrator.errors import CampaignLocked
+
+    def confirm() -> DeviceStatus:
+        device = project(journal.records(campaign), campaign).devices[args.device]
+        if device.state is not DeviceState.AWAITING_TECHNICIAN or device.technician:
+            raise UsageError(
+                f"{args.device} is {device.state.value}"
+                + (f", confirmed by {device.technician}" if device.technician else "")
+                + ", not awaiting a technician", reason="not-awaiting-technician")
+        journal.append(Event(campaign, EventKind.TECHNICIAN_CONFIRMED,
+                             confirmation_payload(args.technician, args.note, args.version), args.device))
+        return device
+
+    try:
+        with journal.lock(campaign):
+            device = confirm()
+            move = confirmation_move(device.state, args.technician)
+            if move is None:
+                return False
+            check_transition(args.device, device.state, move[0])
+            journal.append(Event(campaign, EventKind.STATE_CHANGED, {
+                "from": device.state.value, "to": move[0].value, "reason": move[1], "wave": device.wave},
+                args.device))
+            return True
+    except CampaignLocked:
+        confirm()
+        return False
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

@@ -135,7 +135,7 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
     def resume_engine(package: Any) -> Any:
         return held(wiring.resume_engine(journal=journal, campaign_id=args.campaign, inventory=inventory,
                                   package=package, transports=transports(),
-                                  operator=operator))
+                                  operator=operator, limit=args.limit))
 
     config.new_engine = new_engine
     config.resume_engine = resume_engine

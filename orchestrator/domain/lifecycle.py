@@ -21,6 +21,9 @@ class DeviceState(StrEnum):
     REBOOTING = "rebooting"
     VERIFYING = "verifying"
     AWAITING_TECHNICIAN = "awaiting-technician"  # manual path: work order issued
+    # Manual path: a named technician confirmed the USB install; the unit waits for its bench session
+    # (``cmspatch bench DEVICE``). Not an outcome: never failed, never counted against a failure budget.
+    AWAITING_BENCH = "awaiting-bench"
     PATCHED = "patched"
     FAILED = "failed"
     SKIPPED = "skipped"  # not started because the campaign halted/aborted, or already patched
@@ -39,8 +42,12 @@ ALLOWED: dict[DeviceState, frozenset[DeviceState]] = {
     _S.UPLOADED: frozenset({_S.INSTALLING, _S.FAILED, _S.UPLOADING, _S.DEFERRED}),
     _S.INSTALLING: frozenset({_S.REBOOTING, _S.FAILED}),
     _S.REBOOTING: frozenset({_S.VERIFYING, _S.FAILED}),
-    _S.AWAITING_TECHNICIAN: frozenset({_S.VERIFYING, _S.FAILED, _S.SKIPPED}),
-    _S.VERIFYING: frozenset({_S.PATCHED, _S.FAILED}),
+    _S.AWAITING_TECHNICIAN: frozenset({_S.AWAITING_BENCH, _S.FAILED, _S.SKIPPED}),
+    # The bench session verifies (VERIFYING) and ends the unit; VERIFYING -> AWAITING_BENCH: a hands-on
+    # unit whose verification did not end (an interrupted or inconclusive bench session, a journal
+    # written before the bench existed) waits for the bench again: nothing else can observe it.
+    _S.AWAITING_BENCH: frozenset({_S.VERIFYING, _S.PATCHED, _S.FAILED}),
+    _S.VERIFYING: frozenset({_S.PATCHED, _S.FAILED, _S.AWAITING_BENCH}),
     _S.PATCHED: frozenset(),
     _S.FAILED: frozenset(),
     _S.SKIPPED: frozenset(),

@@ -49,6 +49,9 @@ class DeviceStatus:
     reason: str = ""
     firmware_before: str | None = None
     firmware_after: str | None = None
+    # Who read ``firmware_after``: "" when cmspatch read it on the monitor, "technician NAME" when it is
+    # the version a technician read on the About screen and typed in (hands-on path).
+    firmware_after_by: str = ""
     attempts: int = 0  # attempt records, every step counted
     highest_attempt: int = 0  # the largest attempt number any step reported (1 = nothing was retried)
     retries: int = 0  # attempts that ended in "retry"
@@ -231,6 +234,7 @@ def _firmware(fleet: FleetStatus, record: JournalRecord) -> None:
         device.firmware_before = record.data.get("version")
     elif record.data.get("when") == "after":
         device.firmware_after = record.data.get("version")
+        device.firmware_after_by = ""
 
 
 def _verdict(fleet: FleetStatus, record: JournalRecord) -> None:
@@ -262,6 +266,9 @@ def _technician(fleet: FleetStatus, record: JournalRecord) -> None:
     device = fleet._device(record)
     if device is not None:
         device.technician = str(record.data.get("technician", ""))
+        if record.data.get("version"):  # what they read on the About screen, shown as theirs
+            device.firmware_after = str(record.data["version"])
+            device.firmware_after_by = f"technician {device.technician}"
 
 
 def _trigger_requested(fleet: FleetStatus, record: JournalRecord) -> None:

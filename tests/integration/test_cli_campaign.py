@@ -107,7 +107,7 @@ def test_enroll_never_records_a_key_that_differs_from_the_inventory(tmp_path: Pa
         assert result.returncode != ExitCode.OK and not known.exists()
 
 
-def test_a_hands_on_unit_gets_a_work_order_and_is_verified_after_confirm(tmp_path: Path) -> None:
+def test_a_hands_on_unit_gets_a_work_order_and_awaits_its_bench_after_confirm(tmp_path: Path) -> None:
     with rig(tmp_path, monitors=1, sinkhole=False) as r:
         inventory = r.fleet.inventory_path.read_text()
         r.fleet.inventory_path.write_text(inventory.replace("delivery: ssh", "delivery: manual"))
@@ -121,8 +121,10 @@ def test_a_hands_on_unit_gets_a_work_order_and_is_verified_after_confirm(tmp_pat
         assert (orders / f"work-order-{name}.txt").exists()
         confirmed = cmspatch("confirm", name, "--technician", "g.neri", "--journal", str(r.journal_path))
         assert confirmed.returncode == ExitCode.OK, confirmed.stderr
-        cmspatch("run", *r.cli_args(), "--resume", "--yes")
+        again = cmspatch("run", *r.cli_args(), "--resume", "--yes")
+        assert again.returncode == ExitCode.INCOMPLETE, again.stderr
         status = json.loads(cmspatch("status", "--journal", str(r.journal_path), "--json").stdout)
         device = status["devices"][name]
-        assert device["state"] in ("patched", "failed")
-        assert device["state"] != "awaiting-technician" and device["verdicts"]
+        # Its bench session verifies it (`cmspatch bench`): the campaign neither verifies nor fails it.
+        assert (device["state"], device["technician"]) == ("awaiting-bench", "g.neri")
+        assert f"cmspatch bench {name}" in device["next_step"]

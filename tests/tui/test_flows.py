@@ -143,13 +143,20 @@ async def test_technician_confirms_a_hands_on_unit_from_its_monitor_screen(
         assert "Ask the technician to start a firmware update from the monitor's menu" in text
         await pilot.press("m")
         assert isinstance(app.screen, TechnicianModal)
+        assert app.screen.query_one("#tech-name", Input).value == ""  # asked, never the login name
         app.screen.query_one("#tech-name", Input).value = "L. Bianchi"
+        app.screen.query_one("#tech-version", Input).value = "CMS7.820.200.05"
         await click(pilot, "#tech-yes")
         await wait_for(pilot, lambda: records(journal, EventKind.TECHNICIAN_CONFIRMED),
                        what="the confirmation in the journal")
         assert records(journal, EventKind.TECHNICIAN_CONFIRMED)[0].data["technician"] == "L. Bianchi"
-        await wait_for(pilot, lambda: app.model.rows[manual].state in ("patched", "failed"),
-                       what="the unit's verification")
+        await wait_for(pilot, lambda: app.model.rows[manual].state == "awaiting-bench",
+                       what="the unit to await its bench session")
+        confirmed = records(journal, EventKind.TECHNICIAN_CONFIRMED)[0].data
+        assert confirmed["version"] == "CMS7.820.200.05"
+        text = screen_text(app)
+        assert "after CMS7.820.200.05 (read by technician L. Bianchi)" in text
+        assert "Waiting for its bench session" in text and f"cmspatch bench {manual}" in text
 
 
 async def test_headless_campaign_is_watched_from_the_journal_then_resumed(

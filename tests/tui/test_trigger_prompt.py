@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from textual.widgets import Input
+
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.demo import Demo
 from orchestrator.domain.events import EventKind
@@ -18,6 +20,8 @@ from tests.tui.test_flows import SIZE, click
 from tui.model import Phase
 from tui.screens.modals import ConfirmModal, TriggerAnswerModal
 from tui.screens.monitor import MonitorScreen
+
+TECHNICIAN = "M. Rossi"  # a person at the bed, not the operator running the campaign
 
 
 async def test_the_technician_answers_each_trigger_from_the_monitor_screen(
@@ -44,12 +48,15 @@ async def test_the_technician_answers_each_trigger_from_the_monitor_screen(
 
         await pilot.press("t")  # done at the bed: the demo's hands press the emulated key first
         await wait_for(pilot, lambda: isinstance(app.screen, TriggerAnswerModal), what="the answer modal")
+        assert app.screen.query_one("#trig-name", Input).value == ""  # asked, never the operator's
+        app.screen.query_one("#trig-name", Input).value = TECHNICIAN
         await click(pilot, "#trig-yes")
         await wait_for(pilot, lambda: (app.model.rows[canary].trigger_request or {}).get("trigger")
                        == "boot-key", what="the boot-key request")
 
         await pilot.press("n")  # could not: a note is required
         await wait_for(pilot, lambda: isinstance(app.screen, TriggerAnswerModal), what="the answer modal")
+        assert app.screen.query_one("#trig-name", Input).value == TECHNICIAN  # as typed a moment ago
         await click(pilot, "#trig-yes")
         assert isinstance(app.screen, TriggerAnswerModal), "no reason given: the modal stays"
         await pilot.click("#trig-note")
@@ -59,10 +66,10 @@ async def test_the_technician_answers_each_trigger_from_the_monitor_screen(
 
         answered = [(r.data["trigger"], r.data["done"], r.data["by"], r.data["note"])
                     for r in records(journal, EventKind.TRIGGER_ANSWERED)]
-        assert answered == [("menu-update", True, OPERATOR, ""),
-                            ("boot-key", False, OPERATOR, "patient arriving")]
+        assert answered == [("menu-update", True, TECHNICIAN, ""),
+                            ("boot-key", False, TECHNICIAN, "patient arriving")]
         exercised = [(r.data["trigger"], r.data["by"]) for r in records(journal, EventKind.TRIGGER_EXERCISED)]
-        assert exercised == [("menu-update", f"technician {OPERATOR}")]
+        assert exercised == [("menu-update", f"technician {TECHNICIAN}")]
         verdicts = {r.data["cve"]: r.data["verdict"] for r in records(journal, EventKind.VERDICT)}
         assert verdicts["CVE-2025-0626"] == "fixed"  # the key was pressed and the sinkhole saw nothing
         assert verdicts["CVE-2025-1204"] == "inconclusive"  # not exercised: never fixed

@@ -71,17 +71,20 @@ class TechnicianModal(ModalScreen[tuple[str, str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = MODAL_CSS.format(name="TechnicianModal")
 
-    def __init__(self, device: str, default_technician: str) -> None:
+    def __init__(self, device: str, technician: str = "") -> None:
+        """``technician``: a name a person typed earlier in this session, never the login account's."""
         super().__init__()
         self.device = device
-        self.default_technician = default_technician
+        self.technician = technician
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Confirm the hands-on update of {self.device}")
             yield Label("Only confirm once the technician reports the work order done at the bedside.")
-            yield Input(value=self.default_technician, placeholder="technician", id="tech-name")
-            yield Input(placeholder="firmware version the monitor shows now (optional)", id="tech-version")
+            yield Input(value=self.technician, placeholder="technician's name (who did the work)",
+                        id="tech-name")
+            yield Input(placeholder="version on the monitor's About screen now (journalled as read)",
+                        id="tech-version")
             yield Input(placeholder="note (optional)", id="tech-note")
             with Horizontal():
                 yield Button("Cancel", id="tech-no")
@@ -107,11 +110,11 @@ class TriggerAnswerModal(ModalScreen[tuple[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = MODAL_CSS.format(name="TriggerAnswerModal")
 
-    def __init__(self, device: str, trigger: str, instructions: str, default_technician: str, *,
+    def __init__(self, device: str, trigger: str, instructions: str, technician: str = "", *,
                  done: bool) -> None:
         super().__init__()
         self.device, self.trigger, self.instructions = device, trigger, instructions
-        self.default_technician = default_technician
+        self.technician = technician  # typed earlier in this session, never the login account's
         self.done = done
 
     def compose(self) -> ComposeResult:
@@ -122,7 +125,7 @@ class TriggerAnswerModal(ModalScreen[tuple[str, str] | None]):
             else:
                 yield Label(f"{self.device}: {self.trigger} could not be exercised")
                 yield Label("The CVE it speaks to stays inconclusive. Say why below.")
-            yield Input(value=self.default_technician, placeholder="technician", id="trig-name")
+            yield Input(value=self.technician, placeholder="technician's name (who did it)", id="trig-name")
             yield Input(placeholder="note" + ("" if self.done else " (required: why not)"), id="trig-note")
             with Horizontal():
                 yield Button("Cancel", id="trig-no")

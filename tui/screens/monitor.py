@@ -13,6 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.handson import next_step
+from orchestrator.domain.lifecycle import DeviceState
 from tui.model import CVE_IDS, FleetModel, MonitorRow, state_label, verdict_label
 
 # work-order fields already in the monitor's summary line (and the printable copy of the whole order)
@@ -49,7 +51,8 @@ def describe(record: JournalRecord) -> str:
         return "work order issued to the technician"
     if k == EventKind.TECHNICIAN_CONFIRMED:
         note = f" - {d.get('note')}" if d.get("note") else ""
-        return f"confirmed by technician {d.get('technician')}{note}"
+        read = f"; version read on the About screen: {d.get('version')}" if d.get("version") else ""
+        return f"confirmed by technician {d.get('technician')}{read}{note}"
     if k == EventKind.TRIGGER_EXERCISED:
         return f"trigger {d.get('trigger')} exercised by {d.get('by')}"
     if k == EventKind.SURVEY:
@@ -72,7 +75,8 @@ def render_summary(row: MonitorRow) -> Text:
     t.append(f"State: {state_label(row.state)}", style="bold")
     t.append(f"  ({row.reason})" if row.reason else "")
     t.append(f" · {wave} · attempts {row.attempts} · retries {row.retries}\n")
-    t.append(f"Firmware: before {row.firmware_before or '-'} -> after {row.firmware_after or '-'}\n")
+    read = f" (read by {row.firmware_after_by})" if row.firmware_after and row.firmware_after_by else ""
+    t.append(f"Firmware: before {row.firmware_before or '-'} -> after {row.firmware_after or '-'}{read}\n")
     if (held := row.containment) is not None:
         how = f" ({held.get('how')})" if held.get("how") else ""
         who = f", physician {held.get('physician')}" if held.get("physician") else ""
@@ -144,9 +148,13 @@ def render_work_order(row: MonitorRow) -> Text | None:
         t.append(f"  {mark} Ask the technician to {TRIGGER_PROMPTS.get(trig, trig)}\n")
     for r in triggers:
         t.append(f"  ✔ trigger {r.data.get('trigger')} exercised by {r.data.get('by')} at {r.at[11:19]}\n")
-    if row.state == "awaiting-technician":
+    if row.state == "awaiting-technician" and not row.technician:
         t.append("  ☐ Waiting for the technician to confirm: press m (or the button) once done.\n",
                  style="bold")
+    elif row.state in ("awaiting-technician", "awaiting-bench"):
+        t.append(f"  ✔ Installed, confirmed by technician {row.technician}.\n")
+        t.append("  ☐ Waiting for its bench session (not failed, not counted against the budget): "
+                 f"{next_step(row.name, DeviceState(row.state), technician=row.technician)}\n", style="bold")
     return t
 
 
