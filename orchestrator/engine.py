@@ -406,6 +406,8 @@ class Engine:
             yield
             return
         done = {n for n, d in self.status.devices.items() if d.terminal}
+        # A unit awaiting its bench is not this run's to drive: its bench session claims it instead.
+        done |= {n for n, d in self.status.devices.items() if d.state is S.AWAITING_BENCH}
         todo = [n for n in self.devices if n not in done and n in self.scope]
         claims: contextlib.AbstractContextManager[Iterable[StaleClaim]] = contextlib.nullcontext([])
         if self.ports.claims is not None:  # a journal file (an in-memory one has nobody to share)

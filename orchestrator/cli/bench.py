@@ -92,8 +92,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from orchestrator.adapters.journal_claims import Claims
     from orchestrator.adapters.pcap import CaptureReport, read_capture
     from orchestrator.adapters.sinkhole import Sinkhole, now_iso
-    from orchestrator.cli.campaign import _campaign_of, _open_existing
+    from orchestrator.cli.campaign import _campaign_of, _open_existing, append_moves
     from orchestrator.device_lease import controller_id
+    from orchestrator.domain import handson
     from orchestrator.domain.indicators import IndicatorMap
     from orchestrator.domain.status import project
 
@@ -134,6 +135,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     result = run_bench(journal, setup, prompter, live=hole, live_label=label,
                                        live_since=now_iso(), capture=capture,
                                        capture_label=f"pcap {args.pcap}" if args.pcap else "")
+            now = project(journal.records(campaign), campaign).devices[args.device]
+            append_moves(journal, campaign, now, handson.bench_moves(now.state, result.outcome))
     if args.json:
         print(json.dumps({"device": args.device, "campaign": campaign, "outcome": result.outcome,
                           "reason": result.reason, "level": "bench", "address": result.address,

@@ -669,7 +669,6 @@ def _confirm_install(journal: SqliteJournal, campaign: str, args: argparse.Names
     AWAITING_BENCH too, under the campaign's lock (True); while a run holds the lock, that run makes the
     move as it folds the confirmation in (False): one writer of a monitor's state at a time."""
     from orchestrator.domain.handson import confirmation_move, confirmation_payload
-    from orchestrator.domain.lifecycle import check_transition
     from orchestrator.errors import CampaignLocked
 
     def confirm() -> DeviceStatus:
@@ -687,16 +686,25 @@ def _confirm_install(journal: SqliteJournal, campaign: str, args: argparse.Names
         with journal.lock(campaign):
             device = confirm()
             move = confirmation_move(device.state, args.technician)
-            if move is None:
-                return False
-            check_transition(args.device, device.state, move[0])
-            journal.append(Event(campaign, EventKind.STATE_CHANGED, {
-                "from": device.state.value, "to": move[0].value, "reason": move[1], "wave": device.wave},
-                args.device))
-            return True
+            append_moves(journal, campaign, device, [move] if move else [])
+            return move is not None
     except CampaignLocked:
         confirm()
         return False
+
+
+def append_moves(journal: SqliteJournal, campaign: str, device: DeviceStatus,
+                 moves: list[tuple[DeviceState, str]]) -> None:
+    """Journal a hands-on unit's moves (``domain.handson``) outside a campaign run, each checked by the
+    lifecycle first: ``cmspatch confirm`` and ``cmspatch bench`` write a monitor's state this way."""
+    from orchestrator.domain.lifecycle import check_transition
+
+    state = device.state
+    for to, reason in moves:
+        check_transition(device.name, state, to)
+        journal.append(Event(campaign, EventKind.STATE_CHANGED, {
+            "from": state.value, "to": to.value, "reason": reason, "wave": device.wave}, device.name))
+        state = to
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

@@ -2,9 +2,10 @@
 
 Such a unit goes PENDING -> AWAITING_TECHNICIAN (work order issued) -> AWAITING_BENCH (a named technician
 confirmed the install, with the version they read on the About screen) -> its bench session verifies it
-(``cmspatch bench DEVICE``) -> PATCHED or FAILED. Waiting is not an outcome: a unit waiting for its
-technician or its bench is neither failed nor counted against a wave's failure budget, and a campaign
-run does not drive it (the bench session does).
+(``cmspatch bench DEVICE``) -> PATCHED, FAILED, or AWAITING_BENCH again when it proved nothing
+(``bench_moves``). Waiting is not an outcome: a unit waiting for its technician or its bench is neither
+failed nor counted against a wave's failure budget, and a campaign run does not drive it (the bench
+session does).
 
 The name is a person's, typed by them or for them: nothing here (or in the CLI and the TUI) fills it in
 from the login account, since "root" is not who installed the fix. The version they read is journalled
@@ -51,6 +52,23 @@ def confirmation_move(state: DeviceState, technician: str | None) -> tuple[Devic
     if state is DeviceState.VERIFYING:
         return DeviceState.AWAITING_BENCH, BENCH_AGAIN
     return None
+
+
+# A bench session's outcome (``domain.bench.bench_outcome``) -> the unit's state and the reason recorded.
+BENCH_ENDS: dict[str, tuple[DeviceState, str]] = {
+    "patched": (DeviceState.PATCHED, "verified-at-bench"),
+    "vulnerable": (DeviceState.FAILED, "backdoor-still-present"),
+    "inconclusive": (DeviceState.AWAITING_BENCH, "bench-inconclusive"),  # not failed: bench it again
+}
+
+
+def bench_moves(state: DeviceState, outcome: str) -> list[tuple[DeviceState, str]]:
+    """The moves a finished bench session makes from ``state``: a unit still awaiting its technician
+    (benched without ``cmspatch confirm``) first awaits its bench, then takes the session's outcome."""
+    if outcome not in BENCH_ENDS:
+        raise ValueError(f"unknown bench outcome {outcome!r}")
+    moves = [(DeviceState.AWAITING_BENCH, "benched")] if state is DeviceState.AWAITING_TECHNICIAN else []
+    return [*moves, BENCH_ENDS[outcome]]
 
 
 def next_step(name: str, state: DeviceState, *, technician: str | None = None, journal: str = "J") -> str:

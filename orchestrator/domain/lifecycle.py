@@ -46,7 +46,8 @@ ALLOWED: dict[DeviceState, frozenset[DeviceState]] = {
     # The bench session verifies (VERIFYING) and ends the unit; VERIFYING -> AWAITING_BENCH: a hands-on
     # unit whose verification did not end (an interrupted or inconclusive bench session, a journal
     # written before the bench existed) waits for the bench again: nothing else can observe it.
-    _S.AWAITING_BENCH: frozenset({_S.VERIFYING, _S.PATCHED, _S.FAILED}),
+    # AWAITING_BENCH -> AWAITING_BENCH: a bench session that proved nothing either way; the next one may.
+    _S.AWAITING_BENCH: frozenset({_S.AWAITING_BENCH, _S.VERIFYING, _S.PATCHED, _S.FAILED}),
     _S.VERIFYING: frozenset({_S.PATCHED, _S.FAILED, _S.AWAITING_BENCH}),
     _S.PATCHED: frozenset(),
     _S.FAILED: frozenset(),

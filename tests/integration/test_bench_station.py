@@ -101,6 +101,9 @@ def test_each_hands_on_case_ends_as_its_firmware_deserves(tmp_path: Path, case: 
     verdicts, levels, result = verdicts_in(journal)
     assert set(levels.values()) == {"bench"}
     assert result["outcome"] == outcome
+    with SqliteJournal(journal, create=False, read_only=True) as j:
+        state = project(j.records(), "c-bench").devices[UNIT].state.value
+    assert state == {"patched": "patched", "vulnerable": "failed"}[outcome]  # the session ends the unit
     if case is BenchCase.FIXED_BOOT_KEY:
         assert verdicts["CVE-2025-1204"] == "vulnerable" and verdicts["CVE-2025-0626"] == "fixed"
     if case is BenchCase.FIXED_NO_NETWORK:

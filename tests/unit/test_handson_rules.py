@@ -6,7 +6,13 @@ import pytest
 
 from orchestrator.domain.campaign import CampaignPolicy, all_done, counts_as_failure
 from orchestrator.domain.events import EventKind, JournalRecord
-from orchestrator.domain.handson import confirmation_move, confirmation_payload, next_step, technician_name
+from orchestrator.domain.handson import (
+    bench_moves,
+    confirmation_move,
+    confirmation_payload,
+    next_step,
+    technician_name,
+)
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState, check_transition
 from orchestrator.domain.status import FleetStatus
 from orchestrator.errors import IllegalTransition, UsageError
@@ -73,3 +79,23 @@ def test_the_fold_shows_the_version_as_the_technicians_until_cmspatch_reads_one(
     fleet.apply(_record(2, EventKind.FIRMWARE_READ, {"version": "V2", "when": "after"}))
     assert fleet.devices["usb01"].firmware_after_by == ""
     assert fleet.counts()["awaiting-bench"] == 0
+
+
+def test_a_bench_session_ends_the_unit_by_its_outcome() -> None:
+    assert bench_moves(S.AWAITING_BENCH, "patched") == [(S.PATCHED, "verified-at-bench")]
+    assert bench_moves(S.AWAITING_BENCH, "vulnerable") == [(S.FAILED, "backdoor-still-present")]
+    # Nothing proven either way is not a failure: the unit waits for another bench session.
+    assert bench_moves(S.AWAITING_BENCH, "inconclusive") == [(S.AWAITING_BENCH, "bench-inconclusive")]
+    assert bench_moves(S.AWAITING_TECHNICIAN, "patched") == [(S.AWAITING_BENCH, "benched"),
+                                                            (S.PATCHED, "verified-at-bench")]
+    with pytest.raises(ValueError):
+        bench_moves(S.AWAITING_BENCH, "fine")
+
+
+def test_every_bench_move_is_a_legal_step() -> None:
+    for start in (S.AWAITING_TECHNICIAN, S.AWAITING_BENCH):
+        for outcome in ("patched", "vulnerable", "inconclusive"):
+            state = start
+            for to, _ in bench_moves(start, outcome):
+                check_transition("usb01", state, to)
+                state = to
