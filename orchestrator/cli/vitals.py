@@ -3,8 +3,9 @@
 The technician sets a patient simulator to known values, connects it to the monitor and enters what the
 monitor displays. The check is journalled (kind ``vitals-check``, a fact about the monitor that every
 campaign holding it shows: ``domain.status.DEVICE_RECORDS``; ``run`` names this check); a
-difference beyond the tolerance is a tampering finding that writes an incident draft (JSON, a new file
-in ``--incident-dir``, default ``incidents/`` beside the journal) and exits 1. Values are the simulator's
+difference beyond the tolerance is a tampering finding that writes the incident draft ``cmspatch
+incident`` writes (JSON and HTML, new files in ``--incident-dir``, default ``incidents/`` beside the
+journal) and exits 1. Values are the simulator's
 settings, never patient data. The technician is named on the command line, never taken from the OS account.
 """
 
@@ -19,8 +20,8 @@ from typing import Any
 
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.trust_files import atomic_write
+from orchestrator.domain.devices import Device
 from orchestrator.domain.events import Event, EventKind
-from orchestrator.domain.incident import vitals_incident_draft
 from orchestrator.domain.status import DEVICE_RECORDS
 from orchestrator.domain.vitals import compare, parse_tolerances, parse_vitals
 from orchestrator.errors import ExitCode, UsageError
@@ -42,6 +43,31 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--incident-dir", type=Path, help="where an incident draft is written")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_vitals)
+
+
+def _write_draft(args: argparse.Namespace, journal: Path, device: Device, now: datetime) -> Path:
+    """The incident draft ``cmspatch incident`` writes, from the journal now holding this check (so it also
+    carries whatever else the monitor's record shows), as new JSON and HTML files."""
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+    from orchestrator.exports.incident import draft_for, monitor_records, render_draft_html, render_draft_json
+
+    with SqliteJournal(journal, read_only=True) as j:
+        records = list(j.records())
+    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    monitors, head, count = monitor_records(records, generated_at=stamp)
+    rec = monitors[device.name]
+    known = {"name": device.name, "model": device.model, "serial": device.serial,
+             "asset_tag": device.asset_tag or "", "site": device.site, "ward": device.ward, "bed": device.bed,
+             "firmware": device.firmware or ""}  # the inventory's, where no run read the monitor
+    rec.identity = {**known, **{k: v for k, v in rec.identity.items() if v}}
+    draft = draft_for(rec, reporter=args.technician.strip(), facility=None, generated_at=stamp,
+                      journal_head=head, journal_records=count)
+    folder = args.incident_dir or journal.resolve().parent / "incidents"
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / f"incident-{device.name}-{now.strftime('%Y%m%dT%H%M%SZ')}-vitals"
+    atomic_write(Path(f"{base}.html"), render_draft_html(draft), exclusive=True)
+    atomic_write(Path(f"{base}.json"), render_draft_json(draft), exclusive=True)
+    return Path(f"{base}.json")
 
 
 def cmd_vitals(args: argparse.Namespace) -> int:
@@ -72,15 +98,7 @@ def cmd_vitals(args: argparse.Namespace) -> int:
         record = j.append(Event(DEVICE_RECORDS, EventKind.VITALS_CHECK, payload, device=device.name))
     draft_path: Path | None = None
     if check["outcome"] == "tampering-suspected":
-        folder = args.incident_dir or journal.resolve().parent / "incidents"
-        folder.mkdir(parents=True, exist_ok=True)
-        draft_path = folder / f"incident-{device.name}-{now.strftime('%Y%m%dT%H%M%SZ')}-vitals.json"
-        draft = vitals_incident_draft(device, check, detected_at=now.isoformat(timespec="seconds"),
-                                      reporter=args.technician.strip(), simulator=args.simulator_id,
-                                      evidence={"journal": str(journal), "run": run, "seq": record.seq,
-                                                "record_sha256": record.hash})
-        text = json.dumps(draft, indent=2, sort_keys=True) + "\n"
-        atomic_write(draft_path, text.encode(), exclusive=True)
+        draft_path = _write_draft(args, journal, device, now)
     if args.json:
         print(json.dumps({**payload, "run": run, "seq": record.seq,
                           "incident_draft": str(draft_path) if draft_path else None}, indent=2))

@@ -6,12 +6,13 @@ actions taken; the reporter) and left for a person to complete and file (Italy: 
 art. 10 D.Lgs. 137/2022; Germany: BfArM; US: FDA MedWatch 3500A). It never holds patient data: a vitals
 finding carries the *simulator's* settings and what the monitor displayed for them.
 
-``vitals_incident_draft`` is the draft ``cmspatch vitals`` writes at once for a mismatch; ``grounds`` and
-``incident_draft`` read the whole record of a monitor (``cmspatch incident``): patient data seen leaving, a
-mount of the hidden share, binaries that match no known build (``domain.findings.INCIDENT_GROUNDS``), a
-unit some run showed fixed caught reaching out later, and vitals mismatches.
+``grounds`` and ``incident_draft`` read the whole record of a monitor: patient data seen leaving, a mount
+of the hidden share, binaries that match no known build (``domain.findings.INCIDENT_GROUNDS``), a unit
+some run showed fixed caught reaching out later, and vitals mismatches. ``cmspatch incident`` and
+``cmspatch vitals`` (at once, for a mismatch) write the same draft.
 
-Deliberately left out: no I/O; the CLI writes the draft (new file) and journals that it did.
+Deliberately left out: no I/O (the CLIs write each draft as new files); nothing journals that a draft was
+written, so ``incident --all`` drafts every monitor with grounds, filed or not.
 """
 
 from __future__ import annotations
@@ -20,42 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.domain.devices import Device
 from orchestrator.domain.findings import INCIDENT_GROUNDS, Finding, Proof
 
 MANUFACTURER = {"MN-120": "Epsimed (manufactured by Contec Medical Systems)"}
-
-
-def vitals_incident_draft(device: Device, check: Mapping[str, Any], *, detected_at: str, reporter: str,
-                          simulator: str, evidence: Mapping[str, Any], facility: str | None = None
-                          ) -> dict[str, Any]:
-    mismatched = [r for r in check["readings"] if r["within"] is False]
-    observed = "; ".join(
-        f"{r['label']}: simulator set to {r['set_to']:g} {r['unit']}, monitor displayed {r['displayed']:g} "
-        f"(tolerance +-{r['tolerance']:g})" for r in mismatched)
-    return {
-        "draft": True,
-        "status": "draft - to be completed, reviewed and filed by the facility",
-        "kind": "suspected tampering: displayed vital signs do not match a patient simulator",
-        "device": {
-            "manufacturer": MANUFACTURER.get(device.model, "Contec Medical Systems"),
-            "model": device.model, "serial": device.serial, "asset_tag": device.asset_tag,
-            "firmware": device.firmware, "inventory_name": device.name,
-        },
-        "facility": facility or device.site, "site": device.site, "ward": device.ward, "bed": device.bed,
-        "detected_at": detected_at,
-        "observed": observed,
-        "simulator": simulator,
-        "readings": list(check["readings"]),
-        "evidence": dict(evidence),
-        "actions_taken": ["vitals check recorded in the cmspatch journal",
-                          "to do: take the monitor out of clinical use until it is examined"],
-        "reporter": reporter,
-        "patient_data": "none: the values are a patient simulator's settings",
-        "where_to_file": ["Italy: Ministero della Salute, serious incident report (art. 10 D.Lgs. 137/2022)",
-                          "Germany: BfArM, incident report (Meldung eines Vorkommnisses)",
-                          "United States: FDA MedWatch Form 3500A (or 3500 for voluntary reports)"],
-    }
 
 
 # --- drafts from the whole record of one monitor (``cmspatch incident``) ------------------------------
@@ -111,14 +79,24 @@ def grounds(sightings: Sequence[Sighting], vitals: Sequence[Mapping[str, Any]] =
             f"({run.at}): {contact.text}", run.run, run.at, contact.proofs))
     for check in vitals:
         if check.get("outcome") == "tampering-suspected":
+            simulator = f"; simulator {check['simulator']}" if check.get("simulator") else ""
             found.append(Ground(
                 "vitals-mismatch",
-                "displayed vital signs differ from a patient simulator's settings: "
-                + ", ".join(str(m) for m in check.get("mismatches") or ()),
+                "displayed vital signs differ from a patient simulator's settings: " + _readings(check),
                 str(check.get("run") or "vitals check"), str(check.get("at") or ""),
                 (Proof("vitals-check", str(check.get("at") or ""), str(check.get("hash") or ""),
-                       f"journal record {check.get('seq')}"),)))
+                       f"journal record {check.get('seq')}{simulator}"),)))
     return tuple(found)
+
+
+def _readings(check: Mapping[str, Any]) -> str:
+    """The readings beyond tolerance in words: the simulator's settings and what the monitor displayed."""
+    out = []
+    for r in check.get("readings") or ():
+        if isinstance(r, Mapping) and r.get("within") is False:
+            out.append(f"{r.get('label')}: simulator set to {r.get('set_to'):g} {r.get('unit')}, monitor "
+                       f"displayed {r.get('displayed'):g} (tolerance +-{r.get('tolerance'):g})")
+    return "; ".join(out) or ", ".join(str(m) for m in check.get("mismatches") or ())
 
 
 # Where each draft field goes on the forms. FDA 3500A block letters and numbers follow 21 CFR 803.32 (user

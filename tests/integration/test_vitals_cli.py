@@ -29,11 +29,15 @@ def test_one_wrong_value_opens_an_incident_draft_with_the_evidence_hash(
     draft = json.loads(Path(out["incident_draft"]).read_text())
     assert draft["draft"] is True and draft["device"]["serial"] == "CMS8K-2301-00017"
     assert draft["reporter"] == "A. Rossi (biomedical engineering)"
-    assert "SpO2: simulator set to 97 %, monitor displayed 88" in draft["observed"]
+    observed = json.dumps(draft["observed"])
+    assert "SpO2: simulator set to 97 %, monitor displayed 88" in observed and "vitals-mismatch" in observed
+    assert draft["facility"]["ward"] and draft["device"]["model"] == "CMS8000"  # the inventory's identity
     with SqliteJournal(tmp_path / "j.db") as journal:
         records = list(journal.records())
     assert len(records) == 1 and records[0].kind.value == "vitals-check"
-    assert draft["evidence"]["record_sha256"] == records[0].hash
+    assert draft["observed"][0]["evidence"][0]["sha256"] == records[0].hash
+    assert "ProSim 8 SN 4411" in observed
+    assert Path(out["incident_draft"]).with_suffix(".html").exists()  # the same draft, printable
 
 
 def test_a_matching_check_is_journalled_and_opens_no_draft(tmp_path: Path,
