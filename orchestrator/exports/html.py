@@ -192,6 +192,15 @@ def _waves(model: ExportModel) -> str:
     )
 
 
+def _standing(model: ExportModel, d: DeviceRow) -> str:
+    """A campaign's outcome for the monitor, or a read-only run's word for it (it installed nothing)."""
+    if model.campaign.mode != "patch":
+        seen = "" if d.reachable is not False else " (did not answer)"
+        return f"<dt>Survey</dt><dd>{_e(SURVEY_LABEL.get(d.survey_status, '-- unknown'))}{seen}</dd>"
+    return (f'<dt>Outcome</dt><dd class="o-{_e(d.outcome.value)}">{_e(OUTCOME_LABEL[d.outcome])}'
+            f' (state {_e(d.state)}{"; " + _e(d.reason) if d.reason else ""})</dd>')
+
+
 def _device(model: ExportModel, d: DeviceRow) -> str:
     verdicts = "".join(
         f"<tr><td>{_e(c.cve)}</td>{_verdict_cell(c.verdict)}<td>{_e(c.reason)}</td><td>{_t(c.at)}</td></tr>"
@@ -213,8 +222,7 @@ def _device(model: ExportModel, d: DeviceRow) -> str:
     return f"""<section class="device" id="dev-{_e(d.name)}">
 <h3>{_e(d.asset_tag or d.name)} &middot; {_e(d.model)} &middot;
 serial <span class="mono">{_e(d.serial)}</span></h3>
-<dl class="meta"><dt>Outcome</dt><dd class="o-{_e(d.outcome.value)}">{_e(OUTCOME_LABEL[d.outcome])}
- (state {_e(d.state)}{"; " + _e(d.reason) if d.reason else ""})</dd>
+<dl class="meta">{_standing(model, d)}
 <dt>Location</dt><dd>{_e(d.site)} / {_e(d.ward)} / bed {_e(d.bed)} (inventory name {_e(d.name)})</dd>
 <dt>Firmware</dt><dd class="mono">{_e(d.firmware_before) or "unknown"} &rarr;
  {_e(d.firmware_after) or "not read"}</dd>

@@ -95,6 +95,7 @@ def test_the_reports_carry_the_behaviour_observed_per_monitor_with_its_evidence_
     assert rows["bed3"]["survey_status"] == "unproven"
     html = render(model, "html").decode()
     assert "survey report" in html and LEAK_SHA[:16] in html and "installed nothing" in html
+    assert "<dt>Survey</dt><dd>? unproven (did not answer)</dd>" in html and "not done" not in html
 
 
 def test_a_survey_counts_as_nothing_installed_and_no_document_carries_free_text() -> None:
