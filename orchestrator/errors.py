@@ -11,8 +11,7 @@ Adapters wrap third-party exceptions (``raise ... from exc``) so callers only ev
     +-- TransportError             talking to a monitor failed
     |   +-- TransientTransportError   worth a retry (refused, reset, timeout, upload dropped)
     |   +-- PermanentTransportError   never retried (host key, auth, disk full, installer failed)
-    +-- CampaignError              campaign rules: illegal transition, locked, halted
-    |   +-- IllegalTransition         an out-of-order step: a programming error, not a state
+    +-- CampaignError              campaign rules: locked, halted
     |   +-- CampaignLocked            another cmspatch process runs this campaign
     +-- JournalError               the journal cannot be trusted                -> exit 7
     |   +-- NotAJournal               missing, empty, not SQLite, no journal table  -> exit 2
@@ -22,6 +21,14 @@ Adapters wrap third-party exceptions (``raise ... from exc``) so callers only ev
     |   +-- JournalLocked             the database stayed locked past the wait      -> exit 6
     +-- EmulatorError              the emulated fleet refuses a configuration
     +-- ExportError                an export could not be produced or verified
+
+    InternalError (not a CmspatchError)  a bug in cmspatch                     -> exit 70
+    +-- IllegalTransition          an out-of-order step: a programming error, not a state
+
+A bug is kept out of the ``CmspatchError`` tree on purpose: the engine ends one monitor on any of our
+errors (a refusal, a device's failure), and a bug caught that way would read as one failed monitor and
+the campaign would go on. An ``InternalError`` propagates to the CLI, which says "internal error" and
+exits 70 with the journal consistent and the campaign resumable.
 
 ``exit_code_for`` is the one place that maps errors to CLI exit codes.
 """
@@ -123,7 +130,19 @@ class CampaignError(CmspatchError):
     reason = "campaign"
 
 
-class IllegalTransition(CampaignError):
+class InternalError(Exception):
+    """A bug in cmspatch (never the user's input nor a device's answer): not caught as a failure."""
+
+    reason: str = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IllegalTransition(InternalError):
+    """A step the lifecycle does not allow (``domain.lifecycle.check_transition``)."""
+
     reason = "illegal-transition"
 
 

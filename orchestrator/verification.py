@@ -118,7 +118,7 @@ def clinical_gate(session: DeviceSession | None, profile: DeviceProfile | None =
     profile = profile or shipped_profile()
     try:
         result = session.run(profile.command("clinical_status"), timeout=COMMAND_TIMEOUT)
-    except (CmspatchError, OSError, EOFError):
+    except CmspatchError:  # sessions raise only ours (``ports``): a transport error is an unknown status
         return may_disturb(None)
     return may_disturb(result.text if result.ok else None, profile.status)
 
@@ -229,9 +229,6 @@ class _Run:
         except CmspatchError as exc:
             self.unreachable = f"monitor unreachable ({exc.reason}: {exc.message})"
             return
-        except (OSError, EOFError) as exc:
-            self.unreachable = f"monitor unreachable ({type(exc).__name__}: {exc})"
-            return
         parts = check_batch.split_batch(result.stdout, nonce, names)
         for name in names:
             part = parts.get(name)
@@ -259,10 +256,6 @@ class _Run:
             result = self.session.run(command, timeout=COMMAND_TIMEOUT)
         except CmspatchError as exc:
             self.unreachable = f"monitor unreachable ({exc.reason}: {exc.message})"
-            self.evidence.append(checks.not_run(check, now_iso(), self.unreachable))
-            return None
-        except (OSError, EOFError) as exc:  # a session that failed to wrap a socket error: same meaning
-            self.unreachable = f"monitor unreachable ({type(exc).__name__}: {exc})"
             self.evidence.append(checks.not_run(check, now_iso(), self.unreachable))
             return None
         extra = result.stderr if result.exit_status not in (0, 1) else b""
@@ -401,9 +394,8 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
         since, t0 = now_iso(), time.monotonic()
         try:
             trigger(name)
-        except Exception as exc:  # a trigger is the technician or the device: report, don't crash
-            reason = getattr(exc, "reason", "")
-            what = "not exercised" if reason in ("trigger-not-answered", "trigger-declined") else "failed"
+        except CmspatchError as exc:  # a trigger is the technician or the device: report, don't crash
+            what = "not exercised" if exc.reason in ("trigger-not-answered", "trigger-declined") else "failed"
             r.add(checks.not_run(check, now_iso(), f"trigger {name} {what}: {exc}"))
             continue
         watch.exercised.append(name)

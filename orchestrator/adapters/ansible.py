@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+from ansible_runner.exceptions import AnsibleRunnerException
 
 from orchestrator.adapters.ansible_events import TaskResult, classify_unreachable, task_result
 from orchestrator.adapters.guarded_net import as_transport_error, resolve_checked
@@ -150,7 +151,11 @@ class AnsibleRunner:
                 del lines[:-20]
             return False  # collected in memory: nothing written to the artifact directory
 
-        private = tempfile.mkdtemp(prefix="cmsp-runner-")
+        try:
+            private = tempfile.mkdtemp(prefix="cmsp-runner-")
+        except OSError as exc:
+            raise PermanentTransportError(f"{device.name}: ansible-runner has no work directory: {exc}",
+                                          reason="runner-failed", host=device.name) from exc
         try:
             runner = ansible_runner.run(
                 private_data_dir=private,
@@ -168,6 +173,11 @@ class AnsibleRunner:
             )
             return PlaybookRun(status=str(runner.status), rc=int(runner.rc or 0), results=tuple(results),
                                stdout_tail="\n".join(lines))
+        except (OSError, AnsibleRunnerException) as exc:
+            # ansible-runner could not start or follow the run (no ansible-playbook, a broken config):
+            # the host was never reached, and the same run would fail again
+            raise PermanentTransportError(f"{device.name}: ansible-runner failed: {exc}",
+                                          reason="runner-failed", host=device.name) from exc
         finally:
             shutil.rmtree(private, ignore_errors=True)
 

@@ -146,9 +146,14 @@ class ManualTransport:
         """Write the printable and JSON forms; returns the paths written (none without ``out_dir``)."""
         if self.out_dir is None:
             return []
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         stem = self.out_dir / f"work-order-{order.device}"
         txt, js = stem.with_suffix(".txt"), stem.with_suffix(".json")
-        _write_atomic(txt, order.text())
-        _write_atomic(js, json.dumps(order.to_dict(), indent=2, sort_keys=True) + "\n")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(txt, order.text())
+            _write_atomic(js, json.dumps(order.to_dict(), indent=2, sort_keys=True) + "\n")
+        except OSError as exc:  # a full or read-only disk: this unit's order is not out, say so
+            raise PermanentTransportError(f"{order.device}: work order not written to {self.out_dir}: "
+                                          f"{exc.strerror or exc}", reason="work-order-unwritable",
+                                          host=order.device) from exc
         return [txt, js]

@@ -210,8 +210,8 @@ class SshSession:
                                               reason="auth-refused", host=self.device.name)
         except BaseException as exc:
             transport.close()
-            if isinstance(exc, paramiko.SSHException | OSError | EOFError):
-                raise _wrap(exc, self.device, "login") from exc
+            if isinstance(exc, paramiko.SSHException | OSError | EOFError | ValueError):
+                raise _wrap(exc, self.device, "login") from exc  # ValueError: a malformed key reply
             raise
         self._transport = transport
 
@@ -252,7 +252,11 @@ class SshSession:
 
     def put(self, local: Path, remote: str, *, progress: ProgressCallback | None = None) -> None:
         """Pipelined upload that continues from the size of a partial remote file left by a drop."""
-        total = local.stat().st_size
+        try:
+            total = local.stat().st_size
+        except OSError as exc:  # our side: no retry brings the package back
+            raise PermanentTransportError(f"{self.device.name}: upload: cannot read {local}: {exc}",
+                                          reason="package-unreadable", host=self.device.name) from exc
         try:
             sftp = self._sftp_client()
             try:
