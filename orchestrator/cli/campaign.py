@@ -497,6 +497,8 @@ def status_dict(fleet: FleetStatus, journal: str = "J") -> dict[str, Any]:
         "gate_waiting": fleet.gate_waiting,
         "phase": projection.phase(fleet).value,
         "counts": fleet.counts(),
+        "patched_by_level": fleet.patched_by_level(),
+        "verdicts_by_level": fleet.verdicts_by_level(),
         "outcomes": _outcomes(fleet),
         "waves": fleet.waves,
         "unattributed_contacts": fleet.unattributed_contacts(),
@@ -517,6 +519,7 @@ def status_dict(fleet: FleetStatus, journal: str = "J") -> dict[str, Any]:
                 "next_step": hands_on_next(d, journal) or None,
                 "attempts": d.attempts,
                 "verdicts": {k: v.value for k, v in d.verdicts.items()},
+                "verdict_levels": {k: d.verdict_levels[k].value for k in d.verdicts if k in d.verdict_levels},
                 "trigger_request": d.trigger_request,
                 **device_facts(fleet, n),
             }
@@ -553,11 +556,23 @@ def hands_on_next(device: DeviceStatus, journal: str = "J") -> str:
     return next_step(device.name, device.state, technician=device.technician, journal=journal)
 
 
+def _level_lines(fleet: FleetStatus) -> list[str]:
+    """How the verdicts were established (domain.evidence): patched monitors and verdicts per level."""
+    patched = fleet.patched_by_level()
+    verdicts = fleet.verdicts_by_level()
+    lines = [f"patched by evidence level: {_nonzero(patched)}"] if patched else []
+    if verdicts:
+        lines.append("verdicts by evidence level: " + "; ".join(
+            f"{level}: {_nonzero(counts)}" for level, counts in verdicts.items()))
+    return lines
+
+
 def render_status(fleet: FleetStatus, journal: str = "J") -> str:
     lines = [
         f"campaign {fleet.campaign}: {_phase_words(fleet)}",
         f"outcomes (as the exports count them): {_nonzero(_outcomes(fleet))}",
         f"counts by state: {_nonzero(fleet.counts())}",
+        *_level_lines(fleet),
         "",
     ]
     lines.append(f"{'monitor':<28} {'wave':>4}  {'state':<20} {'reason':<28} firmware")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain.events import EventKind, JournalRecord
-from orchestrator.domain.evidence import EvidenceLevel, level_of
+from orchestrator.domain.evidence import DEFAULT_LEVEL, STRENGTH, EvidenceLevel, level_of, weakest
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState
 from orchestrator.domain.verdicts import Verdict
 
@@ -129,6 +129,24 @@ class FleetStatus:
     def unattributed_contacts(self) -> list[dict[str, Any]]:
         """Every unattributed contact once, oldest first."""
         return sorted(self.unattributed.values(), key=lambda c: str(c.get("at", "")))
+
+    def verdicts_by_level(self) -> dict[str, dict[str, int]]:
+        """Verdicts per evidence level and verdict, e.g. {"bench": {"fixed": 3, "inconclusive": 1}}."""
+        out: dict[str, dict[str, int]] = {}
+        for d in self.devices.values():
+            for cve, verdict in d.verdicts.items():
+                level = d.verdict_levels.get(cve, DEFAULT_LEVEL).value
+                out.setdefault(level, {}).setdefault(verdict.value, 0)
+                out[level][verdict.value] += 1
+        return {level: out[level] for level in (lv.value for lv in STRENGTH) if level in out}
+
+    def patched_by_level(self) -> dict[str, int]:
+        """Patched monitors per evidence level, each counted at its weakest verdict's level (a monitor is
+        only as proven as its least proven CVE)."""
+        tally = Counter(
+            found.value for d in self.devices.values() if d.state is DeviceState.PATCHED
+            and (found := weakest(d.verdict_levels.get(c, DEFAULT_LEVEL) for c in d.verdicts)) is not None)
+        return {lv.value: tally[lv.value] for lv in STRENGTH if tally[lv.value]}
 
     def survey_counts(self) -> dict[str, int]:
         """Survey/verify runs: monitors per survey status (the four words, zeros included)."""

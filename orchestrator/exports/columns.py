@@ -37,6 +37,7 @@ DEFAULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("model", "model"),
     ("firmware_before", "firmware_before"),
     ("firmware_after", "firmware_after"),
+    ("firmware_after_by", "firmware_after_by"),  # "technician NAME" when a person read it, else empty
     ("package_sha256", "package_sha256"),
     ("signers", "signers"),
     ("campaign", "campaign"),
@@ -45,6 +46,7 @@ DEFAULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("outcome", "outcome"),
     ("reason", "reason"),
     *((cve, cve) for cve in CVE_IDS),
+    ("evidence_level", "evidence_level"),  # how the verdicts were established: the weakest of them
     ("verified_at", "verified_at"),
     ("operator", "operator"),
     ("approver", "approver"),

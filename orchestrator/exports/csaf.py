@@ -23,6 +23,7 @@ from collections import defaultdict
 from typing import Any
 
 from orchestrator import __version__
+from orchestrator.domain.evidence import DESCRIPTION, STRENGTH, EvidenceLevel
 from orchestrator.errors import ExportError
 from orchestrator.exports.csaf_checks import check_mandatory
 from orchestrator.exports.model import CVE_IDS, DeviceRow, ExportModel, Outcome
@@ -159,6 +160,7 @@ def _vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[st
         "notes": [
             {"category": "description", "title": "Vulnerability", "text": text},
             {"category": "details", "title": "Verification", "text": counts},
+            *_level_notes(model, cve, ids),
         ],
         "product_status": {},
         "references": [{"category": "external", "summary": "CISA ICSMA-25-030-01", "url": ADVISORY_URL}],
@@ -181,6 +183,18 @@ def _vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[st
         remediations.append({"category": "mitigation", "details": ISOLATE, "product_ids": affected})
         vuln["remediations"] = remediations
     return vuln
+
+
+def _level_notes(model: ExportModel, cve: str, ids: dict[str, str]) -> list[dict[str, Any]]:
+    """One note per evidence level this CVE's verdicts were established at: what the level means and
+    which monitors it holds for, so a bench silence is never read as a proof made on the device."""
+    by_level: dict[str, list[str]] = defaultdict(list)
+    for row in model.devices:
+        if row.verdict(cve) and row.level(cve):
+            by_level[row.level(cve)].append(f"{ids[row.name]} ({row.verdict(cve)})")
+    return [{"category": "details", "title": f"Evidence level: {level}",
+             "text": f"{DESCRIPTION[EvidenceLevel(level)]}. Monitors: {', '.join(by_level[level])}."}
+            for level in (lv.value for lv in STRENGTH) if level in by_level]
 
 
 def _survey_vulnerability(model: ExportModel, cve: str, ids: dict[str, str]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ someone else controls. Such cells are prefixed with an apostrophe (OWASP's advic
 show as plain text; a CMMS importing the raw file sees the apostrophe and the original text.
 
 Deliberately left out: evidence and timelines (the JSON and HTML exports carry them); a CMMS row is a
-status record, not a proof.
+status record, not a proof. It does say how strong the proof is: ``evidence_level`` is the weakest level
+among the monitor's verdicts (``domain.evidence``), and ``firmware_after_by`` names the technician when the
+version is what a person read on the About screen rather than what cmspatch read on the monitor.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def _values(model: ExportModel, row: DeviceRow) -> dict[str, str]:
         "model": row.model,
         "firmware_before": row.firmware_before,
         "firmware_after": row.firmware_after,
+        "firmware_after_by": row.firmware_after_by,
+        "evidence_level": row.evidence_level,
         "package_sha256": model.campaign.package_sha256,
         "signers": "; ".join(model.campaign.signer_names()),
         "campaign": model.campaign.id,

@@ -43,6 +43,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from orchestrator.domain.evidence import DESCRIPTION, EvidenceLevel
 from orchestrator.errors import ExportError
 from orchestrator.exports.csaf import ADVISORY_URL, CVE_TEXT, ISOLATE, _action, _containment_text
 from orchestrator.exports.model import CVE_IDS, DeviceRow, ExportModel, Outcome
@@ -77,6 +78,8 @@ def _component(model: ExportModel, row: DeviceRow) -> Component:
         ("cmspatch:outcome", row.outcome.value),
         ("cmspatch:state", row.state),
         ("cmspatch:verified_at", row.verified_at),
+        ("cmspatch:evidence_level", row.evidence_level),
+        ("cmspatch:firmware_after_by", row.firmware_after_by),
         ("cmspatch:campaign", model.campaign.id),
         ("cmspatch:containment", (row.containment or {}).get("state", "")),
         ("cmspatch:contained_by", (row.containment or {}).get("by", "")),
@@ -113,6 +116,13 @@ def _survey_analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
 def _analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
     if model.campaign.mode != "patch":
         return _survey_analysis(model, row, cve)
+    state, responses, detail, status = _patch_analysis(model, row, cve)
+    if row.level(cve):  # how the verdict was established, in the detail every reader sees
+        detail = f"{detail} Evidence level {row.level(cve)}: {DESCRIPTION[EvidenceLevel(row.level(cve))]}."
+    return state, responses, detail, status
+
+
+def _patch_analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
     verdict = row.verdict(cve)
     if verdict == "fixed":
         return (

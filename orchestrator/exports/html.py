@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from html import escape
 
+from orchestrator.domain.evidence import DESCRIPTION, EvidenceLevel
 from orchestrator.domain.findings import words
 from orchestrator.exports.model import CVE_IDS, OUTCOME_SYMBOL, DeviceRow, ExportModel, Outcome
 
@@ -116,13 +117,15 @@ def _overview(model: ExportModel) -> str:
                if model.campaign.mode == "patch"
                else f"<td>{_e(SURVEY_LABEL.get(d.survey_status, '-'))}</td>")
             + "".join(_verdict_cell(d.verdict(cve)) for cve in CVE_IDS)
+            + f"<td>{_e(d.evidence_level) or '-'}</td>"
             + f"<td>{_e((d.containment or {}).get('state', '')) or 'not recorded'}</td>"
             + f"<td>{_e(words(d.findings))}</td></tr>"
         )
     first = "Survey" if model.campaign.mode != "patch" else "Outcome"
     return (
         "<table><thead><tr><th>Asset tag</th><th>Serial</th><th>Location</th><th>Model</th><th>Wave</th>"
-        f"<th>{first}</th>{cve_heads}<th>Containment</th><th>Observed behaviour</th></tr></thead>"
+        f"<th>{first}</th>{cve_heads}<th>Evidence level</th><th>Containment</th><th>Observed behaviour</th>"
+        "</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -201,9 +204,17 @@ def _standing(model: ExportModel, d: DeviceRow) -> str:
             f' (state {_e(d.state)}{"; " + _e(d.reason) if d.reason else ""})</dd>')
 
 
+def _level_text(level: str) -> str:
+    """A monitor's evidence level with what it means (domain.evidence), or that nothing was verified."""
+    if not level:
+        return "not verified"
+    return f"<strong>{_e(level)}</strong>: {_e(DESCRIPTION[EvidenceLevel(level)])}"
+
+
 def _device(model: ExportModel, d: DeviceRow) -> str:
     verdicts = "".join(
-        f"<tr><td>{_e(c.cve)}</td>{_verdict_cell(c.verdict)}<td>{_e(c.reason)}</td><td>{_t(c.at)}</td></tr>"
+        f"<tr><td>{_e(c.cve)}</td>{_verdict_cell(c.verdict)}<td>{_e(c.level) or '-'}</td>"
+        f"<td>{_e(c.reason)}</td><td>{_t(c.at)}</td></tr>"
         for c in d.cves
     )
     evidence = (
@@ -219,16 +230,19 @@ def _device(model: ExportModel, d: DeviceRow) -> str:
         f'<tr><td class="n">{t.seq}</td><td>{_t(t.at)}</td><td>{_e(t.kind)}</td><td>{_e(t.summary)}</td></tr>'
         for t in d.timeline
     )
+    read_by = f" (read by {_e(d.firmware_after_by)})" if d.firmware_after_by else ""
     return f"""<section class="device" id="dev-{_e(d.name)}">
 <h3>{_e(d.asset_tag or d.name)} &middot; {_e(d.model)} &middot;
 serial <span class="mono">{_e(d.serial)}</span></h3>
 <dl class="meta">{_standing(model, d)}
 <dt>Location</dt><dd>{_e(d.site)} / {_e(d.ward)} / bed {_e(d.bed)} (inventory name {_e(d.name)})</dd>
 <dt>Firmware</dt><dd class="mono">{_e(d.firmware_before) or "unknown"} &rarr;
- {_e(d.firmware_after) or "not read"}</dd>
+ {_e(d.firmware_after) or "not read"}{read_by}</dd>
+<dt>Evidence level</dt><dd>{_level_text(d.evidence_level)}</dd>
 <dt>Delivery</dt><dd>{_e(d.delivery)}{", technician " + _e(d.technician) if d.technician else ""}</dd>
 <dt>Verified at</dt><dd>{_t(d.verified_at) or "not verified"}</dd>{_facts(d)}</dl>
-<table><thead><tr><th>CVE</th><th>Verdict</th><th>Why</th><th>At (UTC)</th></tr></thead>
+<table><thead><tr><th>CVE</th><th>Verdict</th><th>Evidence level</th><th>Why</th><th>At (UTC)</th></tr>
+</thead>
 <tbody>{verdicts}</tbody></table>
 <table class="small"><thead><tr><th>Check</th><th>Source</th><th>Outcome</th><th>Observed</th><th>CVEs</th>
 <th>At (UTC)</th><th>SHA-256 of raw material</th></tr></thead><tbody>{evidence}</tbody></table>

@@ -39,12 +39,15 @@ def _device(row: DeviceRow) -> dict[str, Any]:
         "outcome": row.outcome.value,
         "firmware_before": row.firmware_before,
         "firmware_after": row.firmware_after,
+        "firmware_after_by": row.firmware_after_by or None,  # "technician NAME": read on the About screen
+        "evidence_level": row.evidence_level or None,  # the weakest level among its verdicts
         "attempts": row.attempts,
         "verified_at": row.verified_at,
         "approver": row.approver,
         "technician": row.technician,
         "verdicts": {
-            c.cve: {"verdict": c.verdict or "not-verified", "reason": c.reason, "at": c.at} for c in row.cves
+            c.cve: {"verdict": c.verdict or "not-verified", "reason": c.reason, "at": c.at,
+                    "level": c.level or None} for c in row.cves
         },
         "evidence": [e.to_dict() for e in row.evidence],
         "timeline": [t.to_dict() for t in row.timeline],

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
+from orchestrator.domain.evidence import EvidenceLevel, level_of, weakest
 from orchestrator.domain.findings import Finding, observed
 from orchestrator.domain.projection import CVE_IDS, Outcome, Phase, classify, outcome, phase
 from orchestrator.domain.status import DEVICE_RECORDS, SURVEY_STATUSES, campaign_mode, project
@@ -72,6 +73,7 @@ class CveStatus:
     verdict: str  # "fixed" | "vulnerable" | "inconclusive" | "" (not verified)
     reason: str = ""
     at: str = ""
+    level: str = ""  # how the verdict was established (domain.evidence.EvidenceLevel); "" when not verified
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class DeviceRow:
     approver: str
     outcome: Outcome
     attempts: int = 0
+    firmware_after_by: str = ""  # "technician NAME": the version a person read on the About screen
     evidence: tuple[EvidenceItem, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
     # Facts about the monitor that belong to no campaign (domain.status.DEVICE_RECORDS): its latest
@@ -114,6 +117,16 @@ class DeviceRow:
 
     def verdict(self, cve: str) -> str:
         return next((c.verdict for c in self.cves if c.cve == cve), "")
+
+    def level(self, cve: str) -> str:
+        """How ``cve``'s verdict was established ("" when not verified)."""
+        return next((c.level for c in self.cves if c.cve == cve), "")
+
+    @property
+    def evidence_level(self) -> str:
+        """The weakest level among this monitor's verdicts: it is only as proven as its least proven CVE."""
+        found = weakest(EvidenceLevel(c.level) for c in self.cves if c.verdict and c.level)
+        return found.value if found is not None else ""
 
 
 @dataclass(frozen=True)
@@ -395,7 +408,8 @@ def build_model(
                 extra.add_evidence(_evidence(d.get("evidence"), d.get("cves") or ()))
             elif record.kind is EventKind.VERDICT:
                 cve = _s(d.get("cve"))
-                extra.cves[cve] = CveStatus(cve, _s(d.get("verdict")), _s(d.get("reason")), record.at)
+                extra.cves[cve] = CveStatus(cve, _s(d.get("verdict")), _s(d.get("reason")), record.at,
+                                            level_of(d).value)
                 extra.verified_at = record.at
                 for raw in d.get("evidence") or ():
                     extra.add_evidence(_evidence(raw, (cve,)))
@@ -448,6 +462,7 @@ def build_model(
                 reason=_s(dev.reason),
                 firmware_before=_s(dev.firmware_before),
                 firmware_after=_s(dev.firmware_after),
+                firmware_after_by=_s(dev.firmware_after_by),
                 cves=cves,
                 verified_at=extra.verified_at,
                 technician=_s(dev.technician),
