@@ -62,7 +62,7 @@ def monitor_records(records: Iterable[JournalRecord], *, generated_at: str | Non
     verify_chain(everything)
     found: dict[str, MonitorRecord] = {}
     for run in _runs(everything):
-        model = build_model(everything, run, generated_at=generated_at)
+        model = build_model(everything, run, generated_at=generated_at, chain_verified=True)
         for row in model.devices:
             rec = found.setdefault(row.name, MonitorRecord(row.name))
             rec.identity = {"name": row.name, "model": row.model, "serial": row.serial,

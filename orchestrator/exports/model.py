@@ -373,12 +373,16 @@ def build_model(
     *,
     publisher: str | None = None,
     generated_at: str | None = None,
+    chain_verified: bool = False,
 ) -> ExportModel:
-    """Fold the journal (all records, oldest first) into the model of one campaign's export."""
+    """Fold the journal (all records, oldest first) into the model of one campaign's export.
+    ``chain_verified``: the caller ran ``verify_chain`` on these very records (a model per run of one
+    journal, as the incident drafts build, needs the chain checked once, not once per run)."""
     everything = list(records)
     if not everything:
         raise ExportError("the journal is empty: nothing to export", reason="no-campaign")
-    verify_chain(everything)
+    if not chain_verified:
+        verify_chain(everything)
     campaign_id = campaign or _latest_campaign(everything)
     mine = [r for r in everything if r.campaign == campaign_id]
     mode = campaign_mode(campaign_id)
