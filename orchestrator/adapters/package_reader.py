@@ -92,13 +92,18 @@ class _Sha256Thread:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._result: str | None = None
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="package-sha256", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         update = self._digest.update
         while (data := self._queue.get()) is not None:
-            update(data)
+            if self._failed is None:
+                try:
+                    update(data)
+                except BaseException as exc:  # keep taking from the queue: the reader must never block
+                    self._failed = exc
 
     def update(self, data: bytes) -> None:
         if not self._pending and len(data) >= HASH_BATCH:
@@ -119,6 +124,8 @@ class _Sha256Thread:
         if self._result is None:
             self._flush()
             self.close()
+            if self._failed is not None:
+                raise RuntimeError("hashing the package failed") from self._failed
             self._result = self._digest.hexdigest()
         return self._result
 

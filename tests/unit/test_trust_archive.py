@@ -205,3 +205,23 @@ def test_memory_stays_flat_whatever_the_package_size(kit: TrustKit, compression:
         tracemalloc.stop()
     assert read.scan is not None and read.scan.bytes_scanned >= big
     assert peak < 8 * CHUNK, f"peak {peak} bytes for a {big}-byte member"
+
+
+def test_the_hashing_thread_sees_every_byte_in_order_whatever_the_read_sizes(tmp_path: Path) -> None:
+    import hashlib
+    import random
+    import threading
+
+    from orchestrator.adapters.package_reader import HashingReader
+
+    data = random.Random(15).randbytes(5 * CHUNK + 12345)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    sizes = [512, 3 * CHUNK, 1, 70_000, CHUNK]  # small reads are joined, large ones queued whole
+    with open(path, "rb") as handle, HashingReader(handle, None) as reader:
+        for size in sizes:
+            reader.read(size)
+        reader.drain()
+        digest = reader.digest.hexdigest()
+    assert digest == hashlib.sha256(data).hexdigest() and reader.count == len(data)
+    assert not any(t.name == "package-sha256" for t in threading.enumerate())
