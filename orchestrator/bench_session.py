@@ -9,7 +9,8 @@ a live sinkhole and/or a capture of the bench port read at the end, and a ``Prom
    it); after the simulator and each trigger it watches a share of the window, so what the unit does
    then is seen; the trigger requests wait for the ``on-bench`` confirmation (``bench.may_act``);
 3. probes the unit on the UDP ports its device profile names (none named: CVE-2024-12248 stays open);
-4. waits out the rest of the observation window, then reads the capture if one was given;
+4. waits out the rest of the observation window, then (a capture given) asks the technician to stop the
+   capture (``bench.CAPTURE_STEP``) and reads it;
 5. decides with ``domain.bench`` and journals the evidence, the verdicts (level ``bench``), the triggers
    exercised and ``bench-finished``.
 
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.adapters.pcap import CaptureReport
 from orchestrator.domain import bench, checks
@@ -34,7 +35,9 @@ from orchestrator.domain.attribution import FleetIdentities, Identity, host_of
 from orchestrator.domain.checks import ProbeResult
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.verdicts import CveVerdict, Evidence
-from orchestrator.ports import Journal, NetworkObserver, Observation
+from orchestrator.ports import Answer, Journal, NetworkObserver, Observation, Prompter
+
+__all__ = ["Answer", "BenchResult", "BenchSetup", "Prompter", "run_bench"]
 
 FIRST_PACKETS = 5  # recorded after the unit is put on the bench
 SETTLE_SECONDS = 0.5  # after on-bench: time for a networked unit to say something first
@@ -43,20 +46,6 @@ Prober = Callable[[str, Sequence[int]], list[ProbeResult]]
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-@dataclass(frozen=True)
-class Answer:
-    done: bool
-    note: str = ""
-
-
-class Prompter(Protocol):
-    """The technician at the bench: shown each step with the timings, answers done or could not."""
-
-    def ask(self, step: str, number: int, instructions: str, *, elapsed: float, window: float) -> Answer: ...
-
-    def say(self, message: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -143,6 +132,16 @@ class _Session:
                                          "note": answer.note, "asked_at": asked, "answered_at": answered,
                                          "elapsed": round(self.elapsed(), 3), **extra})
 
+    def stop_capture(self) -> bool:
+        """The capture's last prompt (``bench.CAPTURE_STEP``), journalled like a step; True when stopped."""
+        asked = now_iso()
+        answer = self.prompter.ask(bench.CAPTURE_STEP, len(bench.STEPS) + 1, bench.CAPTURE_INSTRUCTIONS,
+                                   elapsed=self.elapsed(), window=self.setup.window)
+        self.emit(EventKind.BENCH_STEP, {"step": bench.CAPTURE_STEP, "by": self.setup.technician,
+                                         "done": answer.done, "note": answer.note, "asked_at": asked,
+                                         "answered_at": now_iso(), "elapsed": round(self.elapsed(), 3)})
+        return answer.done
+
     def _first_packets(self) -> dict[str, Any]:
         seen = self.live.observations(since=self.started) if self.live is not None else []
         self.first = [{"at": o.at, "source": o.source, "target": o.target, "kind": o.kind,
@@ -180,7 +179,7 @@ def run_bench(journal: Journal, setup: BenchSetup, prompter: Prompter, *, live: 
         seen += live.observations(since=s.started, until=ended)
     sent: int | None = None
     report: CaptureReport | None = None
-    if capture is not None:
+    if capture is not None and s.stop_capture():
         report = capture()
         coverage.append(bench.Coverage(capture_label, report.first_packet, report.last_packet))
         seen += [o for o in report.observations if s.started <= o.at <= ended]
@@ -213,7 +212,10 @@ def run_bench(journal: Journal, setup: BenchSetup, prompter: Prompter, *, live: 
     s.emit(EventKind.BENCH_FINISHED, {
         "outcome": outcome, "level": "bench", "reason": reason,
         "verdicts": {v.cve.value: v.verdict.value for v in verdicts}, "silent": silent,
-        "watched": round(watched, 3), "address": s.address, "mac": setup.mac})
+        "watched": round(watched, 3), "address": s.address, "mac": setup.mac,
+        "capture": None if report is None else {
+            key: report.to_dict()[key] for key in ("path", "sha256", "packets", "first_packet", "last_packet",
+                                                   "senders", "sender_macs")}})
     return BenchResult(outcome, reason, verdicts, evidence, s.address, setup.mac, s.first)
 
 

@@ -9,6 +9,8 @@ python-tuf's ``FetcherInterface``):
 - ``Journal``: append-only, hash-chained event log.
 - ``NetworkObserver``: sinkhole or capture reader; reports what indicator traffic was seen.
 - ``Clock``: time, so the core and the engine can be tested without sleeping.
+- ``Prompter``: the technician at the bench station (``bench_session``), shown each step and answering
+  it; the terminal (``cli.bench``) and the TUI's bench screen are two of them, over one session.
 - ``DeviceProfiles``, ``CampaignClaims``, ``WorkOrders``, ``Verification``, ``PackageFiles``: what the
   engine needs of profile files, the journal's claims file, hands-on work orders, the verification
   engineer's checks and the package's contents. The composition root (``orchestrator.wiring``) hands in
@@ -134,6 +136,22 @@ class NetworkObserver(Protocol):
         an address no monitor is known by must be seen to count. ``source`` matches "address" or
         "address:port"."""
         ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The technician's answer to one bench step: done, or not (``note`` says why)."""
+
+    done: bool
+    note: str = ""
+
+
+class Prompter(Protocol):
+    """The technician at the bench: shown each step with the timings, answers done or could not."""
+
+    def ask(self, step: str, number: int, instructions: str, *, elapsed: float, window: float) -> Answer: ...
+
+    def say(self, message: str) -> None: ...
 
 
 class Clock(Protocol):

@@ -90,6 +90,7 @@ class CaptureReport:
             "patient_data_seen": self.patient_data_seen, "flows": [f.to_dict() for f in self.flows],
             "observations": [dict(o.__dict__, field_names=list(o.field_names)) for o in self.observations],
             "notes": list(self.notes), "first_packet": self.first_packet, "last_packet": self.last_packet,
+            "senders": dict(self.senders), "sender_macs": dict(self.sender_macs),
         }
 
 
@@ -137,7 +138,10 @@ def _packets(path: Path) -> Iterator[tuple[float, int, bytes]]:
 
 
 def _mac(raw: bytes) -> str | None:
-    return ":".join(f"{b:02x}" for b in raw) if len(raw) == 6 else None
+    """The sender's MAC, or None where the frame names nobody: the all-zero address of a loopback
+    capture's Ethernet header would otherwise tie every sender to every other (``CaptureReport.sent_by``
+    counted every packet of a loopback capture as the unit's)."""
+    return ":".join(f"{b:02x}" for b in raw) if len(raw) == 6 and any(raw) else None
 
 
 def _ip_of(linktype: int, frame: bytes) -> tuple[Any, str | None] | None:

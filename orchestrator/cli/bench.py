@@ -5,8 +5,10 @@ from the OS account), shown each step with the timings on stderr, answering on s
 ``y`` (done) or ``n REASON`` (could not). The same lines piped in script a session for automation and
 tests (the first line is the name when ``--technician`` is not given). The unit is watched by a sinkhole
 started here (``--sinkhole-prefix``, the loopback stand-in, default; ``--bench-sinkhole``, the indicator
-addresses themselves, on an isolated bench switch only) and/or a capture of the bench port read at the
-end (``--pcap``). The journal's claim on the unit is held for the whole session (one driver per monitor).
+addresses themselves, on an isolated bench switch only) and/or a capture of the bench port, read once the
+technician says it is stopped, after the window (``--pcap``). The journal's claim on the unit is held
+for the whole session (one driver per monitor). The session itself is ``bench_station.run_station``, the
+same the TUI's bench screen runs.
 
 Exit codes: 0 patched at bench level, 1 vulnerable or inconclusive, 2 usage, 6 the unit is driven by
 another process.
@@ -20,11 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from orchestrator.bench_session import Answer, BenchSetup, run_bench
+from orchestrator.bench_station import DEFAULT_WINDOW
 from orchestrator.domain import bench
 from orchestrator.errors import ExitCode, UsageError
-
-DEFAULT_WINDOW = 30.0
+from orchestrator.ports import Answer
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -45,8 +46,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     where.add_argument("--bench-sinkhole", action="store_true",
                        help="listen on 202.114.4.119/.120 themselves (isolated bench switch only)")
     p.add_argument("--no-sinkhole", action="store_true", help="watch with the capture only (--pcap)")
-    p.add_argument("--pcap", type=Path, help="a capture of the bench port taken during the session, read at "
-                                             "its end (it must cover the whole session)")
+    p.add_argument("--pcap", type=Path, help="a capture of the bench port running from before the session, "
+                                             "read once the technician has stopped it (asked after the "
+                                             "window)")
     p.add_argument("--networking-removed", action="store_true",
                    help="the fix removes networking: the unit must send nothing at all (needs --pcap)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -63,7 +65,8 @@ class TerminalPrompter:
         print(f"bench: {message}", file=self.err, flush=True)
 
     def ask(self, step: str, number: int, instructions: str, *, elapsed: float, window: float) -> Answer:
-        print(f"bench: [{elapsed:6.1f} s of {window:g} s] step {number}/{len(bench.STEPS)} {step}: "
+        of = f"{number}/{len(bench.STEPS)}" if number <= len(bench.STEPS) else "after the window"
+        print(f"bench: [{elapsed:6.1f} s of {window:g} s] step {of} {step}: "
               f"{instructions}", file=self.err)
         print(f"bench: STEP {step}: answer y when done, or n REASON if you could not", file=self.err,
               flush=True)
@@ -89,54 +92,21 @@ def _technician(args: argparse.Namespace, prompter: TerminalPrompter) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from orchestrator.adapters.journal_claims import Claims
-    from orchestrator.adapters.pcap import CaptureReport, read_capture
-    from orchestrator.adapters.sinkhole import Sinkhole, now_iso
-    from orchestrator.cli.campaign import _campaign_of, _open_existing, append_moves
-    from orchestrator.device_lease import controller_id
-    from orchestrator.domain import handson
-    from orchestrator.domain.indicators import IndicatorMap
-    from orchestrator.domain.status import project
+    from orchestrator.bench_station import Station, ready, run_station
+    from orchestrator.cli.journal_unit import campaign_unit
 
-    if args.window <= 0:
-        raise UsageError("--window must be a positive number of seconds", reason="bad-arguments")
-    if args.no_sinkhole and args.pcap is None:
-        raise UsageError("--no-sinkhole leaves nothing to watch the unit: give --pcap",
-                         reason="bad-arguments")
+    address, address_from, mac, mac_from, ports = _unit_facts(args)
+    station = Station(window=args.window,
+                      sinkhole_prefix=None if args.bench_sinkhole else args.sinkhole_prefix,
+                      sinkhole=not args.no_sinkhole, pcap=args.pcap,
+                      networking_removed=args.networking_removed, address=address, address_from=address_from,
+                      mac=mac, mac_from=mac_from, udp_probe_ports=ports)
+    station.check()
     prompter = TerminalPrompter(sys.stdin, sys.stderr)
-    with _open_existing(args) as journal:
-        campaign = _campaign_of(journal, args.campaign)
-        fleet = project(journal.records(campaign), campaign)
-        status = fleet.devices.get(args.device)
-        if status is None:
-            raise UsageError(f"{args.device} is not in campaign {campaign}", reason="unknown-device")
-        if (why := bench.may_bench(status.state.value, status.delivery)) is not None:
-            raise UsageError(f"{args.device}: {why}", reason="not-awaiting-bench")
-        address, address_from, mac, mac_from, ports = _unit_facts(args)
+    with campaign_unit(args, args.device) as (journal, campaign, status):
+        ready(args.device, status)  # before the name is asked: a unit not waiting is refused at once
         technician = _technician(args, prompter)
-        mapping = None if args.bench_sinkhole else IndicatorMap(args.sinkhole_prefix)
-        label = "bench sinkhole" if args.bench_sinkhole else f"sinkhole {args.sinkhole_prefix}"
-        holder = controller_id()
-        with Claims(journal.path).hold(f"bench-{campaign}-{args.device}", [args.device], holder):
-            setup = BenchSetup(campaign, args.device, technician, args.window, address, address_from, mac,
-                               mac_from, args.networking_removed, ports, holder)
-            capture = None
-            if args.pcap is not None:
-                pcap = args.pcap
-
-                def capture() -> CaptureReport:
-                    return read_capture(pcap, indicator_map=mapping)
-            if args.no_sinkhole:
-                result = run_bench(journal, setup, prompter, live=None, capture=capture,
-                                   capture_label=f"pcap {args.pcap}")
-            else:
-                hole = Sinkhole.on_bench() if args.bench_sinkhole else Sinkhole(mapping)
-                with hole:
-                    result = run_bench(journal, setup, prompter, live=hole, live_label=label,
-                                       live_since=now_iso(), capture=capture,
-                                       capture_label=f"pcap {args.pcap}" if args.pcap else "")
-            now = project(journal.records(campaign), campaign).devices[args.device]
-            append_moves(journal, campaign, now, handson.bench_moves(now.state, result.outcome))
+        result = run_station(journal, campaign, args.device, status, technician, station, prompter)
     if args.json:
         print(json.dumps({"device": args.device, "campaign": campaign, "outcome": result.outcome,
                           "reason": result.reason, "level": "bench", "address": result.address,

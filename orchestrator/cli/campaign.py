@@ -649,18 +649,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
+    from orchestrator.cli.journal_unit import campaign_unit
     from orchestrator.domain.handson import next_step, technician_name
     from orchestrator.technician import trigger_answer_payload
 
     if args.could_not and not args.trigger:
         raise UsageError("--could-not answers a trigger request: give --trigger too", reason="bad-arguments")
     args.technician = technician_name(args.technician)
-    with _open_existing(args) as journal:
-        campaign = _campaign_of(journal, args.campaign)
-        fleet = project(journal.records(campaign), campaign)
-        device = fleet.devices.get(args.device)
-        if device is None:
-            raise UsageError(f"{args.device} is not in campaign {campaign}", reason="unknown-device")
+    with campaign_unit(args, args.device) as (journal, campaign, device):
         if args.trigger:
             if (why := device.not_asked_for(args.trigger)) is not None:
                 raise UsageError(f"{args.device} {why} in campaign {campaign}, not {args.trigger}",

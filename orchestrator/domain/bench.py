@@ -56,6 +56,12 @@ STEP_INSTRUCTIONS: dict[str, str] = {
     "menu-update": checks.TRIGGER_INSTRUCTIONS["menu-update"],
     "boot-key": checks.TRIGGER_INSTRUCTIONS["boot-key"],
 }
+# With a capture of the bench port: the last prompt, once the window is over. A capture file can be read
+# whole only once it is stopped, and it must outlast the session (its last packet after the session's end)
+# for ``bench-watch`` and ``bench-silence`` to count it.
+CAPTURE_STEP = "stop-capture"
+CAPTURE_INSTRUCTIONS = ("Stop the capture of the bench port now (it must have been running since before the "
+                        "session started) and save it where cmspatch reads it.")
 BENCH_READY_STATES = frozenset({"awaiting-technician", "awaiting-bench"})
 NO_UDP_PORT = "the device profile names no UDP port to probe"
 _NETWORK_CVES = (Cve.MONITOR_NFS, Cve.UPDATE_NFS, Cve.PHI_LEAK)

@@ -55,12 +55,15 @@ Payloads by kind (device = inventory host name; all strings unless noted):
                       mac, mac_from, observers: ["sinkhole <prefix>"|"bench sinkhole"|"pcap <file>", ...],
                       window: float, networking_removed: bool, udp_probe_ports: [int], holder}
                       (cmspatch bench: a hands-on unit's bench session begins; domain.bench)
-  bench-step         device; {step: "on-bench"|"patient-simulator"|"menu-update"|"boot-key", by, done: bool,
+  bench-step         device; {step: "on-bench"|"patient-simulator"|"menu-update"|"boot-key"|"stop-capture"
+                      (the last: with a capture, once the window is over), by, done: bool,
                       note, asked_at, answered_at, elapsed: float (s since bench-started)} (+ on-bench:
                       address, mac, first_packets: [{at, source, target, kind, summary}])
   bench-finished     device; {outcome: "patched"|"vulnerable"|"inconclusive", level: "bench", reason,
                       verdicts: {cve: verdict}, silent: bool|None (nothing at all was sent), watched: float,
-                      address, mac}   (its check-result and verdict records precede it, same campaign)
+                      address, mac, capture: {path, sha256, packets, first_packet, last_packet, senders:
+                      {address: packets}, sender_macs: {address: mac}}|None (the capture read, if any)}
+                      (its check-result and verdict records precede it, same campaign)
   vitals-check and containment belong to the pseudo-campaign "device-records" (domain.status)
   log                {level, message}
 """

@@ -8,19 +8,23 @@ stdin: the session sees only what the unit really sends.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from orchestrator.adapters.journal_sqlite import SqliteJournal
+from orchestrator.adapters.pcap import read_capture
 from orchestrator.domain.events import Event, EventKind
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.status import project
 from orchestrator.emulator.bench_units import BenchCase, BenchUnit
+from tests.integration.test_pcap_capture import TSHARK, capture
 
 WINDOW = "2.4"
 UNIT = "north-icu-bed09"
@@ -156,3 +160,46 @@ def test_the_bench_never_disturbs_a_unit_the_technician_did_not_confirm_off_any_
     assert steps["menu-update"]["note"].startswith(refused) and not steps["menu-update"]["done"]
     assert "B. Verdi could not put it on the bench (still at bed 9)" in steps["boot-key"]["note"]
     assert finished and finished[0]["outcome"] != "patched"
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark (Debian package tshark) is not installed")
+@pytest.mark.parametrize(("chatter", "outcome"), [(0, "patched"), (1, "inconclusive")])
+def test_a_fix_that_removes_networking_is_proven_by_a_real_capture_of_the_bench_port(
+        tmp_path: Path, chatter: int, outcome: str) -> None:
+    # tshark captures the unit's bench address from before the session until the technician stops it
+    # when asked (after the window); cmspatch reads that file. A unit that sent nothing at all is patched
+    # with its silence recorded; one that sent a single datagram (to no indicator address) is not.
+    # The capture leaves out ICMP: an emulated unit is a loopback address, and the kernel (not the unit)
+    # answers the session's UDP probe of it with port-unreachable, which a unit without networking could not.
+    journal = awaiting_journal(tmp_path / "j.db")
+    pcap = tmp_path / "bench-port.pcapng"
+    prefix, address = ("127.217.4", "127.88.6.10") if chatter == 0 else ("127.218.4", "127.88.7.10")
+    with BenchUnit(BenchCase.FIXED_NO_NETWORK, address=address, indicator_map=IndicatorMap(prefix),
+                   telemetry_interval=0.1) as unit, ExitStack() as tshark:
+        tshark.enter_context(capture(pcap, f"host {address} and not icmp", "127.0.0.1"))
+
+        def simulator_and_chatter() -> None:
+            unit.attach_simulator()
+            for _ in range(chatter):  # e.g. a DHCP or NTP attempt left in the firmware
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.bind((address, 0))
+                    s.sendto(b"hello?", ("127.0.0.1", 51998))
+        code, out, err = run_bench(journal, unit, prefix, "--networking-removed", "--pcap", str(pcap),
+                                   hands={"patient-simulator": simulator_and_chatter,
+                                          "stop-capture": tshark.close})
+    assert code == (0 if outcome == "patched" else 1), err
+    assert f"{UNIT}: {outcome} at bench level" in out
+    with SqliteJournal(journal, create=False, read_only=True) as j:
+        records = list(j.records())
+    silence = [r.data["evidence"] for r in records if r.kind is EventKind.CHECK_RESULT
+               and r.data["evidence"]["check"] == "bench-silence"]
+    watch = [r.data["evidence"] for r in records if r.kind is EventKind.CHECK_RESULT
+             and r.data["evidence"]["check"] == "bench-watch"]
+    assert watch[0]["outcome"] == "pass" and f"pcap {pcap}" in watch[0]["details"]["observers"], (
+        watch[0]["details"], read_capture(pcap).last_packet)
+    assert silence[0]["details"]["packets_from_unit"] == chatter
+    assert silence[0]["outcome"] == ("pass" if chatter == 0 else "fail"), silence
+    finished = next(r.data for r in records if r.kind is EventKind.BENCH_FINISHED)
+    assert finished["silent"] is (chatter == 0) and finished["outcome"] == outcome
+    assert finished["capture"]["sha256"] == read_capture(pcap).sha256
+    assert finished["capture"]["senders"].get(address, 0) == chatter  # the per-sender counts, journalled

@@ -7,9 +7,11 @@ so nothing exercised falls outside the capture and nothing captured is left unwr
 
 from __future__ import annotations
 
+import re
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +22,6 @@ import pytest
 
 from orchestrator.adapters.pcap import read_capture
 from orchestrator.adapters.sinkhole import Sinkhole
-from orchestrator.adapters.udp_probe import probe_udp
 from orchestrator.emulator import EmulatedFleet
 
 TSHARK = shutil.which("tshark")
@@ -31,26 +32,29 @@ pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark (Debian package t
 class Capture:
     def __init__(self, proc: subprocess.Popen[bytes], address: str) -> None:
         self.proc, self.address = proc, address
-        self.lines = 0
         self._buffer = b""
         self._sel = selectors.DefaultSelector()
         assert proc.stdout is not None
         self._sel.register(proc.stdout, selectors.EVENT_READ)
 
     def marker(self, timeout: float = 15.0) -> None:
-        """Send marker datagrams until tshark reports a new packet: the capture is live up to now."""
+        """Send marker datagrams until tshark prints one of these very datagrams (told apart by their
+        source ports): the capture is live, and written, up to now. Another packet's line arriving late
+        is not enough: it once was, and the file then ended before what it was meant to bracket."""
         assert self.proc.stdout is not None
-        before, deadline = self.lines, time.monotonic() + timeout
-        while self.lines == before:
+        deadline, sent = time.monotonic() + timeout, []
+        while not any(re.search(rb"\b%d\b\D+\b%d\b" % (port, MARKER_PORT), self._buffer) for port in sent):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 pytest.fail("tshark did not see the marker datagram")
-            probe_udp(self.address, [MARKER_PORT], timeout=0.05)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                s.sendto(b"marker", (self.address, MARKER_PORT))
+                sent.append(s.getsockname()[1])
             while self._sel.select(0.05):
                 chunk = self.proc.stdout.read1(4096)  # type: ignore[attr-defined]
                 if not chunk:
                     break
                 self._buffer += chunk
-                self.lines = self._buffer.count(b"\n")
 
 
 @contextmanager

@@ -204,3 +204,20 @@ def test_survey_reads_a_capture_for_a_monitor_it_cannot_log_in_to(
     verdicts = {v["cve"]: v["verdict"] for v in row["verdicts"]}
     assert code == 1 and not row["reachable"] and row["status"] == "vulnerable"
     assert verdicts["CVE-2025-0683"] == "vulnerable" and verdicts["CVE-2024-12248"] == "inconclusive"
+
+
+def test_a_loopback_captures_all_zero_mac_ties_no_sender_to_another(tmp_path: Path) -> None:
+    # lo's Ethernet header carries 00:00:00:00:00:00 for everyone: it is no identity, so packets of
+    # other senders are never counted as the unit's, and the export names no MAC for them.
+    zero = dpkt.ethernet.Ethernet(frame("127.0.0.1", "127.88.1.10", 40000, 51999, b"m", udp=True))
+    zero.src = zero.dst = b"\x00" * 6
+    path = write_pcap(tmp_path / "lo.pcap", [bytes(zero), frame(DEVICE, "10.0.0.1", 5000, 53, b"q",
+                                                                 udp=True)])
+    report = read_capture(path)
+    assert report.senders == {"127.0.0.1": 1, DEVICE: 1}
+    assert report.sender_macs == {DEVICE: "02:02:02:02:02:02"}
+    assert report.sent_by("127.88.1.10", "00:00:00:00:00:00") == 0
+    assert report.sent_by(DEVICE) == 1 and report.sent_by(None, "02:02:02:02:02:02") == 1
+    data = report.to_dict()
+    assert data["senders"] == {"127.0.0.1": 1, DEVICE: 1}
+    assert data["sender_macs"] == {DEVICE: "02:02:02:02:02:02"}
