@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.domain import projection
+from orchestrator.domain.describe import STATE_WORDS, VERDICT_WORDS, headline, state_words, verdict_words
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import ALL_CVES
@@ -29,28 +30,9 @@ from orchestrator.domain.lifecycle import TERMINAL, DeviceState
 from orchestrator.domain.projection import Phase
 from orchestrator.domain.status import DEVICE_RECORDS, FleetStatus
 
-# Words and symbols, never colour alone (NO_COLOR makes Textual monochrome).
-STATE_LABELS: dict[str, str] = {
-    "inventory": "· inventory",
-    DeviceState.PENDING.value: "○ pending",
-    DeviceState.DEFERRED.value: "‖ deferred",
-    DeviceState.UPLOADING.value: "↑ uploading",
-    DeviceState.UPLOADED.value: "↑ uploaded",
-    DeviceState.INSTALLING.value: "» installing",
-    DeviceState.REBOOTING.value: "↻ rebooting",
-    DeviceState.VERIFYING.value: "… verifying",
-    DeviceState.AWAITING_TECHNICIAN.value: "☐ technician",
-    DeviceState.AWAITING_BENCH.value: "☐ bench",
-    DeviceState.PATCHED.value: "✔ patched",
-    DeviceState.FAILED.value: "✖ failed",
-    DeviceState.SKIPPED.value: "⊘ skipped",
-}
-VERDICT_LABELS: dict[str, str] = {
-    "fixed": "✔ fixed",
-    "vulnerable": "✖ VULN",
-    "inconclusive": "? unsure",
-    "": "·",
-}
+# Words and symbols, never colour alone: the describer's, so the table, the log and the CLI say the same.
+STATE_LABELS = STATE_WORDS
+VERDICT_LABELS = VERDICT_WORDS
 CVE_IDS: tuple[str, ...] = tuple(c.value for c in ALL_CVES)
 TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in TERMINAL)
 FAILED_STATES: frozenset[str] = frozenset({DeviceState.FAILED.value})
@@ -59,12 +41,8 @@ LOG_LIMIT = 2000
 _WAVE_KINDS = frozenset({EventKind.CAMPAIGN_CREATED, EventKind.WAVE_STARTED, EventKind.WAVE_FINISHED})
 
 
-def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state)
-
-
-def verdict_label(verdict: str) -> str:
-    return VERDICT_LABELS.get(verdict, verdict)
+state_label = state_words
+verdict_label = verdict_words
 
 
 @dataclass
@@ -335,73 +313,26 @@ class FleetModel:
             self.status.apply(r)
             row.last_seq = r.seq
             row.timeline.append(r)
-            return {r.device}, r.kind is EventKind.STATE_CHANGED, self._device_log(row, r)
+            return {r.device}, r.kind is EventKind.STATE_CHANGED, self._log_line(r)
         self.status.apply(r)
         if r.kind in _WAVE_KINDS:
             st = self.status
             self.waves = [WaveInfo(i, list(w), i in st.waves_started, i in st.waves_finished)
                           for i, w in enumerate(st.waves)]
         touched = set(self.status.devices) if r.kind is EventKind.CAMPAIGN_CREATED else set()
-        line = self._campaign_event(r)
+        line = self._log_line(r)
         if r.kind is EventKind.UNATTRIBUTED_CONTACT:  # the Campaign tab names them: redraw it
             return touched, True, line
         return touched, r.kind is not EventKind.LOG and line is not None, line
 
-    def _campaign_event(self, r: JournalRecord) -> str | None:
-        """The log pane's line for a campaign-level record (the phase is the projection's)."""
-        d = r.data
-        kind = r.kind
-        when = r.at[11:19]
-        if kind == EventKind.CAMPAIGN_CREATED:
-            return f"{when} campaign {r.campaign} created by {self.operator}: " \
-                f"{len(self.waves)} wave(s), package {self.package.get('package_name')}"
-        if kind == EventKind.WAVE_STARTED:
-            w = int(d.get("wave", 0))
-            size = self.waves[w].size if w < len(self.waves) else len(d.get("devices") or ())
-            return f"{when} wave {w + 1} started ({size} monitors)"
-        if kind == EventKind.WAVE_FINISHED:
-            return f"{when} wave {int(d.get('wave', 0)) + 1} finished: {_counts_text(d.get('counts') or {})}"
-        if kind == EventKind.GATE_WAITING:
-            return f"{when} waiting for approval of wave {int(d.get('wave', 0)) + 1}"
-        if kind == EventKind.GATE_APPROVED:
-            return f"{when} wave {int(d.get('wave', 0)) + 1} approved by {d.get('approver', '?')}"
-        if kind == EventKind.CAMPAIGN_PAUSED:
-            return f"{when} paused by {d.get('by', '?')}"
-        if kind == EventKind.CAMPAIGN_RESUMED:
-            return f"{when} resumed by {d.get('by', '?')}"
-        if kind == EventKind.CAMPAIGN_HALTED:
-            return f"{when} HALTED: {self.phase_detail}"
-        if kind == EventKind.CAMPAIGN_ABORTED:
-            return f"{when} ABORTED {self.phase_detail}"
-        if kind == EventKind.CAMPAIGN_FINISHED:
-            self.final_counts = dict(d.get("counts") or {})
-            return f"{when} campaign finished: {_counts_text(self.final_counts)}"
-        if kind == EventKind.LOG:
-            return f"{when} {d.get('level', 'info')}: {d.get('message', '')}"
-        return None
-
-    @staticmethod
-    def _device_log(row: MonitorRow, r: JournalRecord) -> str | None:
-        """Only what a person needs in the log pane: failures, deferrals, retries, hands-on steps."""
-        d = r.data
-        when = r.at[11:19]
-        if r.kind == EventKind.STATE_CHANGED and d.get("to") in ("failed", "deferred", "awaiting-technician",
-                                                                   "awaiting-bench"):
-            why = f": {d.get('reason')}" if d.get("reason") else ""
-            return f"{when} {row.name} {state_label(str(d.get('to')))}{why}"
-        if r.kind == EventKind.ATTEMPT and d.get("outcome") == "retry":
-            return f"{when} {row.name} retry {d.get('step')} #{d.get('attempt')}: {d.get('error', '')}"
-        if r.kind == EventKind.TECHNICIAN_CONFIRMED:
-            read = f", reads {d.get('version')}" if d.get("version") else ""
-            return f"{when} {row.name} confirmed by technician {d.get('technician', '?')}{read}"
-        if r.kind == EventKind.TRIGGER_REQUESTED:
-            return f"{when} {row.name} TECHNICIAN NEEDED ({d.get('trigger')}): {d.get('instructions', '')}"
-        if r.kind == EventKind.TRIGGER_ANSWERED:
-            did = "exercised" if d.get("done") else "could not be exercised"
-            return f"{when} {row.name} {d.get('trigger')} {did} by {d.get('by', '?')}"
-        if r.kind == EventKind.VERDICT and d.get("verdict") == "vulnerable":
-            return f"{when} {row.name} still VULNERABLE to {d.get('cve')}: {d.get('reason', '')}"
-        return None
+    def _log_line(self, r: JournalRecord) -> str | None:
+        """The log pane's line: the describer's headline (the same words as the CLI's progress), timed."""
+        if r.kind is EventKind.CAMPAIGN_FINISHED:
+            self.final_counts = dict(r.data.get("counts") or {})
+        if r.kind is EventKind.STATE_CHANGED and r.data.get("to") == DeviceState.PATCHED.value:
+            return None  # the fleet table shows them; 1,000 of them would bury a failure in an 8-line pane
+        line = headline(r)
+        return f"{r.at[11:19]} {line}" if line is not None else None
 
     # -- queries -------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -447,14 +378,6 @@ class FleetModel:
     @property
     def live(self) -> bool:
         return self.phase in (Phase.RUNNING, Phase.GATE, Phase.PAUSED)
-
-
-def _counts_text(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{state_label(str(k))} {v}" for k, v in sorted(counts.items())) or "nothing"
-
-
-def counts_text(counts: dict[str, int]) -> str:
-    return _counts_text(dict(counts))
 
 
 # -- filter, search and sort (pure, so the rules are unit-tested without a terminal) -------------------

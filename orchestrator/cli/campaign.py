@@ -31,6 +31,7 @@ from orchestrator.cli.values import indicator_prefix
 from orchestrator.domain import projection
 from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
 from orchestrator.domain.checks import TRIGGERS
+from orchestrator.domain.describe import headline
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
@@ -279,51 +280,12 @@ class _Progress:
 
 
 def describe(record: JournalRecord) -> str | None:
-    d, who = record.data, record.device or ""
-    kind = record.kind
-    if kind is EventKind.STATE_CHANGED:
-        to = d.get("to", "")
-        if to in (
-            DeviceState.UPLOADING,
-            DeviceState.INSTALLING,
-            DeviceState.REBOOTING,
-            DeviceState.VERIFYING,
-            DeviceState.UPLOADED,
-        ):
-            return None
-        mark = {"patched": "OK  ", "failed": "FAIL", "deferred": "WAIT", "skipped": "SKIP"}.get(to, "..  ")
-        return f"{mark} {who}: {to}{' (' + d['reason'] + ')' if d.get('reason') else ''}"
-    if kind is EventKind.ATTEMPT and d.get("outcome") == "retry":
-        why = d.get("error_reason")
-        return f"..   {who}: {d.get('step')} attempt {d.get('attempt')} failed ({why}), retrying"
-    simple = {
-        EventKind.CAMPAIGN_CREATED: lambda: (
-            f"campaign {record.campaign}: {len(d.get('devices', {}))} monitors, "
-            f"{len(d.get('waves', []))} waves"
-        ),
-        EventKind.WAVE_STARTED: lambda: (
-            f"wave {int(d['wave']) + 1} started: {len(d.get('devices', []))} monitor(s)"
-        ),
-        EventKind.WAVE_FINISHED: lambda: f"wave {int(d['wave']) + 1} finished: {d.get('counts')}",
-        EventKind.GATE_WAITING: lambda: f"gate: wave {int(d['wave']) + 1} waits for approval",
-        EventKind.GATE_APPROVED: lambda: f"gate: wave {int(d['wave']) + 1} approved by {d.get('approver')}",
-        EventKind.CAMPAIGN_HALTED: lambda: (
-            f"HALTED: {d.get('reason')} [{d.get('rule')}: {d.get('failed')} failed of {d.get('executed')}]"
-        ),
-        EventKind.CAMPAIGN_ABORTED: lambda: f"ABORTED by {d.get('by')}: {d.get('reason')}",
-        EventKind.WORK_ORDER: lambda: f"WORK {who}: work order issued (hands-on)",
-        EventKind.TRIGGER_REQUESTED: lambda: (
-            f"ASK  {who}: {d.get('instructions')} Then answer within {float(d.get('timeout', 0)):g} s: "
-            + answer_command(who, str(d.get("trigger")))
-        ),
-        EventKind.TRIGGER_ANSWERED: lambda: (
-            f"..   {who}: {d.get('trigger')} "
-            f"{'exercised' if d.get('done') else 'could not be exercised'} by {d.get('by')}"
-        ),
-        EventKind.CAMPAIGN_FINISHED: lambda: f"campaign finished: {_nonzero(d.get('counts', {}))}",
-    }
-    make = simple.get(kind)
-    return make() if make else None
+    """The progress line for a record (``domain.describe.headline``, the TUI log pane's words), with the
+    command that answers a technician request, since on the CLI that is typed in another terminal."""
+    line = headline(record)
+    if line is not None and record.kind is EventKind.TRIGGER_REQUESTED and record.device:
+        line += ". Then answer: " + answer_command(record.device, str(record.data.get("trigger")))
+    return line
 
 
 def answer_command(device: str, trigger: str) -> str:

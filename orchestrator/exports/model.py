@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.domain.describe import Audience, describe
 from orchestrator.domain.events import GENESIS_HASH, EventKind, JournalRecord, chain_hash
 from orchestrator.domain.evidence import EvidenceLevel, level_of, weakest
 from orchestrator.domain.findings import Finding, observed
@@ -275,36 +276,6 @@ def _latest_campaign(records: Sequence[JournalRecord]) -> str:
     return created[-1]
 
 
-def _timeline_summary(record: JournalRecord) -> str:
-    """One plain line per device event, built from whitelisted fields only."""
-    d = record.data
-    kind = record.kind
-    if kind is EventKind.STATE_CHANGED:
-        why = f" ({_s(d.get('reason'))})" if d.get("reason") else ""
-        return f"{_s(d.get('from'))} -> {_s(d.get('to'))}{why}"
-    if kind is EventKind.ATTEMPT:
-        code = f" [{_s(d.get('error_reason'))}]" if d.get("error_reason") else ""
-        return f"{_s(d.get('step'))} attempt {_s(d.get('attempt'))}: {_s(d.get('outcome'))}{code}"
-    if kind is EventKind.FIRMWARE_READ:
-        return f"firmware {_s(d.get('when'))}: {_s(d.get('version'))}"
-    if kind is EventKind.CHECK_RESULT:
-        raw = d.get("evidence")
-        ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        return f"check {_s(ev.get('check'))}: {_s(ev.get('outcome'))} - {_s(ev.get('summary'))}"
-    if kind is EventKind.VERDICT:
-        why = f" ({_s(d.get('reason'))})" if d.get("reason") else ""
-        return f"{_s(d.get('cve'))}: {_s(d.get('verdict'))}{why}"
-    if kind is EventKind.WORK_ORDER:
-        return "work order issued"  # the order itself may carry free text: left out
-    if kind is EventKind.TECHNICIAN_CONFIRMED:
-        return f"confirmed by technician {_s(d.get('technician'))}"  # the note is free text: left out
-    if kind is EventKind.TRIGGER_EXERCISED:
-        return f"trigger {_s(d.get('trigger'))} exercised by {_s(d.get('by'))}"
-    if kind is EventKind.SURVEY:
-        return "survey: affected" if d.get("affected") else "survey: not affected"
-    return kind.value
-
-
 def _evidence(raw: object, cves: Iterable[object] = ()) -> EvidenceItem | None:
     if not isinstance(raw, dict):
         return None
@@ -405,7 +376,8 @@ def build_model(
             if record.kind is not EventKind.LOG:
                 extra.timeline.append(
                     TimelineEntry(
-                        record.seq, record.at, record.kind.value, _timeline_summary(record), record.hash
+                        record.seq, record.at, record.kind.value, clean(describe(record, Audience.EXPORT)),
+                        record.hash,
                     )
                 )
             if record.kind is EventKind.CHECK_RESULT:

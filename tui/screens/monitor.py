@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
+from orchestrator.domain.describe import describe
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.handson import next_step
 from orchestrator.domain.lifecycle import DeviceState
@@ -25,40 +26,6 @@ TRIGGER_PROMPTS = {
     "menu-update": "start a firmware update from the monitor's menu (exercises CVE-2025-0626)",
     "boot-key": "reboot the monitor and press C during boot (exercises CVE-2025-1204)",
 }
-
-
-def describe(record: JournalRecord) -> str:
-    """One line per record, in words."""
-    d = record.data
-    k = record.kind
-    if k == EventKind.STATE_CHANGED:
-        why = f" ({d.get('reason')})" if d.get("reason") else ""
-        attempt = f" attempt {d['attempt']}" if d.get("attempt") else ""
-        return f"{d.get('from')} -> {state_label(str(d.get('to')))}{attempt}{why}"
-    if k == EventKind.ATTEMPT:
-        err = ""
-        if d.get("outcome") != "ok":
-            err = f": {d.get('error_reason') or ''} {d.get('error') or ''}".rstrip()
-        return f"{d.get('step')} attempt {d.get('attempt')} {d.get('outcome')}{err}"
-    if k == EventKind.FIRMWARE_READ:
-        return f"firmware {d.get('when')}: {d.get('version')}"
-    if k == EventKind.CHECK_RESULT:
-        ev = d.get("evidence") or {}
-        return f"check {ev.get('check')} {ev.get('outcome')}: {ev.get('summary')}"
-    if k == EventKind.VERDICT:
-        return f"{d.get('cve')} {verdict_label(str(d.get('verdict')))}: {d.get('reason', '')}"
-    if k == EventKind.WORK_ORDER:
-        return "work order issued to the technician"
-    if k == EventKind.TECHNICIAN_CONFIRMED:
-        note = f" - {d.get('note')}" if d.get("note") else ""
-        read = f"; version read on the About screen: {d.get('version')}" if d.get("version") else ""
-        return f"confirmed by technician {d.get('technician')}{read}{note}"
-    if k == EventKind.TRIGGER_EXERCISED:
-        return f"trigger {d.get('trigger')} exercised by {d.get('by')}"
-    if k == EventKind.SURVEY:
-        affected = "affected" if d.get("affected") else "not affected"
-        return f"survey: {affected} {', '.join(d.get('reasons') or [])}"
-    return ", ".join(f"{key}={value}" for key, value in d.items())
 
 
 def latest(row: MonitorRow, kind: EventKind) -> list[JournalRecord]:
