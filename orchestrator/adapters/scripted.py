@@ -166,12 +166,6 @@ class ScriptedMonitor:
     def lease_path(self) -> str:
         return f"{self.profile.upload_dir.rstrip('/')}/{LEASE_NAME}"
 
-    @property
-    def infected(self) -> bool:
-        """The running system carries the backdoor (either binary, as derived at the last boot)."""
-        with self._lock:
-            return any(self._running)
-
     # --- what a session calls -------------------------------------------------------------------------
 
     def _fire(self, event: str) -> None:
