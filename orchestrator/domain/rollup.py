@@ -22,7 +22,9 @@ An export counts for the facility whose key signed it, never for the name writte
 monitor's regional status is one word, by precedence: ``patched`` (its export shows it patched, or a
 read-only run saw it fixed), ``contained`` (isolated or disconnected, as a named person confirmed),
 ``deferred``, ``vulnerable`` (a CVE verified present, or an install that failed), ``unknown`` (everything
-unproven). Where one facility sent several exports, the newest one that holds a serial speaks for it.
+unproven). Where one facility sent several exports, the newest one that holds a serial speaks for it,
+except that a later read-only survey which could prove nothing either way does not undo a patch proven
+earlier (one that saw the backdoor does).
 
 Deliberately left out: no I/O and no signature checking (``cli/rollup.py`` verifies each file with
 ``exports.signing`` before anything here reads it); CSV/CSAF exports are not rolled up (the JSON export is
@@ -267,6 +269,10 @@ def roll_up(policy: RegionPolicy, checks: Sequence[ExportCheck], since: str = ""
         for device in _devices(check.document):
             serial = str(device.get("serial") or device.get("device") or "")
             status, level = status_of(device, check.mode)
+            before = newest.get((check.facility, serial))
+            if before is not None and before.status == "patched" and check.mode != "patch" \
+                    and status in ("unknown", "contained"):
+                continue  # a later read-only run that could not prove it either way does not undo a proof
             newest[(check.facility, serial)] = MonitorStanding(
                 check.facility, serial, str(device.get("device") or ""), str(device.get("model") or ""),
                 status, level, check.campaign, check.reported_at, device, check.mode)

@@ -98,3 +98,17 @@ def test_the_newest_export_speaks_for_a_serial_and_silence_and_doubles_are_flagg
     assert rollup.not_reported == (("Ospedale Sud", "2026-11-01T00:00:00Z"),)
     assert rollup.duplicates == (("S1", ("Ospedale Nord", "Ospedale Sud")),)
     assert roll_up(policy, checks, since="2026-10-01").not_reported == ()
+
+
+def test_a_later_survey_that_proves_nothing_does_not_undo_a_proven_patch_but_one_seeing_the_backdoor_does(
+        ) -> None:
+    policy = parse_region_policy(_with_real_keys(EXAMPLE.read_text()), "r.yml")
+    patched = _check("Ospedale Nord", "2026-11-25T00:00:00Z", [_device(outcome="patched")])
+    later = ExportCheck("s.json", True, "valid", "", "Ospedale Nord", reported_at="2026-11-30T00:00:00Z",
+                        campaign="survey-1", mode="survey",
+                        document={"devices": [_device(survey_status="unproven")]})
+    assert [m.status for m in roll_up(policy, [patched, later]).monitors] == ["patched"]
+    seen = ExportCheck("s.json", True, "valid", "", "Ospedale Nord", reported_at="2026-11-30T00:00:00Z",
+                       campaign="survey-1", mode="survey",
+                       document={"devices": [_device(survey_status="vulnerable", verdict="vulnerable")]})
+    assert [m.status for m in roll_up(policy, [patched, seen]).monitors] == ["vulnerable"]
