@@ -273,6 +273,7 @@ def child_engine(args: argparse.Namespace) -> int:
     from orchestrator.adapters.package_verify import verify_package
     from orchestrator.adapters.sinkhole import Sinkhole
     from orchestrator.adapters.ssh import SshTransport
+    from orchestrator.cli.campaign import exit_code_of
     from orchestrator.domain.campaign import CampaignPolicy
     from orchestrator.domain.devices import DeliveryPath
     from orchestrator.domain.indicators import ALL_CVES, IndicatorMap
@@ -310,14 +311,14 @@ def child_engine(args: argparse.Namespace) -> int:
         verified = sum(1 for d in engine.status.devices.values()
                        if d.state is DeviceState.PATCHED and len(d.verdicts) == len(ALL_CVES)
                        and all(v is Verdict.FIXED for v in d.verdicts.values()))
-        print(json.dumps({"exit": int(outcome.exit_code), "verified": verified,
+        print(json.dumps({"exit": int(exit_code_of(outcome)), "verified": verified,
                           "counts": {k: v for k, v in outcome.counts.items() if v},
                           "waves": len(plan.waves), "devices": len(inventory.devices),
                           "rss_mb_at_end": round(rss, 1), "steps": counting.steps,
                           "phase_mean_s": phases.means(), "out_of_service": phases.out_of_service()}))
     if isinstance(transport, AnsibleTransport):
         transport.close()
-    return int(outcome.exit_code)
+    return int(exit_code_of(outcome))
 
 
 class Phases:

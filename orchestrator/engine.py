@@ -37,6 +37,7 @@ from orchestrator.device_lease import controller_id
 from orchestrator.domain.campaign import (
     CampaignPlan,
     CampaignPolicy,
+    Ending,
     HaltDecision,
     plan_device,
 )
@@ -56,7 +57,7 @@ from orchestrator.domain.projection import (
 from orchestrator.domain.status import READ_ONLY_PREFIXES, DeviceStatus, FleetStatus, project
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.domain.waves import plan_waves
-from orchestrator.errors import CmspatchError, ExitCode, UsageError
+from orchestrator.errors import CmspatchError, UsageError
 from orchestrator.ports import (
     CampaignClaims,
     DeviceProfiles,
@@ -91,8 +92,10 @@ class EnginePorts:
 
 @dataclass(frozen=True)
 class CampaignOutcome:
+    """What a run ended with: how (``ending``), in words (``message``), and the outcome counts."""
+
     campaign_id: str
-    exit_code: ExitCode
+    ending: Ending
     counts: dict[str, int]
     halted: HaltDecision | None = None
     message: str = ""
@@ -579,19 +582,19 @@ class Engine:
         counts = self.status.counts()
         halted = self._ctl.halted
         if self._ctl.interrupted is not None:
-            code, msg = ExitCode.INTERRUPTED, "interrupted; run again with --resume to finish"
+            ending, msg = Ending.INTERRUPTED, "interrupted; run again with --resume to finish"
         elif stopped_at_gate is not None:
-            code, msg = ExitCode.AWAITING_APPROVAL, f"waiting for approval of wave {stopped_at_gate + 1}"
+            ending, msg = Ending.AT_GATE, f"waiting for approval of wave {stopped_at_gate + 1}"
         elif halted is not None or self.status.halted is not None:
-            code = ExitCode.HALTED
+            ending = Ending.HALTED
             msg = f"halted: {halted.reason}" if halted else f"halted: {phase_detail(self.status)}"
         elif self._ctl.aborted is not None or self.status.aborted is not None:
-            code, msg = ExitCode.HALTED, "aborted"
+            ending, msg = Ending.ABORTED, "aborted"
         elif complete(self.status):
-            code, msg = ExitCode.OK, "every monitor patched"
+            ending, msg = Ending.COMPLETE, "every monitor patched"
         else:
-            code, msg = ExitCode.INCOMPLETE, f"not every monitor patched: {unfinished_words(self.status)}"
-        return CampaignOutcome(self.campaign_id, code, counts, halted, msg, stopped_at_gate)
+            ending, msg = Ending.INCOMPLETE, f"not every monitor patched: {unfinished_words(self.status)}"
+        return CampaignOutcome(self.campaign_id, ending, counts, halted, msg, stopped_at_gate)
 
     def _pick_up_external(self) -> None:
         """Fold in records other processes appended (``cmspatch confirm``); confirmed units then await

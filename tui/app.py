@@ -27,6 +27,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, TabbedContent, TabPane
 
+from orchestrator.domain.campaign import Ending
 from orchestrator.errors import CmspatchError
 from tui.model import Changes, FleetModel, Phase
 from tui.screens.campaign import CampaignView
@@ -163,7 +164,7 @@ class CmspatchApp(App[int]):
         elif outcome is not None:
             # The outcome's words, never its exit code: a number means nothing to the operator here.
             self.notify(f"Campaign ended: {outcome.message}", title="Campaign", timeout=10,
-                        severity="information" if outcome.exit_code == 0 else "warning")
+                        severity="information" if outcome.ending is Ending.COMPLETE else "warning")
             self._main(LogPane).add([f"campaign ended: {outcome.message}"])
         self.refresh_bindings()
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import JournalRecord
 from orchestrator.errors import CampaignError, CmspatchError
@@ -39,7 +40,7 @@ class OutcomeLike(Protocol):
     def campaign_id(self) -> str: ...
 
     @property
-    def exit_code(self) -> int: ...
+    def ending(self) -> Ending: ...
 
     @property
     def message(self) -> str: ...

@@ -20,16 +20,16 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.adapters.journal_sqlite import DEFAULT_JOURNAL, SqliteJournal
 from orchestrator.cli.people import operator_name
 from orchestrator.cli.values import indicator_prefix
 from orchestrator.domain import projection
-from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError
+from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignValueError, Ending
 from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.describe import headline
 from orchestrator.domain.events import Event, EventKind, JournalRecord
@@ -39,6 +39,9 @@ from orchestrator.domain.projection import Phase
 from orchestrator.domain.status import DEVICE_RECORDS, READ_ONLY_PREFIXES, DeviceStatus, FleetStatus, project
 from orchestrator.domain.waves import parse_waves
 from orchestrator.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:  # the engine is imported when a command runs one, not to parse the command line
+    from orchestrator.engine import CampaignOutcome
 
 
 def journal_path(args: argparse.Namespace) -> Path:
@@ -352,12 +355,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"cmspatch: campaign {outcome.campaign_id}: {outcome.message} ({_nonzero(outcome.counts)})",
         file=sys.stderr,
     )
-    if outcome.exit_code is ExitCode.AWAITING_APPROVAL:
+    if outcome.ending is Ending.AT_GATE:
         print(
             f"cmspatch: approve and continue with: cmspatch run --resume {outcome.campaign_id} --yes ...",
             file=sys.stderr,
         )
-    return int(outcome.exit_code)
+    return int(exit_code_of(outcome))
+
+
+# How a campaign run ended, as the documented exit code (README): the one place it is decided, for
+# cmspatch run, the TUI, the demo and the benchmark alike.
+EXIT_CODES: Mapping[Ending, ExitCode] = {
+    Ending.COMPLETE: ExitCode.OK,
+    Ending.INCOMPLETE: ExitCode.INCOMPLETE,
+    Ending.HALTED: ExitCode.HALTED,
+    Ending.ABORTED: ExitCode.HALTED,
+    Ending.AT_GATE: ExitCode.AWAITING_APPROVAL,
+    Ending.INTERRUPTED: ExitCode.INTERRUPTED,
+}
+
+
+def exit_code_of(outcome: CampaignOutcome) -> ExitCode:
+    return EXIT_CODES[outcome.ending]
 
 
 def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 from orchestrator.cli.people import operator_name
 from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.indicators import IndicatorMap
-from orchestrator.errors import ExitCode, UsageError
+from orchestrator.errors import UsageError
 
 PACKAGE_ARGS = ("inventory", "package", "manifest", "policy")
 
@@ -159,7 +159,7 @@ def _say_after(session: Any, campaign_id: str | None, journal_file: Path) -> Non
     cid = engine.campaign_id or campaign_id
     if outcome is not None:
         print(f"cmspatch: campaign {cid}: {outcome.message}", file=sys.stderr)
-    if outcome is None or outcome.exit_code in (ExitCode.INTERRUPTED, ExitCode.AWAITING_APPROVAL):
+    if outcome is None or outcome.ending.resumable:
         print(f"cmspatch: resume with: cmspatch tui --journal {journal_file} --campaign {cid} "
               "-i ... --package ... --manifest ... --policy ...", file=sys.stderr)
 
@@ -204,7 +204,7 @@ def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
     for name in demo.manual_units if args.workdir else ():
         print(f"cmspatch demo: hands-on unit {name} waits for a technician: cmspatch confirm {name} "
               f"--technician NAME --journal {demo.journal_path}", file=sys.stderr)
-    return int(outcome.exit_code)
+    return int(campaign.exit_code_of(outcome))
 
 
 def _demo_tui(demo: Any, args: argparse.Namespace) -> int:

@@ -211,6 +211,23 @@ class HaltDecision:
         return {"reason": self.reason, "rule": self.rule, "failed": self.failed, "executed": self.executed}
 
 
+class Ending(StrEnum):
+    """How one run of a campaign ended, as the engine says it. A front end turns it into what it shows
+    (the CLI alone into an exit code: ``cli.campaign.exit_code_of``)."""
+
+    COMPLETE = "complete"  # every monitor of the campaign patched
+    INCOMPLETE = "incomplete"  # finished, some monitors failed, deferred or waiting for a person
+    HALTED = "halted"  # a halting rule fired, in this run or an earlier one
+    ABORTED = "aborted"  # an operator aborted it
+    AT_GATE = "at-gate"  # a headless run stopped at a wave gate nobody approved
+    INTERRUPTED = "interrupted"  # Ctrl-C or a signal: stopped at a step boundary
+
+    @property
+    def resumable(self) -> bool:
+        """``run --resume`` carries on from here (a halted or aborted campaign is over)."""
+        return self in (Ending.AT_GATE, Ending.INTERRUPTED)
+
+
 def counts_as_failure(policy: CampaignPolicy, state: DeviceState, reason: str) -> bool:
     if state is not DeviceState.FAILED:
         return False

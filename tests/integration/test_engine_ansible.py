@@ -25,6 +25,7 @@ import yaml
 from orchestrator import wiring
 from orchestrator.adapters.ansible import AnsibleTransport
 from orchestrator.adapters.inventory_file import load_inventory
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import ALL_CVES
@@ -83,7 +84,7 @@ def test_a_campaign_over_ansible_ends_patched_verified_and_journalled(tmp_path: 
         finally:
             transport.close()
 
-        assert outcome.exit_code is ExitCode.OK, outcome
+        assert outcome.ending is Ending.COMPLETE, outcome
         status = engine.status.devices[device.name]
         assert status.state is DeviceState.PATCHED
         assert status.delivery == "ansible"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
-from orchestrator.errors import CampaignLocked, ExitCode
+from orchestrator.errors import CampaignLocked
 from tests.integration.engine_rig import fast_policy, rig
 
 
@@ -25,7 +26,7 @@ def test_abort_lets_the_in_flight_monitor_finish_and_starts_no_other(tmp_path: P
 
         engine.subscribe(on_record)
         outcome = engine.run(auto_approve=True)
-        assert outcome.exit_code is ExitCode.HALTED
+        assert outcome.ending is Ending.ABORTED
         in_flight = engine.status.devices[first[0]]
         assert in_flight.state is DeviceState.PATCHED, (in_flight.reason, in_flight.verdicts)
         others = [n for n in engine.devices if n != first[0]]
@@ -41,13 +42,13 @@ def test_a_paused_campaign_touches_no_monitor_until_resumed(tmp_path: Path) -> N
         started = threading.Event()
         engine.subscribe(lambda rec: started.set() if rec.kind is EventKind.WAVE_STARTED else None)
         engine.pause("ops")
-        result: list[ExitCode] = []
-        worker = threading.Thread(target=lambda: result.append(engine.run(auto_approve=True).exit_code))
+        result: list[Ending] = []
+        worker = threading.Thread(target=lambda: result.append(engine.run(auto_approve=True).ending))
         worker.start()
         assert started.wait(timeout=30)
         engine.resume_run("ops")
         worker.join(timeout=120)
-        assert result == [ExitCode.OK]
+        assert result == [Ending.COMPLETE]
         kinds = [rec.kind for rec in journal.records()]
         resumed_at = kinds.index(EventKind.CAMPAIGN_RESUMED)
         assert EventKind.STATE_CHANGED not in kinds[:resumed_at]
@@ -67,7 +68,7 @@ def test_a_second_engine_on_a_running_campaign_is_refused(tmp_path: Path) -> Non
                     refused.append(exc)
 
         engine.subscribe(on_record)
-        assert engine.run(auto_approve=True).exit_code is ExitCode.OK
+        assert engine.run(auto_approve=True).ending is Ending.COMPLETE
         assert len(refused) == 1 and refused[0].reason == "campaign-locked"
 
 

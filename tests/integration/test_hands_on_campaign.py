@@ -16,6 +16,7 @@ from pathlib import Path
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.demo import add_manual_unit
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.errors import ExitCode
 from orchestrator.exports.csaf import ISOLATE, render_csaf
@@ -140,7 +141,7 @@ def test_a_halted_campaign_keeps_its_deferred_monitors_deferred(tmp_path: Path) 
         r.fleet.monitor(canary).inject("patient")
         r.fleet.monitor(other).inject("install-fail")
         outcome = engine.run()
-        assert outcome.exit_code is ExitCode.HALTED
+        assert outcome.ending is Ending.HALTED
         assert engine.status.devices[other].state is DeviceState.FAILED
         assert (engine.status.devices[canary].state, engine.status.devices[canary].reason) == (
             DeviceState.DEFERRED, "patient-connected")

@@ -21,6 +21,7 @@ from orchestrator import wiring
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.sinkhole import Sinkhole
 from orchestrator.adapters.ssh import SshTransport
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import Event, EventKind, JournalRecord
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.verdicts import Verdict
@@ -52,7 +53,7 @@ def test_technician_exercises_both_triggers_and_the_monitor_is_proven_fixed(tmp_
         assert {(e.data["trigger"], e.data["by"]) for e in exercised} == {
             ("menu-update", "technician Ana Lima"), ("boot-key", "technician Ana Lima")}
         assert engine.status.devices[name].trigger_request is None
-        assert int(outcome.exit_code) == 0
+        assert outcome.ending is Ending.COMPLETE
         assert journal.verify().ok
 
 
@@ -160,7 +161,7 @@ def test_interrupting_while_waiting_for_the_technician_keeps_the_monitor_resumab
         engine.subscribe(lambda rec: engine.interrupt("test") if rec.kind is EventKind.TRIGGER_REQUESTED
                          else None)
         outcome = engine.run()
-        assert int(outcome.exit_code) == 130
+        assert outcome.ending is Ending.INTERRUPTED
         assert engine.status.devices[name].state is DeviceState.VERIFYING
         assert not _records(journal, engine.campaign_id, EventKind.VERDICT)
 
@@ -228,4 +229,4 @@ def test_an_abort_lets_a_monitor_waiting_for_its_technician_finish(tmp_path: Pat
 
         assert engine.status.aborted is not None
         assert engine.status.devices[name].state is DeviceState.PATCHED
-        assert int(outcome.exit_code) == 4
+        assert outcome.ending is Ending.ABORTED

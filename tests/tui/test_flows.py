@@ -9,8 +9,8 @@ from textual.widgets import Input
 
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.demo import Demo
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import EventKind
-from orchestrator.errors import ExitCode
 from tests.tui.conftest import OPERATOR, demo_app, records, wait_for
 from tests.tui.screen_text import screen_text
 from tui.model import Phase
@@ -99,7 +99,7 @@ async def test_abort_asks_for_a_reason_and_skips_what_was_not_started(
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.model.phase is Phase.ABORTED and app.engine_done.is_set(),
                        what="the abort to end the campaign")
-        assert app.session.outcome.exit_code is ExitCode.HALTED
+        assert app.session.outcome.ending is Ending.ABORTED
         aborted = records(journal, EventKind.CAMPAIGN_ABORTED)
         assert aborted[0].data == {"by": OPERATOR, "reason": "wrong package for ward B"}
         skipped = [n for n, r in app.model.rows.items() if r.state == "skipped"]
@@ -165,7 +165,7 @@ async def test_headless_campaign_is_watched_from_the_journal_then_resumed(
     headless = demo.engine(package, journal, operator="night-shift")
     headless.stop_at_gate()
     outcome = headless.run()  # the canary, then stops at wave 2's gate like `cmspatch run` without --yes
-    assert outcome.exit_code is ExitCode.AWAITING_APPROVAL
+    assert outcome.ending is Ending.AT_GATE
     cid = outcome.campaign_id
     app = demo_app(demo, journal, campaign_id=cid,
                    read_journal=lambda since: journal.records(cid, since_seq=since),

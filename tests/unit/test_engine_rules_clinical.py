@@ -11,8 +11,8 @@ from datetime import time
 import pytest
 
 from orchestrator.adapters.scripted import ScriptedMonitor
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import EventKind
-from orchestrator.errors import ExitCode
 from tests.unit import engine_rules_rig as rig
 from tests.unit.engine_rules_rig import Rules, Worlds, moves, policy, records, states
 
@@ -36,7 +36,7 @@ def test_a_monitor_with_a_patient_connected_is_deferred_and_left_untouched(rules
     engine, outcome = rules.run()
     assert states(engine)["bed01"] == ("deferred", "patient-connected")
     assert _touched(rules.monitor(1)) == []
-    assert outcome.exit_code is ExitCode.INCOMPLETE
+    assert outcome.ending is Ending.INCOMPLETE
 
 
 def test_an_active_alarm_defers_the_monitor(rules: Rules) -> None:
@@ -70,7 +70,7 @@ def test_a_deferred_monitor_is_rechecked_and_patched_once_the_patient_is_gone(ru
     engine, outcome = rules.run()
     assert moves(engine, "bed01")[0] == ("deferred", "patient-connected")
     assert states(engine)["bed01"] == ("patched", "verified")
-    assert outcome.exit_code is ExitCode.OK
+    assert outcome.ending is Ending.COMPLETE
     assert m.count("install") == 1
 
 
@@ -79,7 +79,7 @@ def test_a_monitor_still_in_use_after_every_recheck_stays_deferred(rules: Rules)
     engine, outcome = rules.run(policy(max_rechecks=2))
     assert moves(engine, "bed01") == [("deferred", "patient-connected")] * 3  # the first, then 2 re-checks
     assert engine.status.devices["bed01"].rechecks == 2
-    assert outcome.exit_code is ExitCode.INCOMPLETE
+    assert outcome.ending is Ending.INCOMPLETE
     assert _touched(rules.monitor(1)) == []
 
 

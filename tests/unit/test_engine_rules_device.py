@@ -9,9 +9,9 @@ import pytest
 
 from orchestrator.adapters.profile_file import load_profile
 from orchestrator.adapters.scripted import now_iso
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.lifecycle import TERMINAL
-from orchestrator.errors import ExitCode
 from orchestrator.ports import Observation
 from tests.trust_helpers import FIXED_ELF, FIXED_VERSION
 from tests.unit import engine_rules_rig as rig
@@ -141,7 +141,7 @@ def test_already_patched_is_skipped_only_when_the_evidence_agrees(world: Worlds)
     m.flash(FIXED_VERSION, FIXED_ELF, FIXED_ELF)
     engine, outcome = rules.run()
     assert states(engine)["bed01"] == ("skipped", "already-patched")
-    assert outcome.exit_code is ExitCode.OK and m.count("upload") == 0
+    assert outcome.ending is Ending.COMPLETE and m.count("upload") == 0
 
 
 def test_a_version_string_alone_does_not_make_a_monitor_already_patched(world: Worlds) -> None:
@@ -185,4 +185,4 @@ def test_every_monitor_ends_in_a_final_state_or_a_deferral(world: Worlds) -> Non
     rules.monitor(4).reboot_returns = False
     engine, outcome = rules.run(policy(waves=("100%",), canary_must_pass=False, max_rechecks=0))
     assert all(d.state in TERMINAL or d.state.value == "deferred" for d in engine.status.devices.values())
-    assert outcome.counts["patched"] == 1 and outcome.exit_code is ExitCode.INCOMPLETE
+    assert outcome.counts["patched"] == 1 and outcome.ending is Ending.INCOMPLETE

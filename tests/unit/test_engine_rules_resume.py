@@ -10,10 +10,11 @@ import pytest
 from orchestrator import wiring
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.scripted import Hook, ScriptedMonitor
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lease import HELD_ELSEWHERE, Lease
 from orchestrator.engine import Engine
-from orchestrator.errors import CampaignLocked, ExitCode, UsageError
+from orchestrator.errors import CampaignLocked, UsageError
 from tests.unit import engine_rules_rig as rig
 from tests.unit.engine_rules_rig import Rules, Worlds, device, moves, policy, records, states
 
@@ -69,10 +70,10 @@ def test_an_interrupted_campaign_resumes_with_exactly_one_install_and_one_reboot
     m = rules.monitor(1)
     engine = rules.engine()
     m.on("install", _once(lambda mon: engine.interrupt("ctrl-c")))
-    assert engine.run().exit_code is ExitCode.INTERRUPTED
+    assert engine.run().ending is Ending.INTERRUPTED
     assert states(engine)["bed01"][0] == "rebooting"
     outcome = _resumed(rules, engine).run()
-    assert outcome.exit_code is ExitCode.OK
+    assert outcome.ending is Ending.COMPLETE
     assert (m.count("install"), m.count("reboot")) == (1, 1)
 
 
@@ -80,7 +81,7 @@ def test_a_crash_after_the_install_ran_is_answered_by_looking_not_by_installing_
     rules, m, engine = _crashed(world, "install")
     assert states(engine)["bed01"][0] == "installing"  # journalled before the action, not after
     again = _resumed(rules, engine)
-    assert again.run().exit_code is ExitCode.OK
+    assert again.run().ending is Ending.COMPLETE
     assert m.count("install") == 1
     logs = [str(r.data["message"]) for r in records(again, EventKind.LOG, "bed01")]
     assert "install already applied before the interruption" in logs
@@ -89,7 +90,7 @@ def test_a_crash_after_the_install_ran_is_answered_by_looking_not_by_installing_
 def test_a_crash_after_the_reboot_goes_on_to_verify_without_rebooting_again(world: Worlds) -> None:
     rules, m, engine = _crashed(world, "reboot")
     again = _resumed(rules, engine)
-    assert again.run().exit_code is ExitCode.OK
+    assert again.run().ending is Ending.COMPLETE
     assert m.count("reboot") == 1
     assert ("verifying", "rebooted-before-interruption") in moves(again, "bed01")
 
@@ -134,7 +135,7 @@ def test_an_expired_lease_is_taken_over_and_the_takeover_journalled(world: World
     m = rules.monitor(1)
     _lease(m, "c-crashed", expires_in=-60)
     engine, outcome = rules.run()
-    assert outcome.exit_code is ExitCode.OK
+    assert outcome.ending is Ending.COMPLETE
     taken = [r.data["lease"] for r in records(engine, EventKind.LOG, "bed01") if "lease" in r.data]
     assert [t["action"] for t in taken] == ["taken-over"]
     assert m.lease_path not in m.files  # given back once the monitor was settled
@@ -151,7 +152,7 @@ def test_a_second_controller_is_refused_by_the_lease_the_first_one_holds(world: 
     engine_b.run()
     assert states(engine_b)["bed01"] == ("deferred", HELD_ELSEWHERE)
     assert m.count("install") == 1  # B did nothing to it
-    assert first.resume(engine_a.campaign_id, journal=engine_a.journal).run().exit_code is ExitCode.OK
+    assert first.resume(engine_a.campaign_id, journal=engine_a.journal).run().ending is Ending.COMPLETE
     assert m.count("install") == 1
 
 
@@ -168,7 +169,7 @@ def test_a_hands_on_unit_gets_a_work_order_and_waits_for_its_technician(world: W
     rules = world(device(1, manual=True))
     engine, outcome = rules.run()
     assert states(engine)["bed01"] == ("awaiting-technician", "work-order-issued")
-    assert outcome.exit_code is ExitCode.INCOMPLETE
+    assert outcome.ending is Ending.INCOMPLETE
     order = records(engine, EventKind.WORK_ORDER, "bed01")[0].data
     assert order["order"]["sha256"] == rules.package.sha256
     assert sorted(p.rsplit(".", 1)[1] for p in order["files"]) == ["json", "txt"]
@@ -195,7 +196,7 @@ def test_a_trigger_the_profile_has_no_command_for_is_asked_of_a_technician(world
 
     engine.subscribe(technician)
     outcome = engine.run()
-    assert outcome.exit_code is ExitCode.OK, states(engine)
+    assert outcome.ending is Ending.COMPLETE, states(engine)
     asked = [r.data["trigger"] for r in records(engine, EventKind.TRIGGER_REQUESTED, "bed01")]
     assert asked == ["menu-update", "boot-key"]
     by = {r.data["trigger"]: r.data["by"] for r in records(engine, EventKind.TRIGGER_EXERCISED, "bed01")}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.events import EventKind, JournalRecord
-from orchestrator.errors import ExitCode
 from tests.unit import engine_rules_rig as rig
 from tests.unit.engine_rules_rig import Rules, Worlds, device, policy, records, states
 
@@ -23,7 +23,7 @@ def test_a_headless_run_stops_at_the_second_wave_gate_without_touching_it(world:
     engine = rules.engine(policy(require_approval=True, waves=("1", "100%")))
     engine.stop_at_gate()
     outcome = engine.run()
-    assert (outcome.exit_code, outcome.stopped_at_gate) == (ExitCode.AWAITING_APPROVAL, 1)
+    assert (outcome.ending, outcome.stopped_at_gate) == (Ending.AT_GATE, 1)
     assert states(engine)["bed01"] == ("patched", "verified")
     assert [rules.monitor(i).count("connect") for i in (2, 3)] == [0, 0]
     assert [r.data["wave"] for r in records(engine, EventKind.GATE_WAITING)] == [1]
@@ -39,14 +39,14 @@ def test_an_approval_given_while_the_gate_waits_opens_it_and_names_the_approver(
 
     engine.subscribe(approve)
     outcome = engine.run()
-    assert outcome.exit_code is ExitCode.OK
+    assert outcome.ending is Ending.COMPLETE
     assert [r.data["approver"] for r in records(engine, EventKind.GATE_APPROVED)] == ["dr. lee (biomed)"]
 
 
 def test_auto_approve_is_journalled_as_the_operators_yes(world: Worlds) -> None:
     rules = world(2)
     engine, outcome = rules.run(policy(require_approval=True), auto_approve=True)
-    assert outcome.exit_code is ExitCode.OK
+    assert outcome.ending is Ending.COMPLETE
     assert [r.data["approver"] for r in records(engine, EventKind.GATE_APPROVED)] == ["rule-test (--yes)"]
 
 
@@ -54,7 +54,7 @@ def test_a_failed_canary_halts_and_the_rest_is_skipped_untouched(world: Worlds) 
     rules = world(3)
     _failing(rules, 1)
     engine, outcome = rules.run()
-    assert outcome.exit_code is ExitCode.HALTED and outcome.halted is not None
+    assert outcome.ending is Ending.HALTED and outcome.halted is not None
     assert outcome.halted.rule == "canary-failed"
     halted = ("skipped", "campaign-halted")
     assert states(engine) == {"bed01": ("failed", "installer-failed"), "bed02": halted, "bed03": halted}
@@ -86,7 +86,7 @@ def test_deferrals_never_spend_the_failure_budget(world: Worlds) -> None:
     for m in rules.monitors:
         m.patient = True
     engine, outcome = rules.run(policy(canary_must_pass=True, max_failures=1, max_rechecks=0))
-    assert outcome.halted is None and outcome.exit_code is ExitCode.INCOMPLETE
+    assert outcome.halted is None and outcome.ending is Ending.INCOMPLETE
     assert {s for s, _ in states(engine).values()} == {"deferred"}
 
 
@@ -122,7 +122,7 @@ def test_a_halted_campaign_stays_halted_when_run_again(world: Worlds) -> None:
     engine, _ = rules.run()
     connects = rules.monitor(2).count("connect")
     again = rules.resume(engine.campaign_id, journal=engine.journal).run()
-    assert again.exit_code is ExitCode.HALTED
+    assert again.ending is Ending.HALTED
     assert rules.monitor(2).count("connect") == connects == 0
 
 
@@ -131,7 +131,7 @@ def test_an_abort_skips_what_has_not_started_and_lets_the_running_monitor_finish
     engine = rules.engine(policy(waves=("100%",), max_workers=1, per_site_concurrency=1))
     rules.monitor(1).on("install", lambda m: engine.abort("nurse in charge", "ward emergency"))
     outcome = engine.run()
-    assert outcome.exit_code is ExitCode.HALTED
+    assert outcome.ending is Ending.ABORTED
     assert states(engine) == {"bed01": ("patched", "verified"), "bed02": ("skipped", "campaign-aborted"),
                               "bed03": ("skipped", "campaign-aborted")}
     assert [r.data["by"] for r in records(engine, EventKind.CAMPAIGN_ABORTED)] == ["nurse in charge"]
@@ -141,6 +141,6 @@ def test_waves_drawn_per_site_start_each_site_with_its_own_canary(world: Worlds)
     rules = world(device(1, site="North"), device(2, site="North"), device(3, site="South"),
                   device(4, site="South"))
     engine, outcome = rules.run(policy(waves=("1", "100%"), group_by="site"))
-    assert outcome.exit_code is ExitCode.OK
+    assert outcome.ending is Ending.COMPLETE
     first_wave = next(r.data["devices"] for r in records(engine, EventKind.WAVE_STARTED))
     assert sorted(first_wave) == ["bed01", "bed03"]

@@ -1,6 +1,7 @@
 """A bug is not a failed monitor: an ``IllegalTransition`` (``errors.InternalError``) raised while a
 monitor is driven ends the campaign run and the CLI says "internal error" with exit 70, instead of the
-engine journalling one more failure and carrying on with the fleet."""
+engine journalling one more failure and carrying on with the fleet. How a run ended is the engine's
+word (``Ending``); its exit code is the CLI's alone."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from orchestrator.cli import campaign
 from orchestrator.cli.main import main
+from orchestrator.domain.campaign import Ending
 from orchestrator.domain.lifecycle import DeviceState, check_transition
 from orchestrator.errors import ExitCode, IllegalTransition, exit_code_for
 from tests.unit import engine_rules_rig as rig
@@ -43,3 +45,10 @@ def test_the_cli_reports_a_bug_as_an_internal_error_with_exit_70(
     err = capsys.readouterr().err
     assert err.startswith("cmspatch: internal error: IllegalTransition: bed01: patched -> uploading")
     assert "Traceback" not in err
+
+
+def test_the_cli_alone_turns_how_a_run_ended_into_its_documented_exit_code() -> None:
+    assert {e: campaign.EXIT_CODES[e] for e in Ending} == {
+        Ending.COMPLETE: 0, Ending.INCOMPLETE: 1, Ending.HALTED: 4, Ending.ABORTED: 4, Ending.AT_GATE: 5,
+        Ending.INTERRUPTED: 130}
+    assert [e for e in Ending if e.resumable] == [Ending.AT_GATE, Ending.INTERRUPTED]
