@@ -6,6 +6,7 @@ with b"\\x7fELF". Everything is built in memory or in ``tmp_path``: no fixture f
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import zipfile
@@ -55,7 +56,10 @@ def package_members(*, version: str = FIXED_VERSION, models: Iterable[str] = ("C
 def tar_bytes(members: dict[str, bytes], *, compression: str = "gz",
               extra: Iterable[tarfile.TarInfo] = ()) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=f"w:{compression}" if compression else "w") as archive:
+    # gzip's header carries the time of writing: written by tarfile, the same members gave other bytes
+    # (another hash, so "release-reused") when two calls fell either side of a second on a loaded machine.
+    mode = "w" if compression in ("", "gz") else f"w:{compression}"
+    with tarfile.open(fileobj=buf, mode=mode) as archive:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -63,7 +67,7 @@ def tar_bytes(members: dict[str, bytes], *, compression: str = "gz",
             archive.addfile(info, io.BytesIO(data))
         for info in extra:
             archive.addfile(info)
-    return buf.getvalue()
+    return gzip.compress(buf.getvalue(), mtime=0) if compression == "gz" else buf.getvalue()
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
