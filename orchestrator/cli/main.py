@@ -10,6 +10,7 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -89,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         install_network_guard(args)
         return int(func(args))
+    except BrokenPipeError:
+        # `cmspatch status | head`: the reader left, which is not our bug. Stop writing (Python would
+        # report the failed flush at exit) and end as a shell tool killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + int(signal.SIGPIPE)
     except KeyboardInterrupt:
         print("cmspatch: interrupted; the journal is consistent and the run can be resumed", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
