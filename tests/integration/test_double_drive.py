@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator.adapters.journal_claims import Claims
+from orchestrator.adapters.journal_claims import Claims, campaign_lock_path, flock
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.domain.events import EventKind
 from orchestrator.domain.lease import HELD_ELSEWHERE
@@ -32,21 +32,21 @@ from tests.integration.engine_rig import Rig, rig
 FAST = ["--waves", "1,100%", "--reboot-timeout", "8", "--yes"]
 
 
-def _config(r: Rig, workers: int = 10) -> Path:
-    path = r.workdir / "campaign.yml"
+def _config(r: Rig, workers: int = 10, rechecks: int = 3) -> Path:
+    path = r.workdir / f"campaign-{workers}-{rechecks}.yml"
     path.write_text("retry_attempts: 3\nretry_initial: 0.05\nretry_max: 0.2\nrecheck_interval: 0.2\n"
-                    f"max_workers: {workers}\n")
+                    f"max_workers: {workers}\nmax_rechecks: {rechecks}\n")
     return path
 
 
 def _run(r: Rig, *extra: str, journal: Path | None = None, window: str = "0.4",
-         workers: int = 10, json_out: bool = False) -> subprocess.Popen[str]:
+         workers: int = 10, rechecks: int = 3, json_out: bool = False) -> subprocess.Popen[str]:
     args = r.cli_args()
     if journal is not None:
         args[args.index("--journal") + 1] = str(journal)
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli.main", "run", *args, *FAST, "--observation-window", window,
-         "--campaign-config", str(_config(r, workers)), *extra, *(["--json"] if json_out else [])],
+         "--campaign-config", str(_config(r, workers, rechecks)), *extra, *(["--json"] if json_out else [])],
         stdout=subprocess.PIPE if json_out else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -65,14 +65,18 @@ def _installs(r: Rig) -> dict[str, int]:
     return {m.name: r.installs(m.name) for m in r.fleet.monitors}
 
 
-def _wait_for_uploads(proc: subprocess.Popen[str]) -> str:
-    """Read the first run's JSON lines until a monitor is being uploaded to; return its campaign id."""
+def _wait_for_state(proc: subprocess.Popen[str], state: str) -> str:
+    """Read the first run's JSON lines until a monitor moves to ``state``; return its campaign id."""
     assert proc.stdout is not None
     for line in proc.stdout:
         record = json.loads(line)
-        if record["kind"] == "state-changed" and record["data"].get("to") == "uploading":
+        if record["kind"] == "state-changed" and record["data"].get("to") == state:
             return str(record["campaign"])
-    raise AssertionError(f"the first run ended before uploading: {proc.wait()}")
+    raise AssertionError(f"the first run ended before a monitor was {state}: {proc.wait()}")
+
+
+def _wait_for_uploads(proc: subprocess.Popen[str]) -> str:
+    return _wait_for_state(proc, "uploading")
 
 
 def test_two_runs_on_one_journal_started_together_install_each_monitor_once(tmp_path: Path) -> None:
@@ -109,12 +113,20 @@ def test_a_second_run_or_resume_while_one_runs_is_refused_with_exit_6_naming_the
 def test_a_run_limited_to_other_monitors_is_not_refused(tmp_path: Path) -> None:
     with rig(tmp_path, monitors=2, sinkhole=False) as r:
         one, two = (m.name for m in r.fleet.monitors)
-        first = _run(r, "--limit", one, window="2", json_out=True)
-        _wait_for_uploads(first)
+        # The first run holds its claim on `one` for as long as a patient keeps it re-checking (0.2 s
+        # apart, up to 1,000 times): a condition the test ends, not a race against the second's start-up.
+        r.fleet.monitor(one).connect_patient()
+        first = _run(r, "--limit", one, rechecks=1000, json_out=True)
+        campaign = _wait_for_state(first, "deferred")
+        (claim,) = json.loads(Claims(r.journal_path).path.read_text())
+        assert claim["campaign"] == campaign and claim["devices"] == [one], claim
+        with flock(campaign_lock_path(r.journal_path, campaign)) as free:
+            assert not free, "the first run's claim is not live: the test proves nothing"
         other = _run(r, "--limit", two, "--no-sinkhole", "--no-triggers")
         code, err = _finish(other)
-        assert first.poll() is None, "the first run finished before the second started: proves nothing"
+        assert first.poll() is None, "the first run finished before the second ended: proves nothing"
         assert code != ExitCode.LOCKED and "campaign-locked" not in err, err
+        r.fleet.monitor(one).disconnect_patient()
         assert first.stdout is not None
         first.stdout.read()
         assert first.wait(timeout=120) == ExitCode.OK
