@@ -9,7 +9,11 @@ case worth showing:
 - patients connected and an alarm (deferred, never touched while watching a patient);
 - faults: an installer that fails, a monitor that does not answer, an upload that drops once
   (retried), a reboot that silently rolls back (verification catches the backdoor still present);
-- one hands-on unit without service access (a USB work order the technician confirms).
+- one hands-on unit without service access (a USB work order a named technician confirms), then proven
+  at its bench: an emulated bench unit (``emulator.bench_units``, the July 2025 fix with networking
+  removed) answers on a loopback bench address the inventory names (``bench_address``), watched by
+  ``cmspatch bench`` through a bench indicator map of its own (the bench is an isolated switch, so its
+  sinkhole never shares the campaign's); ``Demo.bench_hands`` are the technician's hands there.
 
 It also builds a second, refused package (the "insufficient" variant whose binaries still carry the
 mount string), so the Package screen can show a refusal in plain words.
@@ -48,6 +52,7 @@ from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.indicators import ALL_CVES, MODELS, IndicatorMap
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.trust.verified import VerifiedPackage
+from orchestrator.emulator.bench_units import BenchCase, BenchUnit
 from orchestrator.emulator.catalog import DEFAULT_VULNERABLE_VERSION, INSUFFICIENT_VERSION
 from orchestrator.emulator.firmware import build_package
 from orchestrator.emulator.fleet import EmulatedFleet
@@ -91,6 +96,8 @@ class Demo:
     policy: CampaignPolicy
     observer: Any = None  # the Sinkhole, when started
     manual_units: tuple[str, ...] = ()
+    bench_units: dict[str, BenchUnit] = field(default_factory=dict)  # hands-on unit -> its bench twin
+    bench_map: IndicatorMap | None = None  # the bench's own loopback stand-in for 202.114.4.0/24
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
     _owned_workdir: bool = False
 
@@ -133,6 +140,12 @@ class Demo:
         if any(m.name == device for m in self.fleet.monitors):
             self.fleet.monitor(device).trigger(trigger)
 
+    def bench_hands(self, device: str) -> dict[str, Callable[[], None]]:
+        """The technician's hands at the bench in emulation: what each bench step does to the unit."""
+        unit = self.bench_units[device]
+        return {"on-bench": unit.power_on, "patient-simulator": unit.attach_simulator,
+                "menu-update": lambda: unit.press("menu-update"), "boot-key": lambda: unit.press("boot-key")}
+
     def close(self) -> None:
         """Stop the sinkhole and the fleet; remove the work directory if ``start_demo`` made it."""
         self._stack.close()
@@ -147,8 +160,10 @@ class Demo:
         self.close()
 
 
-def add_manual_unit(inventory_path: Path, out: Path, *, name_suffix: str = "usb01") -> str:
-    """Copy the fleet's inventory with one hands-on unit (no service access) in the first ward."""
+def add_manual_unit(inventory_path: Path, out: Path, *, name_suffix: str = "usb01",
+                    bench_address: str | None = None) -> str:
+    """Copy the fleet's inventory with one hands-on unit (no service access) in the first ward;
+    ``bench_address``: where it answers on the bench switch once installed (``cmspatch bench``)."""
     from orchestrator.adapters.strict_files import load_yaml_file
     from orchestrator.domain.strict_load import INVENTORY
 
@@ -161,6 +176,8 @@ def add_manual_unit(inventory_path: Path, out: Path, *, name_suffix: str = "usb0
     name = f"{ward_group.replace('_', '-')}-{name_suffix}"
     hosts[name] = {"model": "CMS6000", "serial_number": "CMS6K-2301-09901", "bed": "99", "delivery": "manual",
                    "asset_tag": "BME-009901", "firmware": DEFAULT_VULNERABLE_VERSION["CMS6000"]}
+    if bench_address:
+        hosts[name]["bench_address"] = bench_address
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("# Demo inventory: the emulated fleet plus one hands-on unit.\n"
                    + yaml.safe_dump(doc, sort_keys=False, width=200), encoding="utf-8")
@@ -173,7 +190,7 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
                manual_unit: bool = True, reboot_seconds: float = 1.0, fast: bool = False,
                address_prefix: str = "127.77", port: int | None = None,
                indicator_map: IndicatorMap | None = None, sinkhole: bool = True,
-               policy: CampaignPolicy | None = None,
+               policy: CampaignPolicy | None = None, bench_map: IndicatorMap | None = None,
                progress: Callable[[str], None] | None = None) -> Demo:
     """Start the demo fleet and its trust material; ``Demo.close()`` undoes it (also on error here)."""
     say = progress or (lambda _msg: None)
@@ -201,9 +218,15 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
         refused = _refused_package(root, trust)
         inventory_path = fleet.inventory_path
         manual: tuple[str, ...] = ()
+        benches: dict[str, BenchUnit] = {}
+        bench_map = bench_map or _bench_map(indicator_map)
         if manual_unit:
             inventory_path = root / "inventory.yml"
-            manual = (add_manual_unit(fleet.inventory_path, inventory_path),)
+            address = f"{address_prefix}.250.10"  # the bench switch's port, on loopback
+            manual = (add_manual_unit(fleet.inventory_path, inventory_path, bench_address=address),)
+            benches[manual[0]] = stack.enter_context(BenchUnit(
+                BenchCase.FIXED_NO_NETWORK, address=address, indicator_map=bench_map, name=manual[0],
+                telemetry_interval=0.2))
         observer = None
         if sinkhole:
             from orchestrator.adapters.sinkhole import Sinkhole
@@ -212,7 +235,8 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
         demo = Demo(workdir=root, fleet=fleet, inventory_path=inventory_path, package_path=package_path,
                     refused_package_path=refused, trust=trust, indicator_map=indicator_map,
                     journal_path=root / "journal.db", policy=policy or demo_policy(fast=fast),
-                    observer=observer, manual_units=manual, _owned_workdir=owned)
+                    observer=observer, manual_units=manual, bench_units=benches, bench_map=bench_map,
+                    _owned_workdir=owned)
         demo._stack = stack.pop_all()
         return demo
     except BaseException:
@@ -220,6 +244,12 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
         if owned:
             shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+def _bench_map(campaign: IndicatorMap) -> IndicatorMap:
+    """The bench's indicator stand-in: the campaign's /24 with the third octet moved, never the same one."""
+    a, b, c = campaign.loopback_prefix.split(".")
+    return IndicatorMap(f"{a}.{b}.{(int(c) + 1) % 256}")
 
 
 def refused_manifest_path(package: Path) -> Path:

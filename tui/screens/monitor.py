@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from orchestrator.domain.describe import describe
 from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.evidence import level_of
 from orchestrator.domain.handson import next_step
 from orchestrator.domain.lifecycle import DeviceState
 from tui.model import CVE_IDS, FleetModel, MonitorRow, state_label, verdict_label
@@ -72,6 +73,7 @@ def render_verdicts(row: MonitorRow) -> Text:
         if v is None:
             continue
         t.append(f"  {cve}: {verdict_label(str(v.get('verdict')))}", style="bold")
+        t.append(f" [{level_of(v).value}]")  # how it was established (domain.evidence)
         t.append(f" - {v.get('reason', '')}\n")
         for ev in v.get("evidence") or []:
             t.append(f"      [{ev.get('outcome')}] {ev.get('check')} "
