@@ -52,10 +52,17 @@ def run_bench(journal: Path, unit: BenchUnit, prefix: str, *extra: str,
     actions = {"on-bench": unit.power_on, "patient-simulator": unit.attach_simulator,
                "menu-update": lambda: unit.press("menu-update"), "boot-key": lambda: unit.press("boot-key")}
     actions.update(hands or {})
+    return drive_bench([UNIT, "--journal", str(journal), "--technician", "B. Verdi", "--address",
+                        unit.address, "--window", WINDOW, "--sinkhole-prefix", prefix, *extra],
+                       actions, answers)
+
+
+def drive_bench(args: list[str], actions: dict[str, Callable[[], None]],
+                answers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`cmspatch bench ARGS` with a technician who reads each step's prompt, does ``actions[step]`` (unless
+    ``answers`` says otherwise) and answers: (exit code, stdout, stderr)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli.main", "bench", UNIT, "--journal", str(journal),
-         "--technician", "B. Verdi", "--address", unit.address, "--window", WINDOW,
-         "--sinkhole-prefix", prefix, *extra],
+        [sys.executable, "-m", "orchestrator.cli.main", "bench", *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "NO_COLOR": "1"})
     assert proc.stdin is not None and proc.stderr is not None and proc.stdout is not None

@@ -11,10 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +27,7 @@ from orchestrator.exports.html import render_html
 from orchestrator.exports.json import render_json
 from orchestrator.exports.model import build_model
 from tests.integration.conftest import unique_prefixes
+from tests.integration.test_bench_station import drive_bench
 
 TECHNICIAN = "L. Bianchi"
 
@@ -52,31 +49,9 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
 def _bench(demo: Demo, unit: str) -> tuple[int, str, str]:
     """`cmspatch bench` with the demo's technician at the bench: each step done, then answered."""
     assert demo.bench_map is not None
-    hands = demo.bench_hands(unit)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli.main", "bench", unit, "--journal", str(demo.journal_path),
-         "--technician", "B. Verdi", "-i", str(demo.inventory_path), "--window", "2.4",
-         "--sinkhole-prefix", demo.bench_map.loopback_prefix],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "NO_COLOR": "1"})
-    assert proc.stdin is not None and proc.stderr is not None and proc.stdout is not None
-    err: list[str] = []
-
-    def technician() -> None:
-        assert proc.stdin is not None and proc.stderr is not None
-        for line in proc.stderr:
-            err.append(line)
-            if line.startswith("bench: STEP "):
-                hands[line.removeprefix("bench: STEP ").split(":", 1)[0]]()
-                proc.stdin.write("y\n")
-                proc.stdin.flush()
-
-    hand = threading.Thread(target=technician, daemon=True)
-    hand.start()
-    out = proc.stdout.read()
-    code = proc.wait(timeout=90)
-    hand.join(10)
-    return code, out, "".join(err)
+    return drive_bench([unit, "--journal", str(demo.journal_path), "--technician", "B. Verdi",
+                        "-i", str(demo.inventory_path), "--window", "2.4",
+                        "--sinkhole-prefix", demo.bench_map.loopback_prefix], demo.bench_hands(unit))
 
 
 def test_the_demos_hands_on_unit_is_confirmed_benched_and_ends_patched_at_bench_level(demo: Demo) -> None:
