@@ -49,6 +49,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,12 +268,9 @@ class _CountingSession:
 def child_engine(args: argparse.Namespace) -> int:
     """Runs inside the measured child: the cmspatch Engine on one fleet, over SSH or Ansible."""
     from orchestrator import wiring
-    from orchestrator.adapters.ansible import AnsibleTransport
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.journal_sqlite import SqliteJournal
     from orchestrator.adapters.package_verify import verify_package
-    from orchestrator.adapters.sinkhole import Sinkhole
-    from orchestrator.adapters.ssh import SshTransport
     from orchestrator.cli.campaign import exit_code_of
     from orchestrator.domain.campaign import CampaignPolicy
     from orchestrator.domain.devices import DeliveryPath
@@ -285,11 +283,11 @@ def child_engine(args: argparse.Namespace) -> int:
         inventory = replicate(inventory, args.hold_monitors)
     package = verify_package(Path(args.package), Path(args.manifest), Path(args.policy),
                              state=Path(args.state)).require()
-    transport: Any
-    if args.child == "ansible":
-        transport = AnsibleTransport(Path(args.inventory), forks=args.forks)
-    else:
-        transport = SshTransport(known_hosts=inventory.known_hosts)
+    stack = ExitStack()
+    # Every monitor over the path measured (the inventory says ssh; the ansible child drives them all
+    # through ansible-runner), built by the composition root like cmspatch run's.
+    transport = (wiring.ansible_transport(inventory, stack, forks=args.forks) if args.child == "ansible"
+                 else wiring.ssh_transport(inventory))
     counting = CountingTransport(transport)
     gate = args.child == "hold"
     policy = CampaignPolicy(
@@ -297,7 +295,8 @@ def child_engine(args: argparse.Namespace) -> int:
         per_site_concurrency=args.forks, max_workers=args.forks, exercise_triggers=True,
         observation_window=args.observation_window, reboot_timeout=120.0, command_timeout=60.0,
         retry_initial=0.5, retry_max=5.0, max_rechecks=0)
-    with Sinkhole(IndicatorMap(args.indicator_prefix)) as sinkhole, SqliteJournal(args.journal) as journal:
+    with stack, SqliteJournal(args.journal) as journal:
+        sinkhole = wiring.sinkhole(IndicatorMap(args.indicator_prefix), stack)
         engine = wiring.new_engine(inventory=inventory, package=package, journal=journal,
                         transports={DeliveryPath.SSH: counting}, policy=policy, operator="bench",
                         observer=sinkhole)
@@ -316,8 +315,6 @@ def child_engine(args: argparse.Namespace) -> int:
                           "waves": len(plan.waves), "devices": len(inventory.devices),
                           "rss_mb_at_end": round(rss, 1), "steps": counting.steps,
                           "phase_mean_s": phases.means(), "out_of_service": phases.out_of_service()}))
-    if isinstance(transport, AnsibleTransport):
-        transport.close()
     return int(exit_code_of(outcome))
 
 

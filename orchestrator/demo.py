@@ -42,10 +42,8 @@ from orchestrator import wiring
 from orchestrator.adapters.demo_trust import DemoTrust, make_demo_trust
 from orchestrator.adapters.inventory_file import load_inventory
 from orchestrator.adapters.journal_sqlite import SqliteJournal
-from orchestrator.adapters.manual import ManualTransport
 from orchestrator.adapters.package_attest import attest_package, sign_manifest
 from orchestrator.adapters.package_verify import VerificationReport, verify_package
-from orchestrator.adapters.ssh import SshTransport
 from orchestrator.adapters.trust_files import load_signing_key
 from orchestrator.domain.campaign import CampaignPolicy
 from orchestrator.domain.devices import DeliveryPath
@@ -105,9 +103,7 @@ class Demo:
         return load_inventory(self.inventory_path)
 
     def transports(self, inventory: Inventory | None = None) -> dict[DeliveryPath, Any]:
-        inventory = inventory or self.inventory()
-        return {DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts),
-                DeliveryPath.MANUAL: ManualTransport(self.workdir / "work-orders")}
+        return wiring.transports(inventory or self.inventory(), self.workdir / "work-orders", self._stack)
 
     def verify(self, *, refused: bool = False) -> VerificationReport:
         """The trust report of the demo package (or of the refused one), against the demo policy."""
@@ -227,11 +223,7 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
             benches[manual[0]] = stack.enter_context(BenchUnit(
                 BenchCase.FIXED_NO_NETWORK, address=address, indicator_map=bench_map, name=manual[0],
                 telemetry_interval=0.2))
-        observer = None
-        if sinkhole:
-            from orchestrator.adapters.sinkhole import Sinkhole
-
-            observer = stack.enter_context(Sinkhole(indicator_map))
+        observer = wiring.sinkhole(indicator_map, stack) if sinkhole else None
         demo = Demo(workdir=root, fleet=fleet, inventory_path=inventory_path, package_path=package_path,
                     refused_package_path=refused, trust=trust, indicator_map=indicator_map,
                     journal_path=root / "journal.db", policy=policy or demo_policy(fast=fast),

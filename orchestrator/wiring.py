@@ -2,7 +2,8 @@
 
 The engine (``orchestrator.engine``) and a monitor's steps (``orchestrator.device_flow``) talk only
 through ``orchestrator.ports``; which class stands behind each port is decided here, once, for every
-front end that drives a campaign: ``cmspatch run``/``--resume``, the TUI, the demo and the benchmark.
+front end that drives a campaign: ``cmspatch run``/``--resume``, the TUI, the demo and the benchmark,
+including their transports and the sinkhole they watch the network with.
 A second copy of this wiring is how front ends used to drift apart (one forgot the claims file, one
 reached into another's private helper), so they call these functions instead of building engines.
 
@@ -25,11 +26,12 @@ from orchestrator.adapters.package_reader import package_expectations
 from orchestrator.adapters.profile_file import ProfileBook
 from orchestrator.adapters.ssh import SshTransport
 from orchestrator.domain.devices import DeliveryPath, Device
+from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.profile import DeviceProfile
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.engine import Engine, EnginePorts
-from orchestrator.ports import DeviceTransport, Journal
+from orchestrator.ports import DeviceTransport, Journal, NetworkObserver
 from orchestrator.verification import CampaignVerifier, DeviceVerification, verify_device
 
 
@@ -39,19 +41,41 @@ def transports(inventory: Inventory, work_orders: Path | None, stack: ExitStack
     hands-on units, and ansible-runner when the inventory has Ansible monitors and ansible-runner is
     installed (its ControlPersist masters and control directory are closed with ``stack``)."""
     made: dict[DeliveryPath, DeviceTransport] = {
-        DeliveryPath.SSH: SshTransport(known_hosts=inventory.known_hosts),
+        DeliveryPath.SSH: ssh_transport(inventory),
         DeliveryPath.MANUAL: ManualTransport(work_orders),
     }
     if any(d.delivery is DeliveryPath.ANSIBLE for d in inventory.devices):
         try:
-            from orchestrator.adapters.ansible import AnsibleTransport
+            made[DeliveryPath.ANSIBLE] = ansible_transport(inventory, stack)
         except ImportError:  # without ansible-runner those monitors fail with no-transport, by name
             pass
-        else:
-            ansible = AnsibleTransport(inventory)
-            stack.callback(ansible.close)
-            made[DeliveryPath.ANSIBLE] = ansible
     return made
+
+
+def ssh_transport(inventory: Inventory) -> DeviceTransport:
+    """Paramiko sessions with the inventory's pinned host keys (its known_hosts)."""
+    return SshTransport(known_hosts=inventory.known_hosts)
+
+
+def ansible_transport(inventory: Inventory, stack: ExitStack, *, forks: int | None = None
+                      ) -> DeviceTransport:
+    """ansible-runner on the inventory's file (``forks``: its parallelism; default ansible's 50 here),
+    closed with ``stack``; ImportError without ansible-runner."""
+    from orchestrator.adapters.ansible import AnsibleTransport
+
+    ansible = AnsibleTransport(inventory) if forks is None else AnsibleTransport(inventory, forks=forks)
+    stack.callback(ansible.close)
+    return ansible
+
+
+def sinkhole(indicator_map: IndicatorMap, stack: ExitStack) -> NetworkObserver:
+    """The live network observer: the sinkhole listening on the loopback stand-in ``indicator_map``
+    of 202.114.4.0/24 (the only place cmspatch listens for it), stopped with ``stack``. Front ends start
+    it once the engine holds its campaign (locks before listeners: a second run is refused as held, not
+    as "address in use")."""
+    from orchestrator.adapters.sinkhole import Sinkhole
+
+    return stack.enter_context(Sinkhole(indicator_map))
 
 
 class _WorkOrders:

@@ -412,9 +412,7 @@ def _run_campaign(args: argparse.Namespace, stopper: _Stopper) -> Any:
             )
         stack.enter_context(engine.hold())
         if not args.no_sinkhole:
-            from orchestrator.adapters.sinkhole import Sinkhole
-
-            engine.observer = stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
+            engine.observer = wiring.sinkhole(IndicatorMap(args.indicator_prefix), stack)
         engine.subscribe(_Progress(args.json))
         if not args.yes:
             engine.stop_at_gate()

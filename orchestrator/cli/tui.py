@@ -113,11 +113,7 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
     policy = campaign.build_policy(args)
 
     def observer() -> Any:  # started with the engine: a watcher must not hold the sinkhole's ports
-        if args.no_sinkhole:
-            return None
-        from orchestrator.adapters.sinkhole import Sinkhole
-
-        return stack.enter_context(Sinkhole(IndicatorMap(args.indicator_prefix)))
+        return None if args.no_sinkhole else wiring.sinkhole(IndicatorMap(args.indicator_prefix), stack)
 
     def held(engine: Any) -> Any:  # locks before listeners: refused as held, never as "address in use"
         stack.enter_context(engine.hold())
