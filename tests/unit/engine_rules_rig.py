@@ -53,10 +53,10 @@ def policy(**overrides: Any) -> CampaignPolicy:
     return CampaignPolicy(**base)
 
 
-def signed_package(directory: Path) -> VerifiedPackage:
+def signed_package(directory: Path, **members: bytes) -> VerifiedPackage:
     """A fixed vendor package for CMS8000 monitors (clean binaries, target FIXED_VERSION) attested by two
-    hospital keys."""
-    path = write_package(directory, version=FIXED_VERSION)
+    hospital keys; ``members`` replaces binaries (``update=...``) to make another package."""
+    path = write_package(directory, version=FIXED_VERSION, **members)
     trust = make_demo_trust(directory, path, models=("CMS8000",))
     return verify_package(path, trust.manifest, trust.policy, state=trust.state).require()
 

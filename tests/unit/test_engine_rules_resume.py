@@ -15,6 +15,7 @@ from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.lease import HELD_ELSEWHERE, Lease
 from orchestrator.engine import Engine
 from orchestrator.errors import CampaignLocked, UsageError
+from tests.trust_helpers import FIXED_ELF
 from tests.unit import engine_rules_rig as rig
 from tests.unit.engine_rules_rig import Rules, Worlds, device, moves, policy, records, states
 
@@ -112,7 +113,8 @@ def test_a_campaign_resumes_only_with_the_package_it_pushes(world: Worlds) -> No
     engine.stop_at_gate()
     engine.run()
     (rules.directory / "other").mkdir()
-    other = rig.signed_package(rules.directory / "other")
+    # Another build of the fix (one more byte in its updater): the bytes differ, the version does not.
+    other = rig.signed_package(rules.directory / "other", update=FIXED_ELF + b"\0")
     with pytest.raises(UsageError) as refused:
         wiring.resume_engine(journal=engine.journal, campaign_id=engine.campaign_id,
                              inventory=rules.inventory, package=other, transports={}, operator="rule-test")
