@@ -341,8 +341,8 @@ class DeviceFlow:
         why = self.clinical()
         if why is None:
             return True
-        if self.seam.state() is S.UPLOADED:
-            self.seam.defer(why.value)  # nothing irreversible yet: re-checked like any deferral
+        if S.DEFERRED in ALLOWED[self.seam.state()]:  # uploading or uploaded: nothing irreversible yet
+            self.seam.defer(why.value)  # re-checked like any deferral
         else:  # installed, not rebooted: leave it as journalled; `run --resume` asks again
             self.seam.record(EventKind.LOG, {"level": "warning",
                                           "message": f"{action} postponed: {why.value}; resume later"})

@@ -37,7 +37,8 @@ ALLOWED: dict[DeviceState, frozenset[DeviceState]] = {
         {_S.DEFERRED, _S.UPLOADING, _S.AWAITING_TECHNICIAN, _S.VERIFYING, _S.FAILED, _S.SKIPPED}
     ),
     _S.DEFERRED: frozenset({_S.PENDING, _S.DEFERRED, _S.UPLOADING, _S.AWAITING_TECHNICIAN, _S.SKIPPED}),
-    _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.FAILED}),
+    # UPLOADING -> DEFERRED: a resumed upload finds a patient connected since; nothing irreversible yet.
+    _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.FAILED, _S.DEFERRED}),
     # UPLOADED -> DEFERRED: a patient connected while the file was travelling; nothing irreversible yet.
     _S.UPLOADED: frozenset({_S.INSTALLING, _S.FAILED, _S.UPLOADING, _S.DEFERRED}),
     _S.INSTALLING: frozenset({_S.REBOOTING, _S.FAILED}),

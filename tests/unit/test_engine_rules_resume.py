@@ -101,10 +101,15 @@ def test_a_resumed_upload_asks_the_clinical_gate_again(world: Worlds) -> None:
     m.patient = True  # connected while the controller was down
     again = _resumed(rules, engine)
     again.run()
-    assert states(again)["bed01"] == ("uploading", "")  # kept as journalled for a later resume
-    logs = [str(r.data["message"]) for r in records(again, EventKind.LOG, "bed01")]
-    assert "upload postponed: patient-connected; resume later" in logs
+    # Nothing irreversible happened yet: deferred, and re-checked like any deferral (start's gate again).
+    assert states(again)["bed01"] == ("deferred", "patient-connected")
+    assert moves(again, "bed01")[-3:] == [("deferred", "patient-connected")] * 3  # the gate, 2 re-checks
     assert (m.count("upload"), m.count("install-run")) == (0, 0)  # the crashed upload never landed
+    m.patient = False
+    last = _resumed(rules, again)
+    assert last.run().ending is Ending.COMPLETE
+    assert states(last)["bed01"] == ("patched", "verified")
+    assert (m.count("upload"), m.count("install-run")) == (1, 1)
 
 
 def test_a_campaign_resumes_only_with_the_package_it_pushes(world: Worlds) -> None:

@@ -24,3 +24,11 @@ def test_the_ssh_happy_path_is_legal() -> None:
             DeviceState.REBOOTING, DeviceState.VERIFYING, DeviceState.PATCHED]
     for a, b in itertools.pairwise(path):
         check_transition("bed-1", a, b)
+
+
+def test_a_monitor_can_be_deferred_until_something_irreversible_happened() -> None:
+    for before in (DeviceState.PENDING, DeviceState.UPLOADING, DeviceState.UPLOADED):
+        check_transition("bed-1", before, DeviceState.DEFERRED)
+    for after in (DeviceState.INSTALLING, DeviceState.REBOOTING, DeviceState.VERIFYING):
+        with pytest.raises(IllegalTransition):
+            check_transition("bed-1", after, DeviceState.DEFERRED)
