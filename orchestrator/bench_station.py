@@ -29,7 +29,8 @@ from orchestrator.domain import bench, handson
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.status import DeviceStatus, project
 from orchestrator.errors import UsageError
-from orchestrator.ports import Prompter
+from orchestrator.ports import NetworkObserver, Prompter
+from orchestrator.unit_moves import append_moves
 
 DEFAULT_WINDOW = 30.0
 LOOPBACK_SINKHOLE = "127.114.4"
@@ -67,8 +68,12 @@ def ready(device: str, status: DeviceStatus) -> DeviceStatus:
 
 
 def run_station(journal: SqliteJournal, campaign: str, device: str, status: DeviceStatus,
-                technician: str, station: Station, prompter: Prompter) -> BenchResult:
-    """One bench session of ``device`` (module doc). Journals as it goes; blocks for the whole window."""
+                technician: str, station: Station, prompter: Prompter, *,
+                sinkhole: NetworkObserver | None = None) -> BenchResult:
+    """One bench session of ``device`` (module doc). Journals as it goes; blocks for the whole window.
+
+    ``sinkhole``: one already listening on the station's addresses (a campaign's, in the same TUI): the
+    session watches through it instead of binding a second one on the same addresses."""
     station.check()
     ready(device, status)
     technician = technician.strip()
@@ -92,13 +97,14 @@ def run_station(journal: SqliteJournal, campaign: str, device: str, status: Devi
         if not station.sinkhole:
             result = run_bench(journal, setup, prompter, live=None, capture=capture,
                                capture_label=capture_label)
+        elif sinkhole is not None:
+            result = run_bench(journal, setup, prompter, live=sinkhole, live_label=label,
+                               live_since=now_iso(), capture=capture, capture_label=capture_label)
         else:
             with Sinkhole.on_bench() if mapping is None else Sinkhole(mapping) as hole:
                 result = run_bench(journal, setup, prompter, live=hole, live_label=label,
                                    live_since=now_iso(), capture=capture, capture_label=capture_label)
         # The session ends the unit (domain.handson.bench_moves), still under the claim: the one writer.
-        from orchestrator.cli.campaign import append_moves  # shared with `cmspatch confirm`
-
         now = project(journal.records(campaign), campaign).devices[device]
         append_moves(journal, campaign, now, handson.bench_moves(now.state, result.outcome))
         return result

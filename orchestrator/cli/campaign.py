@@ -660,6 +660,7 @@ def _confirm_install(journal: SqliteJournal, campaign: str, args: argparse.Names
     move as it folds the confirmation in (False): one writer of a monitor's state at a time."""
     from orchestrator.domain.handson import confirmation_move, confirmation_payload
     from orchestrator.errors import CampaignLocked
+    from orchestrator.unit_moves import append_moves
 
     def confirm() -> DeviceStatus:
         device = project(journal.records(campaign), campaign).devices[args.device]
@@ -681,20 +682,6 @@ def _confirm_install(journal: SqliteJournal, campaign: str, args: argparse.Names
     except CampaignLocked:
         confirm()
         return False
-
-
-def append_moves(journal: SqliteJournal, campaign: str, device: DeviceStatus,
-                 moves: list[tuple[DeviceState, str]]) -> None:
-    """Journal a hands-on unit's moves (``domain.handson``) outside a campaign run, each checked by the
-    lifecycle first: ``cmspatch confirm`` and ``cmspatch bench`` write a monitor's state this way."""
-    from orchestrator.domain.lifecycle import check_transition
-
-    state = device.state
-    for to, reason in moves:
-        check_transition(device.name, state, to)
-        journal.append(Event(campaign, EventKind.STATE_CHANGED, {
-            "from": state.value, "to": to.value, "reason": reason, "wave": device.wave}, device.name))
-        state = to
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
