@@ -5,7 +5,9 @@ The TUI contains no campaign logic. A ``Session`` only
 - builds an engine through a factory handed in by the caller (``cmspatch tui`` / ``cmspatch demo``),
 - forwards every journal record into the UI's ``Inbox`` (``Engine.subscribe``) or polls the journal,
 - passes decisions (approve, pause, resume, abort, confirm manual) to the engine, refusing every one
-  of them in a read-only session.
+  of them in a read-only session,
+- runs a hands-on unit's bench session through the runner handed in (``bench_station.run_station``,
+  wired by ``cmspatch tui``), refused in a read-only session too.
 
 It imports no Textual, so the rules here are checked by plain unit tests. ``EngineLike`` is the part of
 the documented Engine API the TUI uses; coding against a Protocol lets the TUI's tests drive a real
@@ -22,7 +24,9 @@ from typing import Any, Protocol
 from orchestrator.domain.campaign import Ending
 from orchestrator.domain.devices import Device
 from orchestrator.domain.events import JournalRecord
+from orchestrator.domain.verdicts import CveVerdict
 from orchestrator.errors import CampaignError, CmspatchError
+from orchestrator.ports import Prompter
 from tui.model import Inbox
 
 
@@ -69,6 +73,24 @@ class EngineLike(Protocol):
                        note: str = "") -> None: ...
 
 
+class BenchResultLike(Protocol):
+    """What a bench session ends with (``bench_session.BenchResult``): the outcome at bench level."""
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def verdicts(self) -> tuple[CveVerdict, ...]: ...
+
+
+# bench(campaign, device, technician, prompter, on_record): one bench session, its records handed to
+# ``on_record`` once journalled (the view's journal never sees another writer's records by itself)
+BenchRunner = Callable[[str, str, str, Prompter, Callable[[JournalRecord], None]], BenchResultLike]
+
+
 class ReportLike(Protocol):
     """The part of ``package_verify.VerificationReport`` the TUI shows."""
 
@@ -107,6 +129,9 @@ class SessionConfig:
     # person at the keyboard says a trigger was exercised, before the answer is recorded, so the emulated
     # monitor gets the key press a real technician would have made at the bed. None on a real fleet.
     technician_hands: Callable[[str, str], None] | None = None
+    # ``bench``: a hands-on unit's bench session (``BenchRunner``; blocks for its whole window: call from
+    # a worker). Its own writer of the journal, the campaign's sinkhole when one runs in this window.
+    bench: BenchRunner | None = None
 
 
 class Session:
@@ -205,6 +230,14 @@ class Session:
         if done and self.config.technician_hands is not None:
             self.config.technician_hands(device, trigger)
         engine.answer_trigger(device, trigger, technician, done=done, note=note)
+
+    def bench(self, campaign: str, device: str, technician: str, prompter: Prompter) -> BenchResultLike:
+        """Blocking: one bench session of ``device``; the technician is the person named on the screen."""
+        self._refuse_if_read_only("run a bench session")
+        if self.config.bench is None:
+            raise CampaignError("this window has no bench station (open it with cmspatch tui --journal)",
+                                reason="no-bench")
+        return self.config.bench(campaign, device, technician, prompter, self.inbox.put)
 
     def stop(self) -> None:
         """Leaving the window: the engine stops at its next step boundary (``Engine.interrupt``), the

@@ -95,7 +95,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from orchestrator.bench_station import Station, ready, run_station
     from orchestrator.cli.journal_unit import campaign_unit
 
-    address, address_from, mac, mac_from, ports = _unit_facts(args)
+    address, address_from, mac, mac_from, ports = unit_facts(args.device, args.inventory, args.address,
+                                                             args.mac)
     station = Station(window=args.window,
                       sinkhole_prefix=None if args.bench_sinkhole else args.sinkhole_prefix,
                       sinkhole=not args.no_sinkhole, pcap=args.pcap,
@@ -118,21 +119,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(ExitCode.OK if result.outcome == "patched" else ExitCode.INCOMPLETE)
 
 
-def _unit_facts(args: argparse.Namespace) -> tuple[str | None, str, str | None, str, tuple[int, ...]]:
-    """The unit's bench address and MAC (and where they came from) and its profile's UDP probe ports."""
+def unit_facts(name: str, inventory_file: str | None, address: str | None = None, mac: str | None = None
+               ) -> tuple[str | None, str, str | None, str, tuple[int, ...]]:
+    """The unit's bench address and MAC (and where they came from: the option, else the inventory) and
+    its profile's UDP probe ports; the same for ``cmspatch bench`` and the TUI's bench screen."""
     from orchestrator.adapters.profile_file import shipped_profile
 
-    address, address_from = (args.address, "option") if args.address else (None, "")
-    mac, mac_from = (args.mac, "option") if args.mac else (None, "")
+    address, address_from = (address, "option") if address else (None, "")
+    mac, mac_from = (mac, "option") if mac else (None, "")
     ports = shipped_profile().udp_probe_ports
-    if args.inventory:
+    if inventory_file:
         from orchestrator.adapters.inventory_file import load_inventory
         from orchestrator.adapters.profile_file import load_profile
 
-        inventory = load_inventory(args.inventory)
-        device = next((d for d in inventory.devices if d.name == args.device), None)
+        inventory = load_inventory(inventory_file)
+        device = next((d for d in inventory.devices if d.name == name), None)
         if device is None:
-            raise UsageError(f"{args.device} is not in {args.inventory}", reason="unknown-device")
+            raise UsageError(f"{name} is not in {inventory_file}", reason="unknown-device")
         ports = load_profile(device.profile).udp_probe_ports
         bench_address = device.vars.get("bench_address") or device.address
         if address is None and bench_address:

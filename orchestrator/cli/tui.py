@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     tui.add_argument("--campaign", help="open this campaign from the journal (watch; resume with r)")
     tui.add_argument("--read-only", action="store_true", help="watch only: every decision is refused")
     tui.add_argument("--operator", help="who decides (default: login name); recorded in the journal")
+    tui.add_argument("--bench-window", type=float, default=None,
+                     help="seconds a hands-on unit is watched in its bench session, started with b on its "
+                          "monitor screen (default 30)")
     tui.set_defaults(func=cmd_tui)
 
     demo = sub.add_parser("demo", help="the TUI on an emulated 50-monitor fleet (nothing leaves loopback)")
@@ -89,16 +92,48 @@ def cmd_tui(args: argparse.Namespace) -> int:
         if args.campaign:
             # every record: the view keeps its campaign's and the monitors' facts (containment, vitals)
             config.read_journal = lambda since: journal.records(since_seq=since)
+        campaign_sinkhole: list[Any] = []  # the campaign's, once its engine starts in this window
         if given:
-            _package_session(args, config, journal, stack, operator)
+            _package_session(args, config, journal, stack, operator, campaign_sinkhole)
+        config.bench = bench_runner(args, lambda: campaign_sinkhole[0] if campaign_sinkhole else None)
         session = Session(config)
         code = _run_app(session)
         _say_after(session, args.campaign, journal_file)
     return code
 
 
+def bench_runner(args: argparse.Namespace, campaign_sinkhole: Any) -> Any:
+    """The TUI's bench station (``tui.session.BenchRunner``): ``bench_station.run_station`` on a journal
+    it opens as a writer (``journal_unit.campaign_unit``; the one the TUI watches is read-only), the
+    unit's bench address, MAC and UDP ports from the inventory (``-i``), the sinkhole on
+    ``--indicator-prefix``: the campaign's own when one runs in this window (``campaign_sinkhole()``),
+    never a second one bound on the same addresses."""
+
+    def run(campaign: str, device: str, technician: str, prompter: Any, on_record: Any) -> Any:
+        from orchestrator.bench_station import DEFAULT_WINDOW, Station, run_station
+        from orchestrator.cli.bench import unit_facts
+        from orchestrator.cli.journal_unit import campaign_unit
+
+        address, address_from, mac, mac_from, ports = unit_facts(device, args.inventory)
+        window = DEFAULT_WINDOW if args.bench_window is None else args.bench_window
+        station = Station(window=window, sinkhole_prefix=args.indicator_prefix, address=address,
+                          address_from=address_from, mac=mac, mac_from=mac_from, udp_probe_ports=ports)
+        station.check()
+        unit = argparse.Namespace(**{**vars(args), "campaign": campaign})
+        with campaign_unit(unit, device) as (journal, campaign_id, status):
+            since = max((r.seq for r in journal.records(campaign_id)), default=0)
+            try:
+                return run_station(journal, campaign_id, device, status, technician, station, prompter,
+                                   sinkhole=campaign_sinkhole())
+            finally:  # what the session journalled, to the view (records it already has are dropped)
+                for record in journal.records(campaign_id, since_seq=since):
+                    on_record(record)
+
+    return run
+
+
 def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack: ExitStack,
-                     operator: str) -> None:
+                     operator: str, campaign_sinkhole: list[Any]) -> None:
     from orchestrator import wiring
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
@@ -113,7 +148,11 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
     policy = campaign.build_policy(args)
 
     def observer() -> Any:  # started with the engine: a watcher must not hold the sinkhole's ports
-        return None if args.no_sinkhole else wiring.sinkhole(IndicatorMap(args.indicator_prefix), stack)
+        if args.no_sinkhole:
+            return None
+        hole = wiring.sinkhole(IndicatorMap(args.indicator_prefix), stack)
+        campaign_sinkhole.append(hole)  # a bench session in this window watches through it
+        return hole
 
     def held(engine: Any) -> Any:  # locks before listeners: refused as held, never as "address in use"
         stack.enter_context(engine.hold())

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
+from orchestrator.domain.bench import may_bench
 from orchestrator.domain.describe import describe
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.evidence import level_of
@@ -147,6 +148,7 @@ class MonitorScreen(Screen[None]):
         Binding("m", "confirm_manual", "Technician confirms…"),
         Binding("t", "answer_trigger(True)", "Trigger done…"),
         Binding("n", "answer_trigger(False)", "Could not…"),
+        Binding("b", "bench", "Bench session…"),
     ]
     DEFAULT_CSS = """
     MonitorScreen > VerticalScroll { height: 1fr; }
@@ -199,6 +201,10 @@ class MonitorScreen(Screen[None]):
             if self.read_only:
                 return False
             return bool(self.row.trigger_request)  # only while a request waits: hidden otherwise
+        if action == "bench":  # only for a hands-on unit waiting for its bench, with a station wired in
+            config = getattr(getattr(self.app, "session", None), "config", None)
+            return (not self.read_only and getattr(config, "bench", None) is not None
+                    and may_bench(self.row.state, self.row.delivery) is None)
         return True
 
     def refresh_view(self) -> None:
@@ -234,6 +240,13 @@ class MonitorScreen(Screen[None]):
         confirm = getattr(self.app, "action_confirm_manual", None)
         if callable(confirm):
             confirm(self.device)
+
+    def action_bench(self) -> None:
+        from tui.screens.bench import BenchScreen
+
+        session = getattr(self.app, "session", None)
+        if session is not None and self.check_action("bench", ()):
+            self.app.push_screen(BenchScreen(self.fleet, self.device, session))
 
     def action_answer_trigger(self, done: bool) -> None:
         answer = getattr(self.app, "action_answer_trigger", None)
