@@ -147,14 +147,24 @@ def test_reboot_ends_the_processes_running_on_the_monitor(fleet_factory: Factory
     client = connect(fleet, m)
     _, out, _ = client.exec_command("echo $$; exec sleep 300")
     pid = int(out.readline())
+    sleep = wait_until(lambda: _process(pid, b"sleep"), what="the shell to become the sleep")
     m.reboot()
-    wait_until(lambda: boots(m) > before, what="the monitor to come back")
-    wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid), what="the sleep to die")
+    # Generous timeouts: a loaded machine (load 11 on 2 cores) is slow, and a met condition ends the wait.
+    wait_until(lambda: boots(m) > before, timeout=60, what="the monitor to come back")
+    wait_until(lambda: _process(pid) != sleep, timeout=60, what=f"the sleep (pid {pid}) to die")
     client.close()
 
 
-def _state(pid: int) -> str:
+def _process(pid: int, command: bytes = b"") -> tuple[str, bytes] | None:
+    """The live process ``pid`` as (start time, command line), or None when it is gone or a zombie; with
+    ``command``, None until its command line starts with it. The start time tells a pid the kernel gave
+    to another process (pid_max is 32768 here; a full run forks a lot) from the one the test started."""
+    proc = Path(f"/proc/{pid}")
     try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0]
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        cmdline = (proc / "cmdline").read_bytes()
     except (OSError, IndexError):
-        return "zombie"
+        return None
+    if fields[0] == "Z" or not cmdline.startswith(command):  # fields[0] is stat's 3rd field, the state
+        return None
+    return fields[19], cmdline  # stat's 22nd field: the start time, in clock ticks since boot
