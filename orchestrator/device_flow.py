@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -41,6 +40,7 @@ from orchestrator.errors import (
     UsageError,
 )
 from orchestrator.ports import (
+    Clock,
     DeviceSession,
     DeviceTransport,
     NetworkObserver,
@@ -124,6 +124,7 @@ class Givens:
     policy: CampaignPolicy
     controller: str  # this process, as leases name it
     verification: Verification
+    clock: Clock  # the reboot's patience
     observer: NetworkObserver | None = None
     work_orders: WorkOrders | None = None
 
@@ -432,15 +433,16 @@ class DeviceFlow:
 
         self.seam.retry("reboot", attempt, once=True)
         timeout = self.reboot_timeout
-        deadline = time.monotonic() + timeout
+        clock = self.givens.clock
+        deadline = clock.now() + timeout
         dropped = self.session.wait_disconnect(timeout)
         while True:
             if dropped:
-                self._reconnect(max(1.0, deadline - time.monotonic()))
+                self._reconnect(max(1.0, deadline - clock.now()))
             decision = self._observe_boot("after", before, marker)
             if decision.rebooted:
                 break
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.now()
             if remaining <= 0 or decision.reason == "no-identity-before":  # waiting cannot prove it
                 message = f"no reboot observed ({timeout:g} s allowed): {decision.why}"
                 self.seam.record(EventKind.LOG, {"level": "error", "message": message})

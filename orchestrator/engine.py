@@ -60,6 +60,7 @@ from orchestrator.domain.waves import plan_waves
 from orchestrator.errors import CmspatchError, UsageError
 from orchestrator.ports import (
     CampaignClaims,
+    Clock,
     DeviceProfiles,
     DeviceTransport,
     Journal,
@@ -85,6 +86,7 @@ class EnginePorts:
 
     verification: Verification
     profiles: Callable[[Iterable[Device]], DeviceProfiles]
+    clock: Clock  # elapsed time for a monitor's steps (the reboot's patience)
     claims: CampaignClaims | None = None
     work_orders: WorkOrders | None = None
     package_files: PackageFiles | None = None
@@ -635,6 +637,7 @@ class Engine:
         name = device.name
         givens = Givens(campaign_id=self.campaign_id, package=self.package, policy=self.policy,
                         controller=self.controller, verification=self.ports.verification,
+                        clock=self.ports.clock,
                         observer=self.observer, work_orders=self.ports.work_orders)
         try:
             device_flow.drive(_Seam(self, name), device, self.profile_of(device), givens,

@@ -8,7 +8,8 @@ python-tuf's ``FetcherInterface``):
 - ``DeviceTransport``: opens sessions. The engine receives a transport per delivery path.
 - ``Journal``: append-only, hash-chained event log.
 - ``NetworkObserver``: sinkhole or capture reader; reports what indicator traffic was seen.
-- ``Clock``: time, so the core and the engine can be tested without sleeping.
+- ``Clock``: elapsed time for verification's windows and the reboot's patience, so a test can hand in
+  its own.
 - ``Prompter``: the technician at the bench station (``bench_session``), shown each step and answering
   it; the terminal (``cli.bench``) and the TUI's bench screen are two of them, over one session.
 - ``DeviceProfiles``, ``CampaignClaims``, ``WorkOrders``, ``Verification``, ``PackageFiles``: what the
@@ -155,7 +156,12 @@ class Prompter(Protocol):
 
 
 class Clock(Protocol):
-    def now(self) -> float: ...
+    """Elapsed time for verification's observation windows and the reboot's patience
+    (``adapters.clock.SystemClock``; a test hands in its own). Not a date: journal times are UTC."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale (only differences mean anything)."""
+        ...
 
     def sleep(self, seconds: float) -> None: ...
 

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from orchestrator.adapters.clock import SYSTEM_CLOCK
 from orchestrator.adapters.profile_file import shipped_profile
 from orchestrator.adapters.udp_probe import probe_udp
 from orchestrator.domain import check_batch, checks
@@ -56,7 +56,7 @@ from orchestrator.domain.profile import DEFAULT_PROFILE, DeviceProfile
 from orchestrator.domain.verdict_rules import decide_all
 from orchestrator.domain.verdicts import CveVerdict, Evidence, Verdict
 from orchestrator.errors import CmspatchError
-from orchestrator.ports import DeviceSession, NetworkObserver, Observation
+from orchestrator.ports import Clock, DeviceSession, NetworkObserver, Observation
 
 COMMAND_TIMEOUT = 20.0
 UNATTRIBUTED_RECORDED = 100  # contacts listed per verification in the journal (the total is always kept)
@@ -346,7 +346,8 @@ class _Watch:
     source: str
     since: str
     why_not: str  # why there is no observer, if there is none
-    started: float = field(default_factory=time.monotonic)
+    clock: Clock = SYSTEM_CLOCK
+    started: float = 0.0  # on ``clock``
     device: str = ""
     identities: Identities = field(default_factory=lambda: Identities(()))
     exercised: list[str] = field(default_factory=list)
@@ -391,7 +392,7 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
         check = f"sinkhole-after-{name}"
         if not r.may_disturb(check):
             continue
-        since, t0 = now_iso(), time.monotonic()
+        since, t0 = now_iso(), watch.clock.now()
         try:
             trigger(name)
         except CmspatchError as exc:  # a trigger is the technician or the device: report, don't crash
@@ -402,7 +403,7 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
         if watch.live:
             _wait(watch, since, share, _mount_completed)
         elif share > 0:
-            time.sleep(share)  # no live observer: still give the device time before re-reading its state
+            watch.clock.sleep(share)  # no live observer: still give the device time before re-reading it
         r.prefetch((f"nfs-mount-after-{name}", f"eth0-after-{name}"))
         if (out := r.run(f"nfs-mount-after-{name}")) is not None:
             r.add(checks.nfs_mounts(f"nfs-mount-after-{name}", out[0], now_iso(), r.mapped_prefix))
@@ -417,7 +418,7 @@ def _exercise_triggers(r: _Run, watch: _Watch, trigger: Trigger, window: float, 
         else:
             seen, strangers = watch.seen(since, until)
             r.add(checks.network_window(check, seen, until, since=since, until=until, source=watch.source,
-                                        watched=time.monotonic() - t0, unattributed=strangers))
+                                        watched=watch.clock.now() - t0, unattributed=strangers))
 
 
 def _window_evidence(r: _Run, watch: _Watch) -> None:
@@ -429,7 +430,7 @@ def _window_evidence(r: _Run, watch: _Watch) -> None:
     since = None if watch.recorded else watch.since
     seen, strangers = watch.seen(since, until)
     shown_since = since or (seen[0].at if seen else "start of capture")
-    watched = None if watch.recorded else time.monotonic() - watch.started
+    watched = None if watch.recorded else watch.clock.now() - watch.started
     r.add(checks.network_window("sinkhole-window", seen, until, since=shown_since, until=until,
                                 source=watch.source, watched=watched, unattributed=strangers))
 
@@ -446,7 +447,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
                   udp_probe_ports: Sequence[int] | None = checks.DEFAULT_UDP_PROBE_PORTS,
                   prober: Prober | None = None, no_session_reason: str | None = None,
                   no_trigger_reason: str | None = None, fleet: Identities | None = None,
-                  profile: DeviceProfile | None = None) -> DeviceVerification:
+                  profile: DeviceProfile | None = None, clock: Clock = SYSTEM_CLOCK) -> DeviceVerification:
     """Verify one monitor (implements ``Verifier``). Never raises for a device problem: see module doc.
 
     ``udp_probe_ports=None`` skips the probe (CVE-2024-12248 then stays inconclusive);
@@ -455,13 +456,14 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     (default: this monitor alone, so every other sender is unattributed); a contact in the window that
     fits no monitor makes this monitor's network checks inconclusive (``domain.attribution``). The probe
     and each trigger ask the clinical gate first (module doc): a monitor in clinical use is read, never
-    probed or triggered.
+    probed or triggered. ``clock`` times the observation windows (and the pause after a trigger when
+    nothing watches live).
     """
     watched_map = observer.indicator_map if observer is not None else None
     mapped = (indicator_map or watched_map or IndicatorMap()).loopback_prefix
     r = _Run(session, device, mapped, unreachable=no_session_reason if session is None else None,
              profile=profile)
-    watch_from, started = now_iso(), time.monotonic()
+    watch_from, started = now_iso(), clock.now()
     firmware, listeners, eth0, patient = _device_checks(r, expected_version, expected_files)
 
     if udp_probe_ports is None:
@@ -479,7 +481,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     fleet = fleet or Identities((device,))
     if r.reported is not None:
         fleet.report(device.name, *r.reported)
-    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "", started,
+    watch = _Watch(None if no_watch else observer, source, watch_from, no_watch or "", clock, started,
                    device=device.name, identities=fleet)
     if trigger is not None:
         _exercise_triggers(r, watch, trigger, window, eth0)
@@ -490,7 +492,7 @@ def verify_device(session: DeviceSession | None, device: Device, *, expected_ver
     if watch.live:
         # The whole verification watches at least ``window`` for the leak (triggers may have ended early on
         # a mount). Only patient data in clear ends it sooner: nothing stronger can come.
-        remaining = window - (time.monotonic() - started)
+        remaining = window - (clock.now() - started)
         _wait(watch, watch_from, remaining, lambda o: o.patient_record)
     _window_evidence(r, watch)
 
@@ -547,10 +549,11 @@ class CampaignVerifier:
     inventory (made on first use and shared by every monitor of the run: a neighbour's leak is the
     neighbour's), the monitor's profile, and the triggers by its service command."""
 
-    def __init__(self, devices: Iterable[Device], verify: Callable[..., DeviceVerification] = verify_device
-                 ) -> None:
+    def __init__(self, devices: Iterable[Device], verify: Callable[..., DeviceVerification] = verify_device,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._devices = tuple(devices)
         self._verify = verify
+        self._clock = clock
         self._lock = threading.Lock()
         self._fleet: Identities | None = None
 
@@ -563,7 +566,8 @@ class CampaignVerifier:
                ) -> CampaignResult:
         with self._lock:
             self._fleet = self._fleet or Identities(self._devices)
-        kwargs: dict[str, Any] = {"expected_files": expected_files, "fleet": self._fleet}
+        kwargs: dict[str, Any] = {"expected_files": expected_files, "fleet": self._fleet,
+                                  "clock": self._clock}
         if device.profile != DEFAULT_PROFILE:  # verify_device's defaults are the shipped profile's
             kwargs.update(profile=profile, udp_probe_ports=profile.udp_probe_ports)
         if no_trigger_reason:

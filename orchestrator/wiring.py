@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.adapters.clock import SYSTEM_CLOCK
 from orchestrator.adapters.journal_claims import Claims
 from orchestrator.adapters.journal_sqlite import SqliteJournal
 from orchestrator.adapters.manual import ManualTransport, build_work_order
@@ -31,7 +32,7 @@ from orchestrator.domain.inventory import Inventory
 from orchestrator.domain.profile import DeviceProfile
 from orchestrator.domain.trust.verified import VerifiedPackage
 from orchestrator.engine import Engine, EnginePorts
-from orchestrator.ports import DeviceTransport, Journal, NetworkObserver
+from orchestrator.ports import Clock, DeviceTransport, Journal, NetworkObserver
 from orchestrator.verification import CampaignVerifier, DeviceVerification, verify_device
 
 
@@ -99,14 +100,16 @@ Verify = Callable[..., DeviceVerification]  # verification.verify_device's signa
 
 
 def engine_ports(inventory: Inventory, package: VerifiedPackage, journal: Journal,
-                 transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device
-                 ) -> EnginePorts:
+                 transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device,
+                 clock: Clock = SYSTEM_CLOCK) -> EnginePorts:
     """The adapters behind an engine's ports for this inventory, package and journal (``verify``: how
-    one monitor is verified; tests give ``verify_device`` a scripted prober)."""
+    one monitor is verified; tests give ``verify_device`` a scripted prober; ``clock``: the elapsed time
+    verification and a monitor's steps wait by)."""
     on_disk = isinstance(journal, SqliteJournal) and str(journal.path) != ":memory:"
     return EnginePorts(
-        verification=CampaignVerifier(inventory.devices, verify),
+        verification=CampaignVerifier(inventory.devices, verify, clock),
         profiles=ProfileBook,
+        clock=clock,
         claims=Claims(journal.path) if on_disk and isinstance(journal, SqliteJournal) else None,
         work_orders=_WorkOrders(transports.get(DeliveryPath.MANUAL)),
         package_files=lambda: package_expectations(package.package)[1],
@@ -115,15 +118,17 @@ def engine_ports(inventory: Inventory, package: VerifiedPackage, journal: Journa
 
 def new_engine(*, inventory: Inventory, package: VerifiedPackage, journal: Journal,
                transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device,
-               **kwargs: Any) -> Engine:
-    """A new campaign (``Engine``'s other arguments as given)."""
+               timer: Clock = SYSTEM_CLOCK, **kwargs: Any) -> Engine:
+    """A new campaign (``Engine``'s other arguments as given; ``timer``: ``engine_ports``' clock, not the
+    engine's time of day)."""
     return Engine(inventory=inventory, package=package, journal=journal, transports=transports,
-                  ports=engine_ports(inventory, package, journal, transports, verify), **kwargs)
+                  ports=engine_ports(inventory, package, journal, transports, verify, timer), **kwargs)
 
 
 def resume_engine(*, inventory: Inventory, package: VerifiedPackage, journal: Journal,
                   transports: Mapping[DeliveryPath, DeviceTransport], verify: Verify = verify_device,
-                  **kwargs: Any) -> Engine:
+                  timer: Clock = SYSTEM_CLOCK, **kwargs: Any) -> Engine:
     """A campaign of the journal, continued (``Engine.resume``'s other arguments as given)."""
     return Engine.resume(inventory=inventory, package=package, journal=journal, transports=transports,
-                         ports=engine_ports(inventory, package, journal, transports, verify), **kwargs)
+                         ports=engine_ports(inventory, package, journal, transports, verify, timer),
+                         **kwargs)
