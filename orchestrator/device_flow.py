@@ -27,6 +27,7 @@ from orchestrator.domain.campaign import CampaignPolicy, Step, resume_step, wind
 from orchestrator.domain.clinical import Deferral, may_disturb
 from orchestrator.domain.devices import DeliveryPath, Device
 from orchestrator.domain.events import EventKind, JournalRecord
+from orchestrator.domain.failures import FailureReason as F
 from orchestrator.domain.handson import confirmation_move
 from orchestrator.domain.lease import HELD_ELSEWHERE, Lease, lease_ttl
 from orchestrator.domain.lifecycle import ALLOWED, TERMINAL, DeviceState
@@ -144,14 +145,14 @@ def drive_network(seam: DeviceSeam, device: Device, profile: DeviceProfile, give
     if step is Step.NONE:
         return
     if transport is None:
-        raise UsageError(f"no transport for delivery path {device.delivery.value}", reason="no-transport")
+        raise UsageError(f"no transport for delivery path {device.delivery.value}", reason=F.NO_TRANSPORT)
     if step is Step.START and (why := window_deferral(givens.policy, device, time_of_day)) is not None:
         seam.defer(why.value)
         return
     try:
         session = seam.retry("connect", lambda attempt: transport.open(device))
     except TransientTransportError as exc:
-        raise TransportError(exc.message, reason="unreachable") from exc
+        raise TransportError(exc.message, reason=F.UNREACHABLE) from exc
     try:
         flow = DeviceFlow(seam, device, session, profile, givens)
         flow.leased(step)
@@ -191,7 +192,7 @@ def verify(seam: DeviceSeam, device: Device, profile: DeviceProfile, givens: Giv
         else:
             seam.move(S.PATCHED, "verified")
     else:
-        seam.fail("backdoor-still-present" if result.any_vulnerable else "verification-inconclusive")
+        seam.fail(F.BACKDOOR_STILL_PRESENT if result.any_vulnerable else F.VERIFICATION_INCONCLUSIVE)
 
 
 def trigger_for(seam: DeviceSeam, device: Device, profile: DeviceProfile, givens: Givens,
@@ -384,7 +385,7 @@ class DeviceFlow:
             self._run("delete-upload", self.profile.command("remove_file", path=self.remote))
         raise PermanentTransportError(
             f"{self.name}: uploaded file's hash does not match the manifest",
-            reason="hash-mismatch",
+            reason=F.HASH_MISMATCH,
             host=self.name,
         )
 
@@ -446,7 +447,7 @@ class DeviceFlow:
             if remaining <= 0 or decision.reason == "no-identity-before":  # waiting cannot prove it
                 message = f"no reboot observed ({timeout:g} s allowed): {decision.why}"
                 self.seam.record(EventKind.LOG, {"level": "error", "message": message})
-                raise PermanentTransportError(f"{self.name}: {message}", reason="reboot-not-observed",
+                raise PermanentTransportError(f"{self.name}: {message}", reason=F.REBOOT_NOT_OBSERVED,
                                               host=self.name)
             dropped = self.session.wait_disconnect(remaining)
         self.seam.move(S.VERIFYING, "")
@@ -457,7 +458,7 @@ class DeviceFlow:
                           once=True)
         except TransientTransportError as exc:
             raise PermanentTransportError(
-                f"{self.name}: did not come back after reboot", reason="reboot-timeout", host=self.name
+                f"{self.name}: did not come back after reboot", reason=F.REBOOT_TIMEOUT, host=self.name
             ) from exc
 
     def _observe_boot(self, when: str, before: BootIdentity | None, marker: str) -> BootDecision:
@@ -513,7 +514,7 @@ class DeviceFlow:
         after = self.firmware("after")
         if after != self.pkg.target_version:
             before = self.seam.status().firmware_before
-            reason = "silent-rollback" if after == before or not after else "unexpected-version"
+            reason = F.SILENT_ROLLBACK if after == before or not after else F.UNEXPECTED_VERSION
             raise PermanentTransportError(
                 f"{self.name}: runs {after!r} after reboot, not {self.pkg.target_version!r}",
                 reason=reason,

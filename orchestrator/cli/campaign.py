@@ -33,6 +33,7 @@ from orchestrator.domain.campaign import TRIGGER_BY, CampaignPolicy, CampaignVal
 from orchestrator.domain.checks import TRIGGERS
 from orchestrator.domain.describe import headline
 from orchestrator.domain.events import Event, EventKind, JournalRecord
+from orchestrator.domain.failures import explain as explain_failure
 from orchestrator.domain.indicators import IndicatorMap
 from orchestrator.domain.lifecycle import DeviceState
 from orchestrator.domain.projection import Phase
@@ -562,6 +563,14 @@ def render_status(fleet: FleetStatus, journal: str = "J") -> str:
             f"{name:<28} {wave:>4}  {d.state.value:<20} {d.reason:<28} "
             f"{d.firmware_after or d.firmware_before or ''}{read}"
         )
+    failed: dict[str, int] = {}
+    for d in fleet.devices.values():
+        if d.state is DeviceState.FAILED:
+            failed[d.reason] = failed.get(d.reason, 0) + 1
+    if failed:
+        lines += ["", "why monitors failed:"]
+        lines += [f"  {reason or '(no reason)'} ({n}): {explain_failure(reason)}"
+                  for reason, n in sorted(failed.items())]
     waiting = [(n, step) for n, d in fleet.devices.items() if (step := hands_on_next(d, journal))]
     if waiting:
         lines += ["", "hands-on units waiting for a person (not failed, not counted against a budget):"]
