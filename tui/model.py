@@ -108,6 +108,30 @@ FLEET_COLUMNS: tuple[tuple[str, str, int], ...] = (
     *((cve, cve.removeprefix("CVE-"), 10) for cve in CVE_IDS),
 )
 COLUMN_KEYS: tuple[str, ...] = tuple(c[0] for c in FLEET_COLUMNS)
+# Which columns give way first on a narrow terminal (80x24): State and the CVE verdicts are what the
+# fleet table is for, so they never do; the ward outlasts the bed (a bed number alone names nothing).
+NARROW_DROP_ORDER: tuple[str, ...] = ("firmware", "model", "serial", "site", "bed", "ward")
+CELL_PADDING = 2  # DataTable pads every cell by one on each side
+
+
+def fit_columns(width: int, keep: str = "") -> tuple[int, ...]:
+    """Indices into ``FLEET_COLUMNS`` of the columns shown ``width`` cells wide. ``keep`` (the sort
+    column) gives way last, so it is shown whenever it fits beside State and the CVEs."""
+    shown = list(range(len(FLEET_COLUMNS)))
+    order = [k for k in NARROW_DROP_ORDER if k != keep] + [k for k in NARROW_DROP_ORDER if k == keep]
+    def need(columns: list[int]) -> int:
+        return sum(FLEET_COLUMNS[i][2] + CELL_PADDING for i in columns)
+
+    dropped: list[int] = []
+    for key in order:
+        if need(shown) <= width:
+            break
+        shown.remove(index := COLUMN_KEYS.index(key))
+        dropped.append(index)
+    for index in reversed(dropped):  # a narrower column dropped earlier may fit where the last did not
+        if need([*shown, index]) <= width:
+            shown = sorted([*shown, index])
+    return tuple(shown)
 
 
 @dataclass

@@ -105,5 +105,6 @@ async def test_question_mark_opens_help_and_escape_closes_it() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        await pilot.pause()  # mounted before the next key: under load escape otherwise reached the fleet
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from orchestrator.domain.bench import may_bench
 from orchestrator.domain.describe import describe
+from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.evidence import level_of
 from orchestrator.domain.handson import next_step
@@ -61,6 +62,52 @@ def render_summary(row: MonitorRow) -> Text:
     return t
 
 
+def no_verdict(row: MonitorRow) -> str:
+    """Why a monitor has no verdict, in words: a failed unit was never verified, and must not read as
+    one whose verification is still to come."""
+    if row.state == DeviceState.FAILED.value:
+        reached = any(r.kind is EventKind.STATE_CHANGED and r.data.get("to") == DeviceState.VERIFYING.value
+                      for r in row.timeline)
+        return "no verdict: failed during verification" if reached else \
+            "no verdict: failed before verification"
+    if row.state == DeviceState.SKIPPED.value:
+        return f"no verdict: skipped ({row.reason or 'no reason recorded'})"
+    if row.state == DeviceState.DEFERRED.value:
+        return "no verdict: deferred before the update"
+    if row.state in (DeviceState.AWAITING_TECHNICIAN.value, DeviceState.AWAITING_BENCH.value):
+        return "no verdict yet: a hands-on unit is proven at its bench session"
+    return "no verdict yet (verification runs after the reboot)"
+
+
+def render_decisive(row: MonitorRow) -> Text:
+    """The timeline's decisive rows, first, so they are on screen without scrolling however long the
+    timeline and the evidence are: the last state change, why it failed or waits, the verdict per CVE,
+    the last retry, the open request to a technician."""
+    t = Text()
+    changes = latest(row, EventKind.STATE_CHANGED)
+    if changes:
+        last = changes[-1]
+        t.append(f"Last change {last.at[11:19]}: ", style="bold")
+        t.append(f"{describe(last)}\n")
+    else:
+        t.append("Last change: none recorded yet\n", style="bold")
+    if row.state == DeviceState.FAILED.value:
+        t.append(f"Failed: {row.reason or 'no reason recorded'}\n", style="bold reverse")
+    elif row.state == DeviceState.DEFERRED.value:
+        t.append(f"Deferred: {row.reason or 'no reason recorded'} (re-checked before the campaign ends)\n",
+                 style="bold")
+    retries = [r for r in latest(row, EventKind.ATTEMPT) if r.data.get("outcome") != "ok"]
+    if retries:
+        t.append(f"Last retry {retries[-1].at[11:19]}: {describe(retries[-1])}\n")
+    if row.verdicts:
+        t.append("Verdicts: ", style="bold")
+        t.append(" · ".join(f"{cve.removeprefix('CVE-')} {verdict_label(row.verdicts.get(cve, ''))}"
+                            for cve in CVE_IDS) + "\n")
+    else:
+        t.append(f"Verdicts: {no_verdict(row)}\n", style="bold")
+    return t
+
+
 def render_verdicts(row: MonitorRow) -> Text:
     t = Text()
     t.append("Verdicts and their evidence\n", style="bold underline")
@@ -68,7 +115,7 @@ def render_verdicts(row: MonitorRow) -> Text:
     for r in latest(row, EventKind.VERDICT):
         by_cve[str(r.data.get("cve"))] = r.data
     if not by_cve:
-        t.append("  no verdict yet (verification runs after the reboot)\n")
+        t.append(f"  {no_verdict(row)}\n")
     for cve in CVE_IDS:
         v = by_cve.get(cve)
         if v is None:
@@ -91,10 +138,10 @@ def render_verdicts(row: MonitorRow) -> Text:
 
 
 def render_work_order(row: MonitorRow) -> Text | None:
+    if row.delivery != DeliveryPath.MANUAL.value:
+        return None  # a networked unit has no work order: its triggers are on the timeline
     orders = latest(row, EventKind.WORK_ORDER)
     triggers = latest(row, EventKind.TRIGGER_EXERCISED)
-    if not orders and not triggers and row.delivery != "manual":
-        return None
     t = Text()
     t.append("Hands-on work order\n", style="bold underline")
     if not orders:
@@ -167,8 +214,9 @@ class MonitorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
+            yield Static("", id="monitor-trigger")  # a person is asked to act now: first of all
+            yield Static("", id="monitor-decisive")
             yield Static("", id="monitor-summary")
-            yield Static("", id="monitor-trigger")
             yield Static("", id="monitor-work-order")
             with Horizontal(id="monitor-actions"):
                 yield Button("Technician confirms…", id="btn-confirm-manual", variant="primary")
@@ -194,8 +242,8 @@ class MonitorScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "confirm_manual":
-            if self.read_only:
-                return False
+            if self.read_only or self.row.delivery != DeliveryPath.MANUAL.value:
+                return False  # hidden: only a hands-on unit is confirmed by a technician
             return True if self.row.state == "awaiting-technician" else None
         if action == "answer_trigger":
             if self.read_only:
@@ -209,6 +257,7 @@ class MonitorScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         row = self.row
+        self.query_one("#monitor-decisive", Static).update(render_decisive(row))
         self.query_one("#monitor-summary", Static).update(render_summary(row))
         order = render_work_order(row)
         wo = self.query_one("#monitor-work-order", Static)
@@ -222,8 +271,10 @@ class MonitorScreen(Screen[None]):
             asked.update(prompt)
         for button_id in ("#btn-trigger-done", "#btn-trigger-not"):
             self.query_one(button_id, Button).display = prompt is not None and not self.read_only
+        hands_on = row.delivery == DeliveryPath.MANUAL.value
+        self.query_one("#monitor-actions").display = (hands_on or prompt is not None) and not self.read_only
         button = self.query_one("#btn-confirm-manual", Button)
-        button.display = row.delivery == "manual" and not self.read_only
+        button.display = hands_on and not self.read_only
         button.disabled = row.state != "awaiting-technician"
         self.query_one("#monitor-verdicts", Static).update(render_verdicts(row))
         table = self.query_one("#monitor-timeline", DataTable)
