@@ -28,7 +28,7 @@ from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.indicators import ALL_CVES
 from orchestrator.domain.lifecycle import TERMINAL, DeviceState
 from orchestrator.domain.projection import Phase
-from orchestrator.domain.status import DEVICE_RECORDS, FleetStatus
+from orchestrator.domain.status import DEVICE_RECORDS, DeviceStatus, FleetStatus
 
 # Words and symbols, never colour alone: the describer's, so the table, the log and the CLI say the same.
 STATE_LABELS = STATE_WORDS
@@ -47,32 +47,125 @@ verdict_label = verdict_words
 
 @dataclass
 class MonitorRow:
-    """One monitor as the screen shows it. Mutable on purpose: folded in place, record by record."""
+    """One monitor as the screen shows it: a view over the projection's ``DeviceStatus``, read when shown
+    and never copied, so a row cannot drift from what ``cmspatch status`` and the exports read; the
+    inventory's values stand where the campaign has none (a monitor no campaign covers yet). Only the
+    timeline is the row's own (what the monitor screen lists)."""
 
     name: str
-    site: str = ""
-    ward: str = ""
-    bed: str = ""
-    model: str = ""
-    serial: str = ""
-    delivery: str = ""
-    asset_tag: str = ""
-    firmware_before: str = ""
-    firmware_after: str = ""
-    firmware_after_by: str = ""  # "technician NAME" when a person read it on the About screen
-    technician: str = ""  # hands-on path: who confirmed the install
-    state: str = "inventory"
-    reason: str = ""
-    wave: int | None = None
-    attempts: int = 0
-    retries: int = 0
-    verdicts: dict[str, str] = field(default_factory=dict)
-    last_at: str = ""
-    last_seq: int = 0
-    trigger_request: dict[str, Any] | None = None  # a technician is asked to exercise this trigger now
-    containment: dict[str, Any] | None = None  # latest containment record (domain.status facts)
-    vitals: list[dict[str, Any]] = field(default_factory=list)  # vitals checks against a simulator
+    fleet: FleetStatus | None = None  # the projection; this monitor's part is ``fleet.devices[name]``
+    inventory: Device | None = None
+    last_seq: int = 0  # the newest record folded for this monitor (an older one arriving late is stale)
     timeline: deque[JournalRecord] = field(default_factory=lambda: deque(maxlen=TIMELINE_LIMIT))
+
+    @property
+    def status(self) -> DeviceStatus | None:
+        return self.fleet.devices.get(self.name) if self.fleet is not None else None
+
+    def _either(self, key: str) -> str:
+        """The campaign's value, else the inventory's (a campaign-created header names every monitor)."""
+        st = self.status
+        value = getattr(st, key, None) if st is not None else None
+        if not value and self.inventory is not None:
+            value = getattr(self.inventory, key, None)
+        return str(getattr(value, "value", value) or "")  # delivery is an enum in the inventory
+
+    @property
+    def site(self) -> str:
+        return self._either("site")
+
+    @property
+    def ward(self) -> str:
+        return self._either("ward")
+
+    @property
+    def bed(self) -> str:
+        return self._either("bed")
+
+    @property
+    def model(self) -> str:
+        return self._either("model")
+
+    @property
+    def serial(self) -> str:
+        return self._either("serial")
+
+    @property
+    def delivery(self) -> str:
+        return self._either("delivery")
+
+    @property
+    def asset_tag(self) -> str:
+        return self._either("asset_tag")
+
+    @property
+    def firmware_before(self) -> str:
+        st = self.status
+        inventory = self.inventory.firmware if self.inventory is not None else None
+        return (st.firmware_before if st is not None else None) or inventory or ""
+
+    @property
+    def firmware_after(self) -> str:
+        st = self.status
+        return (st.firmware_after or "") if st is not None else ""
+
+    @property
+    def firmware_after_by(self) -> str:
+        """"technician NAME" when a person read it on the About screen."""
+        st = self.status
+        return st.firmware_after_by if st is not None else ""
+
+    @property
+    def technician(self) -> str:
+        """Hands-on path: who confirmed the install."""
+        st = self.status
+        return (st.technician or "") if st is not None else ""
+
+    @property
+    def state(self) -> str:
+        st = self.status
+        return st.state.value if st is not None else "inventory"
+
+    @property
+    def reason(self) -> str:
+        st = self.status
+        return st.reason if st is not None else ""
+
+    @property
+    def wave(self) -> int | None:
+        st = self.status
+        return st.wave if st is not None else None
+
+    @property
+    def attempts(self) -> int:
+        st = self.status
+        return st.highest_attempt if st is not None else 0
+
+    @property
+    def retries(self) -> int:
+        st = self.status
+        return st.retries if st is not None else 0
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        st = self.status
+        return {cve: v.value for cve, v in st.verdicts.items()} if st is not None else {}
+
+    @property
+    def trigger_request(self) -> dict[str, Any] | None:
+        """A technician is asked to exercise this trigger now."""
+        st = self.status
+        return st.trigger_request if st is not None else None
+
+    @property
+    def containment(self) -> dict[str, Any] | None:
+        """The latest containment record (``domain.status`` facts)."""
+        return self.fleet.containment(self.name) if self.fleet is not None else None
+
+    @property
+    def vitals(self) -> list[dict[str, Any]]:
+        """Vitals checks against a simulator, oldest first."""
+        return self.fleet.vitals(self.name) if self.fleet is not None else []
 
     @property
     def firmware(self) -> str:
@@ -80,19 +173,21 @@ class MonitorRow:
 
     def cells(self) -> tuple[str, ...]:
         """The table row, in ``FLEET_COLUMNS`` order."""
+        verdicts = self.verdicts
         return (
             self.site, self.ward, self.bed, self.model, self.serial, self.firmware,
             "! technician" if self.trigger_request else state_label(self.state),
-            *(verdict_label(self.verdicts.get(c, "")) for c in CVE_IDS),
+            *(verdict_label(verdicts.get(c, "")) for c in CVE_IDS),
         )
 
     def matches(self, column: str, needle: str) -> bool:
         if column == "state":
             return needle in self.state or needle in state_label(self.state).lower()
+        verdicts = self.verdicts
         if column in CVE_IDS:
-            return needle in self.verdicts.get(column, "")
+            return needle in verdicts.get(column, "")
         if column == "cve":
-            return any(needle in v for v in self.verdicts.values())
+            return any(needle in v for v in verdicts.values())
         return needle in str(getattr(self, column, "")).lower()
 
 
@@ -198,7 +293,7 @@ class FleetModel:
 
     Why the projection rather than a fold of our own: the CLI ``status``, the exports and a resumed
     engine read state through ``FleetStatus``; a second fold of the same records would drift from it.
-    ``MonitorRow`` is a display copy, refreshed from the projection for the monitors a drain touched.
+    ``MonitorRow`` is a view over it (no copy to refresh): a drain only says which rows changed.
     """
 
     def __init__(self) -> None:
@@ -258,11 +353,7 @@ class FleetModel:
     # -- seeding -------------------------------------------------------------------------------
     def load_inventory(self, devices: Iterable[Device]) -> None:
         for d in devices:
-            row = self.rows.get(d.name) or MonitorRow(name=d.name)
-            row.site, row.ward, row.bed, row.model, row.serial = d.site, d.ward, d.bed, d.model, d.serial
-            row.delivery, row.asset_tag = d.delivery.value, d.asset_tag or ""
-            row.firmware_before = row.firmware_before or (d.firmware or "")
-            self.rows[d.name] = row
+            self._row(d.name).inventory = d
 
     # -- folding -------------------------------------------------------------------------------
     def apply_many(self, records: Sequence[JournalRecord]) -> Changes:
@@ -282,8 +373,6 @@ class FleetModel:
             if line:
                 log.append(line)
                 self.log.append(line)
-        for name in devices:  # once per drain, however many records the monitor had
-            self._refresh(name)
         return Changes(frozenset(devices), campaign, tuple(log), len(records), tuple(asks))
 
     def apply(self, record: JournalRecord) -> Changes:
@@ -292,28 +381,8 @@ class FleetModel:
     def _row(self, name: str) -> MonitorRow:
         row = self.rows.get(name)
         if row is None:
-            row = self.rows[name] = MonitorRow(name=name)
+            row = self.rows[name] = MonitorRow(name=name, fleet=self.status)
         return row
-
-    def _refresh(self, name: str) -> None:
-        """Copy one monitor's projection into its display row (inventory values stay where it has none)."""
-        row = self._row(name)
-        row.containment = self.status.containment(name)
-        row.vitals = self.status.vitals(name)
-        st = self.status.devices.get(name)
-        if st is None:
-            return
-        row.model, row.serial = st.model or row.model, st.serial or row.serial
-        row.site, row.ward, row.bed = st.site or row.site, st.ward or row.ward, st.bed or row.bed
-        row.delivery, row.asset_tag = st.delivery or row.delivery, st.asset_tag or row.asset_tag
-        row.firmware_before = st.firmware_before or row.firmware_before
-        row.firmware_after = st.firmware_after or ""
-        row.firmware_after_by, row.technician = st.firmware_after_by, st.technician or ""
-        row.state, row.reason, row.wave = st.state.value, st.reason, st.wave
-        row.attempts, row.retries = st.highest_attempt, st.retries
-        row.verdicts = {cve: v.value for cve, v in st.verdicts.items()}
-        row.last_at = st.last_at or row.last_at
-        row.trigger_request = dict(st.trigger_request) if st.trigger_request else None
 
     def _apply(self, r: JournalRecord) -> tuple[set[str], bool, str | None]:
         if r.campaign == DEVICE_RECORDS:  # a fact about a monitor (containment, vitals): shown, not followed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.errors import CampaignError
 from tests.tui.synthetic import Recorder, demo_records, make_devices, patch_records
-from tui.model import Changes, FleetModel, FleetQuery, Inbox, Phase
+from tui.model import Changes, FleetModel, FleetQuery, Inbox, MonitorRow, Phase
 from tui.session import ReadOnlyRefused, Session, SessionConfig
 
 
@@ -167,3 +168,31 @@ def test_a_contact_that_fits_no_monitor_redraws_the_campaign_tab_and_is_listed()
              "kind": "connect", "sha256": "ab" * 32, "why": "no monitor at this address"}]}))
     assert changes.campaign
     assert [c["source"] for c in model.status.unattributed_contacts()] == ["127.88.0.5:4000"]
+
+
+def test_a_row_is_a_view_over_the_projection_not_a_copy_of_it() -> None:
+    devices, records = demo_records(12)
+    model = FleetModel()
+    model.load_inventory(devices)
+    model.apply_many(records)
+    assert {f.name for f in dataclasses.fields(MonitorRow)} == {"name", "fleet", "inventory", "last_seq",
+                                                                 "timeline"}  # nothing copied to drift
+    for name, st in model.status.devices.items():
+        row = model.rows[name]
+        assert row.status is st
+        assert (row.state, row.reason, row.wave, row.attempts, row.retries, row.firmware_after) == \
+            (st.state.value, st.reason, st.wave, st.highest_attempt, st.retries, st.firmware_after or "")
+        assert row.verdicts == {cve: v.value for cve, v in st.verdicts.items()}
+    st = model.status.devices["mon-0002"]
+    st.reason = "changed in the projection"  # whatever the projection holds is what the row shows
+    assert model.rows["mon-0002"].reason == "changed in the projection"
+
+
+def test_a_monitor_no_campaign_covers_shows_its_inventory() -> None:
+    devices = make_devices(2)
+    model = FleetModel()
+    model.load_inventory(devices)
+    row = model.rows[devices[1].name]
+    assert row.status is None and row.state == "inventory"
+    assert (row.site, row.serial, row.delivery, row.firmware) == \
+        (devices[1].site, devices[1].serial, devices[1].delivery.value, devices[1].firmware)
