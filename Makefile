@@ -12,8 +12,9 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck unit deps venv bench clean
 
+# KEEP=1 keeps the demo's journal after it ends (its path is printed), to export or inspect it.
 demo: venv deps
-	$(BIN)/cmspatch demo
+	$(BIN)/cmspatch demo $(if $(KEEP),--keep)
 
 test: venv deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -142,6 +142,11 @@ class Demo:
         return {"on-bench": unit.power_on, "patient-simulator": unit.attach_simulator,
                 "menu-update": lambda: unit.press("menu-update"), "boot-key": lambda: unit.press("boot-key")}
 
+    @property
+    def kept(self) -> bool:
+        """The work directory, journal included, stays after ``close`` (given, or kept on request)."""
+        return not self._owned_workdir
+
     def close(self) -> None:
         """Stop the sinkhole and the fleet; remove the work directory if ``start_demo`` made it."""
         self._stack.close()
@@ -187,10 +192,11 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
                address_prefix: str = "127.77", port: int | None = None,
                indicator_map: IndicatorMap | None = None, sinkhole: bool = True,
                policy: CampaignPolicy | None = None, bench_map: IndicatorMap | None = None,
-               progress: Callable[[str], None] | None = None) -> Demo:
-    """Start the demo fleet and its trust material; ``Demo.close()`` undoes it (also on error here)."""
+               progress: Callable[[str], None] | None = None, keep: bool = False) -> Demo:
+    """Start the demo fleet and its trust material; ``Demo.close()`` undoes it (also on error here).
+    ``keep``: a work directory made here outlives the demo (its journal is for exporting afterwards)."""
     say = progress or (lambda _msg: None)
-    owned = workdir is None
+    owned = workdir is None and not keep
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="cmspatch-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     indicator_map = indicator_map or IndicatorMap()
@@ -233,7 +239,7 @@ def start_demo(workdir: str | os.PathLike[str] | None = None, *, monitors: int =
         return demo
     except BaseException:
         stack.close()
-        if owned:
+        if workdir is None:  # made here and never used: nothing in it to keep
             shutil.rmtree(root, ignore_errors=True)
         raise
 

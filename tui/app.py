@@ -32,7 +32,7 @@ from orchestrator.errors import CmspatchError
 from tui.model import Changes, FleetModel, Phase
 from tui.screens.campaign import CampaignView
 from tui.screens.fleet import FleetView
-from tui.screens.modals import ConfirmModal, HelpScreen, TechnicianModal, TriggerAnswerModal
+from tui.screens.modals import ConfirmModal, ExportModal, HelpScreen, TechnicianModal, TriggerAnswerModal
 from tui.screens.monitor import MonitorScreen
 from tui.screens.package import PackageView
 from tui.session import OutcomeLike, Session
@@ -58,6 +58,7 @@ class CmspatchApp(App[int]):
         Binding("z", "pause", "Pause"),
         Binding("r", "resume", "Resume"),
         Binding("x", "abort", "Abort…"),
+        Binding("e", "export", "Export…"),
         Binding("l", "toggle_log", "Log"),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -261,6 +262,8 @@ class CmspatchApp(App[int]):
         }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "export":  # reading the journal decides nothing: read-only windows export too
+            return self.session.config.export is not None and bool(self.session.config.export_formats)
         if action in ACTIONS:
             if self.session.read_only:
                 return False  # hidden: a read-only window offers no decisions
@@ -291,6 +294,36 @@ class CmspatchApp(App[int]):
 
     def action_toggle_log(self) -> None:
         self._main(LogPane).toggle_class("hidden")
+
+    def action_export(self) -> None:
+        config = self.session.config
+        if config.export is None or not config.export_formats:
+            self.notify("This window has no journal to export from.", severity="warning")
+            return
+        campaign = self.model.campaign_id or config.campaign_id
+        self.push_screen(ExportModal(config.export_formats, campaign),
+                         lambda answer: self._export(answer, campaign))
+
+    def _export(self, answer: tuple[str, str] | None, campaign: str | None) -> None:
+        if answer is not None:
+            fmt, out = answer
+            self._write_export(fmt, Path(out).expanduser(), campaign)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _write_export(self, fmt: str, out: Path, campaign: str | None) -> None:
+        """Blocking (the journal's chain is verified first): a worker, so the screen keeps moving."""
+        try:
+            words = self.session.export(fmt, out, campaign)
+        except CmspatchError as exc:
+            self.call_from_thread(self.notify, f"{exc.message} [{exc.reason}]", title="Export refused",
+                                  severity="error", timeout=10)
+            return
+        except Exception as exc:  # a bug: say so, keep the window usable
+            self.call_from_thread(self.notify, f"internal error: {type(exc).__name__}: {exc}",
+                                  title="Export failed", severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, words, title="Export written", timeout=10)
+        self.call_from_thread(self._main(LogPane).add, [words])
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -466,6 +499,9 @@ class CmspatchApp(App[int]):
                             lambda: self._filter("cve:vulnerable"))
         yield SystemCommand("Clear fleet filter", "Show every monitor", lambda: self._filter(""))
         yield SystemCommand("Toggle log pane", "Show or hide the log", self.action_toggle_log)
+        if self.session.config.export is not None:
+            yield SystemCommand("Export", "CSV, JSON, HTML, CSAF or CycloneDX from the journal",
+                                self.action_export)
         if not self.session.read_only:
             yield SystemCommand("Start campaign", "Asks for confirmation", self.action_start)
             yield SystemCommand("Approve next wave", "Asks for confirmation", self.action_approve)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.domain.campaign import Ending
@@ -112,6 +113,8 @@ class SessionConfig:
     - ``new_engine(verified_package)``: a fresh campaign.
     - ``resume_engine(verified_package)``: ``Engine.resume`` of ``campaign_id`` from the journal.
     - ``read_journal(since_seq)``: records of the watched campaign after ``since_seq`` (journal poll).
+    - ``export(format, out, campaign)``: ``cmspatch export``'s own function over this window's journal
+      (``cli.export.write_export``), returning what it wrote in words; ``export_formats`` its formats.
     """
 
     operator: str
@@ -132,6 +135,8 @@ class SessionConfig:
     # ``bench``: a hands-on unit's bench session (``BenchRunner``; blocks for its whole window: call from
     # a worker). Its own writer of the journal, the campaign's sinkhole when one runs in this window.
     bench: BenchRunner | None = None
+    export: Callable[[str, Path, str | None], str] | None = None
+    export_formats: tuple[str, ...] = ()
 
 
 class Session:
@@ -238,6 +243,13 @@ class Session:
             raise CampaignError("this window has no bench station (open it with cmspatch tui --journal)",
                                 reason="no-bench")
         return self.config.bench(campaign, device, technician, prompter, self.inbox.put)
+
+    def export(self, fmt: str, out: Path, campaign: str | None) -> str:
+        """Write an export of the journal (blocking: call from a worker). Not a decision: an export only
+        reads the journal, so a read-only window may make one too."""
+        if self.config.export is None:
+            raise CampaignError("this window has no journal to export from", reason="no-journal")
+        return self.config.export(fmt, out, campaign)
 
     def stop(self) -> None:
         """Leaving the window: the engine stops at its next step boundary (``Engine.interrupt``), the

@@ -169,44 +169,84 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, columns: ColumnMap | None, key: Signer | None) -> int:
+    summary = write_export(args.journal, args.format, args.out, campaign=args.campaign, columns=columns,
+                           publisher=args.publisher, namespace=args.publisher_namespace, tlp=args.tlp,
+                           key=key, signed_by=args.signed_by)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(export_words(summary))
+        if key is not None:
+            print(f"signed: {summary['signature']} (key {key.keyid})")
+    sig_path = Path(f"{args.out}.sig")
+    if key is None and sig_path.exists():
+        print(
+            f"cmspatch: warning: {sig_path} is from an earlier export and no longer matches {args.out}; "
+            "re-run with --sign or remove it",
+            file=sys.stderr,
+        )
+    return int(ExitCode.OK)
+
+
+def write_export(
+    journal_file: str | Path,
+    fmt: str,
+    out: Path,
+    *,
+    campaign: str | None = None,
+    columns: ColumnMap | None = None,
+    publisher: str | None = None,
+    namespace: str | None = None,
+    tlp: str = "AMBER",
+    key: Signer | None = None,
+    signed_by: str | None = None,
+) -> dict[str, Any]:
+    """Write one export of ``journal_file`` to ``out`` (atomically) and return what was written: the one
+    export function, for ``cmspatch export`` and the TUI's export action alike. A user's mistake (no
+    such campaign, format or directory, an unwritable path) is a ``UsageError``, never a traceback."""
     from orchestrator.adapters.journal_sqlite import SqliteJournal
     from orchestrator.adapters.trust_files import atomic_write
     from orchestrator.exports.model import build_model
     from orchestrator.exports.signing import sign_export
 
-    with SqliteJournal(args.journal, read_only=True) as journal:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})", reason="bad-format")
+    with SqliteJournal(journal_file, read_only=True) as journal:
         say_report(journal.verify_or_raise(anchors_required=False))
         records = list(journal.records())
     try:
-        model = build_model(records, args.campaign, publisher=args.publisher, generated_at=_now())
+        model = build_model(records, campaign, publisher=publisher, generated_at=_now())
     except ExportError as exc:  # no such campaign: the command line asked for something absent
         raise UsageError(exc.message, reason=exc.reason) from exc
     try:
-        data = render(model, args.format, columns=columns, namespace=args.publisher_namespace, tlp=args.tlp)
+        data = render(model, fmt, columns=columns, namespace=namespace, tlp=tlp)
     except ExportError as exc:
         if exc.reason in ("namespace-invalid", "tlp-invalid"):  # the command line's fault: exit 2
             raise UsageError(exc.message, reason=exc.reason) from exc
         raise
-    atomic_write(args.out, data)
-    sig_path = Path(f"{args.out}.sig")
-    if key is not None:
-        atomic_write(
-            sig_path,
-            sign_export(
-                data,
-                key,
-                fmt=args.format,
-                campaign=model.campaign.id,
-                chain_head=model.chain_head,
-                chain_seq=model.chain_records,  # seqs run 1..N without a gap: build_model verified it
-                name=args.out.name,
-                signed_at=_now(),
-                signed_by=operator_name(args.signed_by),
-            ),
-        )
-    summary = {
-        "out": str(args.out),
-        "format": args.format,
+    sig_path = Path(f"{out}.sig")
+    try:
+        atomic_write(out, data)
+        if key is not None:
+            atomic_write(
+                sig_path,
+                sign_export(
+                    data,
+                    key,
+                    fmt=fmt,
+                    campaign=model.campaign.id,
+                    chain_head=model.chain_head,
+                    chain_seq=model.chain_records,  # seqs run 1..N without a gap: build_model verified it
+                    name=out.name,
+                    signed_at=_now(),
+                    signed_by=operator_name(signed_by),
+                ),
+            )
+    except OSError as exc:  # a read-only directory, a full disk: the path given, not a bug
+        raise UsageError(f"{out}: cannot write: {exc.strerror or exc}", reason="export-unwritable") from exc
+    return {
+        "out": str(out),
+        "format": fmt,
         "bytes": len(data),
         "campaign": model.campaign.id,
         "chain_head": model.chain_head,
@@ -216,26 +256,17 @@ def _export(args: argparse.Namespace, columns: ColumnMap | None, key: Signer | N
         "survey": model.survey_totals() if model.campaign.mode != "patch" else None,
         "signature": str(sig_path) if key is not None else None,
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
-        if model.campaign.mode != "patch":  # a read-only run installed nothing: say what it saw instead
-            counts = f"{model.campaign.mode}: " + ", ".join(
-                f"{n} {s}" for s, n in model.survey_totals().items() if n)
-        print(
-            f"wrote {args.out} ({args.format}, {len(data)} bytes): campaign {model.campaign.id}, "
-            f"{len(model.devices)} monitors ({counts}), chain head {model.chain_head}"
-        )
-        if key is not None:
-            print(f"signed: {sig_path} (key {key.keyid})")
-    if key is None and sig_path.exists():
-        print(
-            f"cmspatch: warning: {sig_path} is from an earlier export and no longer matches {args.out}; "
-            "re-run with --sign or remove it",
-            file=sys.stderr,
-        )
-    return int(ExitCode.OK)
+
+
+def export_words(summary: dict[str, Any]) -> str:
+    """What ``write_export`` wrote, in one line."""
+    counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
+    if summary["mode"] != "patch":  # a read-only run installed nothing: say what it saw instead
+        seen = (summary["survey"] or {}).items()
+        counts = f"{summary['mode']}: " + ", ".join(f"{n} {s}" for s, n in seen if n)
+    return (f"wrote {summary['out']} ({summary['format']}, {summary['bytes']} bytes): campaign "
+            f"{summary['campaign']}, {summary['monitors']} monitors ({counts}), "
+            f"chain head {summary['chain_head']}")
 
 
 def say_report(report: ChainReport) -> None:

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                       help="run the demo campaign without the UI, approving every wave (--yes)")
     demo.add_argument("--monitors", type=int, default=50)
     demo.add_argument("--workdir", type=Path, help="keep the fleet, journal and packages here")
+    demo.add_argument("--keep", action="store_true",
+                      help="keep the demo's work directory (its journal) after the demo, to export or "
+                      "inspect it (make demo KEEP=1)")
     demo.add_argument("--refused", action="store_true",
                       help="open with the January-2025 package, which the trust checks refuse")
     demo.add_argument("--read-only", action="store_true")
@@ -89,6 +92,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             raise UsageError(f"no campaign {args.campaign} in {journal_file}", reason="unknown-campaign")
         config = SessionConfig(operator=operator, read_only=args.read_only, campaign_id=args.campaign,
                                title=f"cmspatch · {journal_file.name}")
+        _exports(config, journal_file)
         if args.campaign:
             # every record: the view keeps its campaign's and the monitors' facts (containment, vitals)
             config.read_journal = lambda since: journal.records(since_seq=since)
@@ -176,6 +180,17 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
     config.resume_engine = resume_engine
 
 
+def _exports(config: Any, journal_file: Path) -> None:
+    """The TUI's export action: ``cmspatch export``'s own function over this window's journal."""
+    from orchestrator.cli import export
+
+    def write(fmt: str, out: Path, campaign: str | None) -> str:
+        return export.export_words(export.write_export(journal_file, fmt, out, campaign=campaign))
+
+    config.export = write
+    config.export_formats = export.FORMATS
+
+
 def _run_app(session: Any) -> int:
     from tui.app import CmspatchApp
 
@@ -210,16 +225,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(f"cmspatch demo: {message}", file=sys.stderr, flush=True)
 
-    demo = start_demo(args.workdir, monitors=args.monitors, fast=args.fast,
+    demo = start_demo(args.workdir, monitors=args.monitors, fast=args.fast, keep=args.keep,
                       address_prefix=args.address_prefix or pick_prefix(port=args.port), port=args.port,
                       indicator_map=IndicatorMap(args.indicator_prefix),
                       reboot_seconds=0.5 if args.fast else 1.0, progress=say,
                       policy=demo_policy(fast=args.fast, trigger_by=args.trigger_by))
     with demo:
-        say(f"fleet up; journal {demo.journal_path}; inventory {demo.inventory_path}")
-        if args.headless:
-            return _demo_headless(demo, args)
-        return _demo_tui(demo, args)
+        say(f"fleet up; inventory {demo.inventory_path}")
+        say(f"journal {demo.journal_path} ({demo_keeps(demo)})")
+        code = _demo_headless(demo, args) if args.headless else _demo_tui(demo, args)
+    say(demo_epilogue(demo))
+    return code
+
+
+def demo_keeps(demo: Any) -> str:
+    return "kept after the demo" if demo.kept else \
+        "removed when the demo ends: keep it with make demo KEEP=1, or cmspatch demo --keep"
+
+
+def demo_epilogue(demo: Any) -> str:
+    """The demo's last words: where its journal is and the commands that read it, or that it is gone."""
+    journal = demo.journal_path
+    if not demo.kept:
+        return (f"the journal {journal} went with the demo; to keep it: make demo KEEP=1 "
+                "(cmspatch demo --keep, or --workdir DIR)")
+    return (f"the journal is kept: {journal}\n"
+            f"  report: cmspatch export --journal {journal} --format html --out cmspatch-demo.html\n"
+            f"  status: cmspatch status --journal {journal}\n"
+            f"  watch:  cmspatch tui --journal {journal} --campaign ID --read-only\n"
+            f"  remove it with: rm -r {demo.workdir}")
 
 
 def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
@@ -254,10 +288,9 @@ def _demo_tui(demo: Any, args: argparse.Namespace) -> int:
             new_engine=lambda package: demo.engine(package, journal, operator=operator),
             title=f"cmspatch demo · {args.monitors} emulated monitors",
             technician_hands=demo.press_trigger)
+        _exports(config, demo.journal_path)
         session = Session(config)
         code = _run_app(session)
         if session.engine is not None:
-            cid = session.engine.campaign_id
-            print(f"cmspatch demo: campaign {cid} left in {demo.journal_path} (removed with the demo "
-                  "unless --workdir was given)", file=sys.stderr)
+            print(f"cmspatch demo: campaign {session.engine.campaign_id} is in the journal", file=sys.stderr)
     return code

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown
+from textual.widgets import Button, Input, Label, Markdown, Select
 
 MODAL_CSS = """
 {name} {{ align: center middle; }}
@@ -149,6 +149,54 @@ class TriggerAnswerModal(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
+class ExportModal(ModalScreen[tuple[str, str] | None]):
+    """Which format, and where: returns ``(format, output path)``. The file is written by ``cmspatch
+    export``'s own function, atomically, so a reader never sees half of it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = MODAL_CSS.format(name="ExportModal") + "ExportModal Select { margin: 1 0; }"
+
+    def __init__(self, formats: tuple[str, ...], campaign: str | None) -> None:
+        super().__init__()
+        self.formats = formats
+        self.campaign = campaign or "campaign"
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Export {self.campaign} from the journal")
+            yield Select([(f, f) for f in self.formats], value=self.formats[0], allow_blank=False,
+                         id="export-format")
+            yield Input(value=self._default(self.formats[0]), placeholder="output file", id="export-out")
+            with Horizontal():
+                yield Button("Cancel", id="export-no")
+                yield Button("Write export", id="export-yes", variant="success")
+
+    def _default(self, fmt: str) -> str:
+        return f"cmspatch-{self.campaign}.{EXTENSIONS.get(fmt, fmt)}"
+
+    @on(Select.Changed, "#export-format")
+    def _format_changed(self, event: Select.Changed) -> None:
+        out = self.query_one("#export-out", Input)
+        if any(out.value == self._default(f) for f in self.formats):  # not typed by hand: follow the format
+            out.value = self._default(str(event.value))
+
+    @on(Button.Pressed, "#export-yes")
+    @on(Input.Submitted, "#export-out")
+    def _yes(self) -> None:
+        out = self.query_one("#export-out", Input).value.strip()
+        if not out:
+            self.notify("Where should the export go? Type a file name.", severity="warning")
+            return
+        self.dismiss((str(self.query_one("#export-format", Select).value), out))
+
+    @on(Button.Pressed, "#export-no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+EXTENSIONS = {"csv": "csv", "json": "json", "html": "html", "csaf": "csaf.json", "cyclonedx": "cdx.json"}
+
+
 HELP = """\
 # cmspatch - keys
 
@@ -164,6 +212,7 @@ HELP = """\
 | `z` / `r` | pause / resume |
 | `x` | abort the campaign (asks for a reason) |
 | `m` | on a hands-on monitor: the technician confirms the work order (asks first) |
+| `e` | export the campaign from the journal (format, file; written atomically) |
 | `l` | show / hide the log pane |
 | `ctrl+p` | command palette: every action above by name |
 | `escape` | back / cancel |
