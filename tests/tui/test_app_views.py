@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 
+from orchestrator.domain.events import JournalRecord
 from tests.tui.screen_text import screen_text
 from tests.tui.synthetic import demo_records
 from tui.app import CmspatchApp
@@ -18,10 +20,11 @@ from tui.widgets.fleet_table import FleetTable
 SIZE = (160, 50)
 
 
-def recorded_app() -> CmspatchApp:
-    devices, records = demo_records(12)
+def recorded_app(n: int = 12, extra: Iterable[JournalRecord] = ()) -> CmspatchApp:
+    """The app over the synthetic campaign at its first gate (and ``extra`` records after it)."""
+    devices, records = demo_records(n)
     session = Session(SessionConfig(operator="a.rossi", devices=tuple(devices)))
-    for record in records:
+    for record in (*records, *extra):
         session.inbox.put(record)
     return CmspatchApp(session)
 

@@ -10,27 +10,21 @@ from textual.pilot import Pilot
 
 from orchestrator.domain.events import EventKind
 from tests.tui.screen_text import screen_text
-from tests.tui.synthetic import Recorder, demo_records
+from tests.tui.synthetic import Recorder
+from tests.tui.test_app_views import recorded_app, settled
 from tui.app import CmspatchApp
 from tui.model import COLUMN_KEYS, CVE_IDS, FLEET_COLUMNS, fit_columns
-from tui.session import Session, SessionConfig
 from tui.widgets.fleet_table import FleetTable
 
 NARROW = (80, 24)
 
 
-def _app(n: int = 12, extra: tuple[Any, ...] = ()) -> CmspatchApp:
-    devices, records = demo_records(n)
-    session = Session(SessionConfig(operator="a.rossi", devices=tuple(devices), title="cmspatch"))
-    for record in (*records, *extra):
-        session.inbox.put(record)
-    return CmspatchApp(session)
-
-
-async def _settled(pilot: Pilot[Any]) -> None:
-    while len(pilot.app.session.inbox):  # type: ignore[attr-defined]
-        await pilot.pause(0.05)
-    await pilot.pause(0.3)
+async def _open(app: CmspatchApp, pilot: Pilot[Any], name: str) -> str:
+    """The monitor's screen as shown (the visible part only: nothing asserted on it needs a scroll)."""
+    await settled(pilot)
+    app.open_monitor(name)
+    await pilot.pause(0.2)
+    return screen_text(app)
 
 
 def test_columns_give_way_in_order_and_state_and_the_cves_never_do() -> None:
@@ -46,9 +40,9 @@ def test_columns_give_way_in_order_and_state_and_the_cves_never_do() -> None:
 
 
 async def test_at_80x24_the_fleet_table_shows_state_and_every_cve() -> None:
-    app = _app()
+    app = recorded_app()
     async with app.run_test(size=NARROW) as pilot:
-        await _settled(pilot)
+        await settled(pilot)
         header = next(line for line in screen_text(app).splitlines() if "State" in line)
         for cve in CVE_IDS:
             assert cve.removeprefix("CVE-") in header, header
@@ -56,14 +50,14 @@ async def test_at_80x24_the_fleet_table_shows_state_and_every_cve() -> None:
         table = app.query_one(FleetTable)
         assert table.get_cell("mon-0002", "state") == "✖ failed"
         await pilot.resize_terminal(160, 50)
-        await _settled(pilot)
+        await settled(pilot)
         assert "firmware" in table.shown_keys and table.get_cell("mon-0002", "state") == "✖ failed"
 
 
 async def test_sorting_by_a_hidden_column_still_orders_the_rows() -> None:
-    app = _app()
+    app = recorded_app()
     async with app.run_test(size=NARROW) as pilot:
-        await _settled(pilot)
+        await settled(pilot)
         table = app.query_one(FleetTable)
         assert "site" not in table.shown_keys  # the default sort, given way at 80 columns
         order = [str(k.value) for k in table.rows]
@@ -72,12 +66,9 @@ async def test_sorting_by_a_hidden_column_still_orders_the_rows() -> None:
 
 
 async def test_a_failed_monitor_opens_on_why_and_says_it_was_never_verified() -> None:
-    app = _app()
+    app = recorded_app()
     async with app.run_test(size=NARROW) as pilot:
-        await _settled(pilot)
-        app.open_monitor("mon-0002")
-        await pilot.pause(0.2)
-        text = screen_text(app)  # the visible screen only: nothing here needs a scroll
+        text = await _open(app, pilot, "mon-0002")
         assert "Last change 20:00:22: installing -> ✖ failed" in text
         assert "Failed: installer exited 1: not enough space" in text
         assert "Verdicts: no verdict: failed before verification" in text
@@ -85,12 +76,9 @@ async def test_a_failed_monitor_opens_on_why_and_says_it_was_never_verified() ->
 
 
 async def test_a_patched_monitor_opens_on_its_verdict_per_cve() -> None:
-    app = _app()
+    app = recorded_app()
     async with app.run_test(size=NARROW) as pilot:
-        await _settled(pilot)
-        app.open_monitor("mon-0000")
-        await pilot.pause(0.2)
-        text = screen_text(app)
+        text = await _open(app, pilot, "mon-0000")
         assert "verifying -> ✔ patched" in text
         for cve in CVE_IDS:
             assert f"{cve.removeprefix('CVE-')} ✔ fixed" in text
@@ -101,9 +89,9 @@ async def test_hands_on_sections_only_on_a_hands_on_unit() -> None:
     r.seq = 10_000  # after the demo's records
     exercised = r.rec(EventKind.TRIGGER_EXERCISED, {"trigger": "menu-update", "by": "technician M. Rossi"},
                       "mon-0000")
-    app = _app(25, (exercised,))
+    app = recorded_app(25, (exercised,))
     async with app.run_test(size=(160, 50)) as pilot:
-        await _settled(pilot)
+        await settled(pilot)
         assert app.model.rows["mon-0024"].delivery == "manual"
         app.open_monitor("mon-0000")  # networked, though a technician exercised a trigger on it
         await pilot.pause(0.2)
