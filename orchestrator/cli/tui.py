@@ -22,6 +22,7 @@ from typing import Any
 from orchestrator.cli.people import operator_name
 from orchestrator.domain.campaign import TRIGGER_BY
 from orchestrator.domain.indicators import IndicatorMap
+from orchestrator.domain.status import DEVICE_RECORDS
 from orchestrator.errors import UsageError
 
 PACKAGE_ARGS = ("inventory", "package", "manifest", "policy")
@@ -249,11 +250,16 @@ def demo_epilogue(demo: Any) -> str:
     if not demo.kept:
         return (f"the journal {journal} went with the demo; to keep it: make demo KEEP=1 "
                 "(cmspatch demo --keep, or --workdir DIR)")
-    return (f"the journal is kept: {journal}\n"
-            f"  report: cmspatch export --journal {journal} --format html --out cmspatch-demo.html\n"
-            f"  status: cmspatch status --journal {journal}\n"
-            f"  watch:  cmspatch tui --journal {journal} --campaign ID --read-only\n"
-            f"  remove it with: rm -r {demo.workdir}")
+    from orchestrator.adapters.journal_sqlite import SqliteJournal
+
+    with SqliteJournal(journal, read_only=True) as kept:
+        campaigns = [c for c in kept.campaigns() if c != DEVICE_RECORDS]
+    lines = [f"the journal is kept: {journal}",
+             f"  report: cmspatch export --journal {journal} --format html --out cmspatch-demo.html",
+             f"  status: cmspatch status --journal {journal}"]
+    if campaigns:  # none when the window closed before a campaign started
+        lines.append(f"  watch:  cmspatch tui --journal {journal} --campaign {campaigns[-1]} --read-only")
+    return "\n".join([*lines, f"  remove it with: rm -r {demo.workdir}"])
 
 
 def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
@@ -270,7 +276,7 @@ def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
             outcome = engine.run(auto_approve=True)
     print(f"cmspatch demo: campaign {outcome.campaign_id}: {outcome.message} "
           f"({campaign._nonzero(outcome.counts)})", file=sys.stderr)
-    for name in demo.manual_units if args.workdir else ():
+    for name in demo.manual_units if demo.kept else ():  # the command needs the journal to outlive the demo
         print(f"cmspatch demo: hands-on unit {name} waits for a technician: cmspatch confirm {name} "
               f"--technician NAME --journal {demo.journal_path}", file=sys.stderr)
     return int(campaign.exit_code_of(outcome))

@@ -44,6 +44,8 @@ def test_a_kept_demo_names_its_journal_and_the_export_that_reads_it(
     words[words.index("--out") + 1] = str(out)
     assert main(words) == 0  # the command it printed works as printed
     assert "campaign" in out.read_text()
+    watch = re.search(r"watch:  cmspatch tui --journal (\S+) --campaign (\S+) --read-only", err)
+    assert watch and watch.group(1) == str(journal) and watch.group(2).startswith("c-"), err
 
 
 def test_a_demo_not_kept_says_its_journal_went_and_how_to_keep_it(
