@@ -152,6 +152,12 @@ class MonitorRow:
         return {cve: v.value for cve, v in st.verdicts.items()} if st is not None else {}
 
     @property
+    def verdict_levels(self) -> dict[str, str]:
+        """How each verdict was established (``domain.evidence``: device+network, bench, recorded)."""
+        st = self.status
+        return {cve: v.value for cve, v in st.verdict_levels.items()} if st is not None else {}
+
+    @property
     def trigger_request(self) -> dict[str, Any] | None:
         """A technician is asked to exercise this trigger now."""
         st = self.status

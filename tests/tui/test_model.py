@@ -183,6 +183,7 @@ def test_a_row_is_a_view_over_the_projection_not_a_copy_of_it() -> None:
         assert (row.state, row.reason, row.wave, row.attempts, row.retries, row.firmware_after) == \
             (st.state.value, st.reason, st.wave, st.highest_attempt, st.retries, st.firmware_after or "")
         assert row.verdicts == {cve: v.value for cve, v in st.verdicts.items()}
+        assert row.verdict_levels == {cve: v.value for cve, v in st.verdict_levels.items()}
     st = model.status.devices["mon-0002"]
     st.reason = "changed in the projection"  # whatever the projection holds is what the row shows
     assert model.rows["mon-0002"].reason == "changed in the projection"

@@ -104,3 +104,16 @@ async def test_hands_on_sections_only_on_a_hands_on_unit() -> None:
         await pilot.pause(0.2)
         assert "Hands-on work order" in screen_text(app)
         assert app.screen.check_action("confirm_manual", ()) is None  # shown, not yet possible
+
+
+async def test_a_verdict_proven_at_the_bench_says_so_beside_the_tick() -> None:
+    r = Recorder()
+    r.seq = 20_000
+    bench = [r.rec(EventKind.VERDICT, {"cve": cve, "verdict": "fixed", "level": "bench",
+                                       "reason": "silent on the bench", "evidence": []}, "mon-0003")
+             for cve in CVE_IDS]
+    app = recorded_app(12, bench)
+    async with app.run_test(size=NARROW) as pilot:
+        text = await _open(app, pilot, "mon-0003")
+        assert "0626 ✔ fixed (bench)" in text
+        assert "(device+network)" not in text

@@ -16,7 +16,7 @@ from orchestrator.domain.bench import may_bench
 from orchestrator.domain.describe import describe
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
-from orchestrator.domain.evidence import level_of
+from orchestrator.domain.evidence import EvidenceLevel, level_of
 from orchestrator.domain.handson import next_step
 from orchestrator.domain.lifecycle import DeviceState
 from tui.model import CVE_IDS, FleetModel, MonitorRow, state_label, verdict_label
@@ -79,6 +79,12 @@ def no_verdict(row: MonitorRow) -> str:
     return "no verdict yet (verification runs after the reboot)"
 
 
+def _level_note(level: str | None) -> str:
+    """Said when a verdict is not the device and the network's together: a bench silence or a record
+    is a weaker proof, and the person reading must see so beside the tick."""
+    return f" ({level})" if level and level != EvidenceLevel.DEVICE_NETWORK.value else ""
+
+
 def render_decisive(row: MonitorRow) -> Text:
     """The timeline's decisive rows, first, so they are on screen without scrolling however long the
     timeline and the evidence are: the last state change, why it failed or waits, the verdict per CVE,
@@ -100,9 +106,10 @@ def render_decisive(row: MonitorRow) -> Text:
     if retries:
         t.append(f"Last retry {retries[-1].at[11:19]}: {describe(retries[-1])}\n")
     if row.verdicts:
+        verdicts, levels = row.verdicts, row.verdict_levels
         t.append("Verdicts: ", style="bold")
-        t.append(" · ".join(f"{cve.removeprefix('CVE-')} {verdict_label(row.verdicts.get(cve, ''))}"
-                            for cve in CVE_IDS) + "\n")
+        t.append(" · ".join(f"{cve.removeprefix('CVE-')} {verdict_label(verdicts.get(cve, ''))}"
+                            + _level_note(levels.get(cve)) for cve in CVE_IDS) + "\n")
     else:
         t.append(f"Verdicts: {no_verdict(row)}\n", style="bold")
     return t
