@@ -52,9 +52,13 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
+
+if TYPE_CHECKING:  # the parent measures children: it imports no more of cmspatch than it must
+    from orchestrator.domain.devices import Device
+    from orchestrator.ports import CommandResult, DeviceSession, DeviceTransport, ProgressCallback
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -235,13 +239,13 @@ class CountingTransport:
     """Counts the monitor-steps the engine takes over a transport: every command run, upload and
     reconnect on any session it opens (the unit the controller's CPU is divided by)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: DeviceTransport) -> None:
         self._inner = inner
         self.name = inner.name
         self.steps = 0
         self._lock = threading.Lock()
 
-    def open(self, device: Any) -> Any:
+    def open(self, device: Device) -> DeviceSession:
         return _CountingSession(self._inner.open(device), self)
 
     def count(self) -> None:
@@ -250,18 +254,31 @@ class CountingTransport:
 
 
 class _CountingSession:
-    def __init__(self, inner: Any, counter: CountingTransport) -> None:
+    """``ports.DeviceSession`` around another, counting its steps (every method spelt out: the port's
+    contract, not whatever the session happens to have)."""
+
+    def __init__(self, inner: DeviceSession, counter: CountingTransport) -> None:
         self._inner = inner
         self._counter = counter
+        self.device = inner.device
 
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if name in ("run", "put", "reconnect"):
-            def counted(*args: Any, **kwargs: Any) -> Any:
-                self._counter.count()
-                return value(*args, **kwargs)
-            return counted
-        return value
+    def run(self, command: str, *, timeout: float = 30.0) -> CommandResult:
+        self._counter.count()
+        return self._inner.run(command, timeout=timeout)
+
+    def put(self, local: Path, remote: str, *, progress: ProgressCallback | None = None) -> None:
+        self._counter.count()
+        self._inner.put(local, remote, progress=progress)
+
+    def reconnect(self, *, timeout: float) -> None:
+        self._counter.count()
+        self._inner.reconnect(timeout=timeout)
+
+    def wait_disconnect(self, timeout: float) -> bool:
+        return self._inner.wait_disconnect(timeout)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 # -------------------------------------------------------------------------------- child: engine
