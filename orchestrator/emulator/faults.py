@@ -9,7 +9,7 @@ SELECTOR is a host name, or a suffix of host names after a dash (``bed07`` match
     host-key-changed        the monitor presents a different host key
     upload-drop@OFFSET[*N]  the connection drops when an upload passes byte OFFSET (N uploads, default 1;
                             *0 = every upload)
-    slow-link@RATE          SFTP/SCP writes capped at RATE bytes/s
+    slow-link@RATE          SFTP/SCP writes capped at RATE bytes/s (cleared: a held write goes at once)
     disk-full               the data partition has no free space
     install-fail            cms-install fails (exit 5, "flash write error")
     reboot-hang             a reboot never comes back (until the fault is cleared)

@@ -192,8 +192,11 @@ class EmulatedMonitor:
         now = time.monotonic()
         start = max(now, self._next_send)
         self._next_send = start + nbytes / fault["rate"]
-        if self._next_send > now:
-            await asyncio.sleep(self._next_send - now)
+        while (left := self._next_send - time.monotonic()) > 0:
+            if "slow-link" not in self._faults:  # cleared: the link is fast again, held writes go now
+                self._next_send = time.monotonic()
+                return
+            await asyncio.sleep(min(left, 0.05))
 
     # ----------------------------------------------------------------- requests from the device shell
     def scan_requests(self) -> None:

@@ -164,19 +164,25 @@ def test_two_journals_on_one_fleet_install_each_monitor_once_and_the_loser_names
 
 def test_a_second_controller_started_during_a_slow_upload_leaves_that_monitor_to_the_first(
         tmp_path: Path) -> None:
-    with rig(tmp_path, monitors=3, sinkhole=False, faults="*=slow-link@300") as r:  # ~2 s per upload
+    # 1 byte/s: an upload lasts until the test clears the fault, not a race against B's start-up.
+    with rig(tmp_path, monitors=3, sinkhole=False, faults="*=slow-link@1") as r:
         a_path, b_path = tmp_path / "a.db", tmp_path / "b.db"
         x, y, z = r.indicator_map.loopback_prefix.split(".")
         a = _run(r, journal=a_path, json_out=True)
         a_campaign = _wait_for_uploads(a)  # the canary is on the wire: A holds its lease
+        canary = _fleet(a_path).waves[0][0]
+        for m in r.fleet.monitors:  # A waits for its canary: the others are B's to take, at full speed
+            if m.name != canary:
+                m.clear_fault("slow-link")
         b = _run(r, "--indicator-prefix", f"{x}.{y}.{int(z) % 250 + 1}", journal=b_path)
         b_code, b_err = _finish(b)
+        assert a.poll() is None, "A finished before B ended: the test proves nothing"
+        r.fleet.monitor(canary).clear_fault("slow-link")
         assert a.stdout is not None
         a.stdout.read()
         assert a.wait(timeout=120) in (ExitCode.OK, ExitCode.INCOMPLETE)
         assert b_code in (ExitCode.OK, ExitCode.INCOMPLETE), b_err
         assert _installs(r) == dict.fromkeys(_installs(r), 1)
-        canary = _fleet(a_path).waves[0][0]
         with SqliteJournal(b_path) as journal:
             holders = [rec.data["held_by"] for rec in journal.records()
                        if rec.device == canary and rec.data.get("reason") == HELD_ELSEWHERE]
