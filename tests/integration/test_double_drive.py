@@ -231,7 +231,8 @@ def test_a_second_tui_on_the_same_monitors_is_refused_before_it_binds_the_sinkho
         sessions = []
         for stack in (first, second):
             config = SimpleNamespace()
-            _package_session(args, config, stack.enter_context(SqliteJournal(r.journal_path)), stack, "op")
+            journal = stack.enter_context(SqliteJournal(r.journal_path))
+            _package_session(args, config, journal, stack, "op", [])  # [] : the window's campaign sinkhole
             sessions.append(config)
         running = sessions[0].new_engine(r.package)
         assert running.observer is not None  # the first holds the claims, then the sinkhole's ports
