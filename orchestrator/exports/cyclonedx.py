@@ -7,9 +7,10 @@ properties, manufacturer Contec). CycloneDX carries one analysis per vulnerabili
 appears once per distinct analysis, each entry listing the monitors it applies to:
 
 - ``resolved``   where, and only where, the post-patch verdict for that CVE is ``fixed``;
-- ``in_triage``  where the fix is installed but the verdict is inconclusive;
-- ``exploitable`` everywhere else (still vulnerable, failed, deferred, not done), with a response
-  (``update``; ``workaround_available`` when deferred and kept isolated) and a detail saying why.
+- ``exploitable`` everywhere else (still vulnerable, inconclusive, failed, deferred, not done), with a
+  response (``update``; ``workaround_available`` when deferred and kept isolated) and a detail saying why.
+  An inconclusive verdict is ``exploitable`` as it is ``known_affected`` in the CSAF export, so the two
+  documents never classify one monitor differently: a fix that could not be shown is not claimed.
 
 The serial number is derived from the campaign and chain head (UUIDv5) and the timestamp is the model's,
 so the same journal always gives the same bytes. Deliberately left out: ratings (CISA's, not ours).
@@ -135,8 +136,6 @@ def _patch_analysis(model: ExportModel, row: DeviceRow, cve: str) -> _Key:
     _category, detail = _action(model, row, verdict)
     if row.containment and row.containment.get("state") not in (None, "", "networked"):
         detail = f"{detail} {_containment_text(row.containment)}"
-    if verdict == "inconclusive":
-        return ImpactAnalysisState.IN_TRIAGE, (_R.UPDATE,), detail, ImpactAnalysisAffectedStatus.UNKNOWN
     responses = ((_R.WORKAROUND_AVAILABLE, _R.UPDATE) if row.outcome is Outcome.DEFERRED or row.contained
                  else (_R.UPDATE,))
     return ImpactAnalysisState.EXPLOITABLE, responses, detail, ImpactAnalysisAffectedStatus.AFFECTED

@@ -54,10 +54,14 @@ def test_resolved_only_where_the_post_patch_verdict_is_fixed() -> None:
         assert (state == "resolved") == fixed, (cve, device, state)
 
 
-def test_unfixed_monitors_are_exploitable_or_in_triage_with_a_response() -> None:
+def test_unfixed_monitors_are_exploitable_with_a_response_inconclusive_ones_too() -> None:
     bom = _bom()
     states = _states(bom)
-    assert states[("CVE-2025-0683", "south-icu-bed01")] == "in_triage"  # inconclusive
+    # inconclusive: exploitable, as CSAF says known_affected; the two documents classify alike
+    assert states[("CVE-2025-0683", "south-icu-bed01")] == "exploitable"
+    detail = next(v["analysis"]["detail"] for v in bom["vulnerabilities"] if v["id"] == "CVE-2025-0683"
+                  and any(a["ref"].endswith("south-icu-bed01") for a in v["affects"]))
+    assert "inconclusive" in detail.lower()
     assert states[("CVE-2025-0626", "south-icu-bed02")] == "exploitable"  # still vulnerable
     deferred = next(
         v
@@ -81,3 +85,18 @@ def test_the_bom_carries_campaign_and_chain_head_and_is_deterministic() -> None:
     props = {p["name"]: p["value"] for p in json.loads(first)["metadata"]["properties"]}
     assert props["cmspatch:chain_head"] == records[-1].hash
     assert props["cmspatch:campaign"] == records[0].campaign
+
+
+def test_csaf_and_cyclonedx_classify_every_monitor_and_cve_alike() -> None:
+    """One word per outcome (issue 13): fixed is resolved, everything CSAF calls known_affected
+    (inconclusive included) is exploitable; the two documents never disagree about a monitor."""
+    from orchestrator.exports.csaf import csaf_document, product_id
+
+    model = build_model(build_campaign())
+    name_of = {product_id(d): d.name for d in model.devices}
+    csaf = {(v["cve"], name_of[p]): word for v in csaf_document(model)["vulnerabilities"]
+            for word, ids in v["product_status"].items() for p in ids}
+    cdx = _states(_bom())
+    assert set(csaf) == set(cdx)
+    same = {"fixed": "resolved", "known_affected": "exploitable"}
+    assert {key: same[word] for key, word in csaf.items()} == cdx
