@@ -138,7 +138,7 @@ def bench_runner(args: argparse.Namespace, campaign_sinkhole: Any) -> Any:
 
 
 def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack: ExitStack,
-                     operator: str, campaign_sinkhole: list[Any]) -> None:
+                     operator: str, campaign_sinkhole: list[Any] | None = None) -> None:
     from orchestrator import wiring
     from orchestrator.adapters.inventory_file import load_inventory
     from orchestrator.adapters.package_verify import verify_package
@@ -156,7 +156,8 @@ def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack:
         if args.no_sinkhole:
             return None
         hole = wiring.sinkhole(IndicatorMap(args.indicator_prefix), stack)
-        campaign_sinkhole.append(hole)  # a bench session in this window watches through it
+        if campaign_sinkhole is not None:
+            campaign_sinkhole.append(hole)  # a bench session in this window watches through it
         return hole
 
     def held(engine: Any) -> Any:  # locks before listeners: refused as held, never as "address in use"
