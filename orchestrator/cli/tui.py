@@ -107,14 +107,17 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return code
 
 
-def bench_runner(args: argparse.Namespace, campaign_sinkhole: Any) -> Any:
+def bench_runner(args: argparse.Namespace, campaign_sinkhole: Any, hands: Any = None) -> Any:
     """The TUI's bench station (``tui.session.BenchRunner``): ``bench_station.run_station`` on a journal
     it opens as a writer (``journal_unit.campaign_unit``; the one the TUI watches is read-only), the
     unit's bench address, MAC and UDP ports from the inventory (``-i``), the sinkhole on
     ``--indicator-prefix``: the campaign's own when one runs in this window (``campaign_sinkhole()``),
-    never a second one bound on the same addresses."""
+    never a second one bound on the same addresses. ``hands(device)``: in the demo, what each step the
+    technician answers done does to the emulated unit (``Demo.bench_hands``); on a ward, the person does."""
 
     def run(campaign: str, device: str, technician: str, prompter: Any, on_record: Any) -> Any:
+        if hands is not None:
+            prompter = _HandsAtTheBench(prompter, hands(device))
         from orchestrator.bench_station import DEFAULT_WINDOW, Station, run_station
         from orchestrator.cli.bench import unit_facts
         from orchestrator.cli.journal_unit import campaign_unit
@@ -135,6 +138,23 @@ def bench_runner(args: argparse.Namespace, campaign_sinkhole: Any) -> Any:
                     on_record(record)
 
     return run
+
+
+class _HandsAtTheBench:
+    """The demo's technician: a step answered done on the screen is then done to the emulated unit, as a
+    person at a real bench does it before answering (the station reads the unit only after the answer)."""
+
+    def __init__(self, screen: Any, hands: dict[str, Any]) -> None:
+        self._screen, self._hands = screen, hands
+
+    def ask(self, step: str, number: int, instructions: str, *, elapsed: float, window: float) -> Any:
+        answer = self._screen.ask(step, number, instructions, elapsed=elapsed, window=window)
+        if answer.done and step in self._hands:
+            self._hands[step]()
+        return answer
+
+    def say(self, message: str) -> None:
+        self._screen.say(message)
 
 
 def _package_session(args: argparse.Namespace, config: Any, journal: Any, stack: ExitStack,
@@ -283,6 +303,16 @@ def _demo_headless(demo: Any, args: argparse.Namespace) -> int:
     return int(campaign.exit_code_of(outcome))
 
 
+def _demo_bench(demo: Any, window: float | None = None) -> Any:
+    """The demo's bench station: its hands-on unit answers on its bench address, watched through the
+    bench's own indicator stand-in (an isolated switch: never the campaign's sinkhole), and the
+    technician's answers move the emulated unit (``Demo.bench_hands``)."""
+    unit = argparse.Namespace(journal=str(demo.journal_path), campaign=None,
+                              inventory=str(demo.inventory_path), bench_window=window,
+                              indicator_prefix=demo.bench_map.loopback_prefix)
+    return bench_runner(unit, lambda: None, hands=demo.bench_hands)
+
+
 def _demo_tui(demo: Any, args: argparse.Namespace) -> int:
     from orchestrator.adapters.journal_sqlite import SqliteJournal
     from tui.session import Session, SessionConfig
@@ -294,7 +324,8 @@ def _demo_tui(demo: Any, args: argparse.Namespace) -> int:
             verify=lambda: demo.verify(refused=args.refused),
             new_engine=lambda package: demo.engine(package, journal, operator=operator),
             title=f"cmspatch demo · {args.monitors} emulated monitors",
-            technician_hands=demo.press_trigger)
+            technician_hands=demo.press_trigger,
+            bench=_demo_bench(demo) if demo.bench_units and demo.bench_map is not None else None)
         _exports(config, demo.journal_path)
         session = Session(config)
         code = _run_app(session)

@@ -13,6 +13,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,43 @@ def test_the_demos_hands_on_unit_is_confirmed_benched_and_ends_patched_at_bench_
     assert "Evidence level: bench" in render_csaf(model).decode()
     assert "Evidence level bench:" in render_cyclonedx(model).decode()
     assert "<strong>bench</strong>" in render_html(model).decode()
+
+
+class _SaysYes:
+    """The person at the TUI's bench screen who answers y to every step and touches nothing: in the demo
+    the station's own hands (Demo.bench_hands) must do each step, or the unit would stay dark."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def ask(self, step: str, number: int, instructions: str, *, elapsed: float, window: float) -> Any:
+        from orchestrator.ports import Answer
+
+        self.steps.append(step)
+        return Answer(done=True)
+
+    def say(self, message: str) -> None:
+        pass
+
+
+def test_the_tui_demos_bench_station_does_what_the_technician_answers_and_ends_patched(demo: Demo) -> None:
+    from orchestrator.cli.tui import _demo_bench
+
+    unit = demo.manual_units[0]
+    package = demo.verify().require()
+    with SqliteJournal(demo.journal_path) as journal:
+        engine = demo.engine(package, journal)
+        engine.run(auto_approve=True)
+        engine.confirm_manual(unit, TECHNICIAN, version=package.target_version)
+        campaign = engine.campaign_id
+    screen, records = _SaysYes(), []
+    result = _demo_bench(demo, window=2.4)(campaign, unit, "B. Verdi", screen, records.append)
+    assert screen.steps == ["on-bench", "patient-simulator", "menu-update", "boot-key"]
+    assert result.outcome == "patched", result
+    with SqliteJournal(demo.journal_path, create=False, read_only=True) as journal:
+        row = next(d for d in build_model(list(journal.records())).devices if d.name == unit)
+    assert (row.state, row.reason, row.evidence_level) == ("patched", "verified-at-bench", "bench")
+    assert records  # the session's records reach the view
+    # The station's hands did each step to the emulated unit (the unit's silence alone would not show it).
+    done = [a.get("kind") for a in demo.bench_units[unit].activity()]
+    assert done[0] == "boot" and "simulator-attached" in done and done.count("trigger") == 2, done
