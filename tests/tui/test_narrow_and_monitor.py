@@ -117,3 +117,13 @@ async def test_a_verdict_proven_at_the_bench_says_so_beside_the_tick() -> None:
         text = await _open(app, pilot, "mon-0003")
         assert "0626 ✔ fixed (bench)" in text
         assert "(device+network)" not in text
+
+
+async def test_a_failure_reason_code_is_explained_where_it_is_shown() -> None:
+    r = Recorder()
+    r.seq = 30_000
+    failed = r.state("mon-0003", "verifying", "failed", 1, "installer-failed")
+    app = recorded_app(12, (failed,))
+    async with app.run_test(size=NARROW) as pilot:
+        text = await _open(app, pilot, "mon-0003")
+        assert "Failed: installer-failed - the monitor's installer reported a failure" in text

@@ -17,6 +17,7 @@ from orchestrator.domain.describe import describe
 from orchestrator.domain.devices import DeliveryPath
 from orchestrator.domain.events import EventKind, JournalRecord
 from orchestrator.domain.evidence import EvidenceLevel, level_of
+from orchestrator.domain.failures import explain as explain_failure
 from orchestrator.domain.handson import next_step
 from orchestrator.domain.lifecycle import DeviceState
 from tui.model import CVE_IDS, FleetModel, MonitorRow, state_label, verdict_label
@@ -98,7 +99,9 @@ def render_decisive(row: MonitorRow) -> Text:
     else:
         t.append("Last change: none recorded yet\n", style="bold")
     if row.state == DeviceState.FAILED.value:
-        t.append(f"Failed: {row.reason or 'no reason recorded'}\n", style="bold reverse")
+        meaning = explain_failure(row.reason) if row.reason else ""
+        t.append(f"Failed: {row.reason or 'no reason recorded'}", style="bold reverse")
+        t.append(f" - {meaning}\n" if meaning and meaning != row.reason else "\n")
     elif row.state == DeviceState.DEFERRED.value:
         t.append(f"Deferred: {row.reason or 'no reason recorded'} (re-checked before the campaign ends)\n",
                  style="bold")
