@@ -55,7 +55,9 @@ def _bench(demo: Demo, unit: str) -> tuple[int, str, str]:
                         "--sinkhole-prefix", demo.bench_map.loopback_prefix], demo.bench_hands(unit))
 
 
-def test_the_demos_hands_on_unit_is_confirmed_benched_and_ends_patched_at_bench_level(demo: Demo) -> None:
+def _confirmed(demo: Demo) -> tuple[str, Any, str]:
+    """The demo's campaign run, its hands-on unit confirmed by the named technician: (unit, package,
+    campaign), the unit awaiting its bench session."""
     unit = demo.manual_units[0]
     package = demo.verify().require()
     with SqliteJournal(demo.journal_path) as journal:
@@ -64,6 +66,11 @@ def test_the_demos_hands_on_unit_is_confirmed_benched_and_ends_patched_at_bench_
         assert engine.status.devices[unit].state is DeviceState.AWAITING_TECHNICIAN
         engine.confirm_manual(unit, TECHNICIAN, version=package.target_version)
         assert engine.status.devices[unit].state is DeviceState.AWAITING_BENCH
+    return unit, package, engine.campaign_id
+
+
+def test_the_demos_hands_on_unit_is_confirmed_benched_and_ends_patched_at_bench_level(demo: Demo) -> None:
+    unit, package, _ = _confirmed(demo)
 
     code, out, err = _bench(demo, unit)
     assert code == 0, err
@@ -110,13 +117,7 @@ class _SaysYes:
 def test_the_tui_demos_bench_station_does_what_the_technician_answers_and_ends_patched(demo: Demo) -> None:
     from orchestrator.cli.tui import _demo_bench
 
-    unit = demo.manual_units[0]
-    package = demo.verify().require()
-    with SqliteJournal(demo.journal_path) as journal:
-        engine = demo.engine(package, journal)
-        engine.run(auto_approve=True)
-        engine.confirm_manual(unit, TECHNICIAN, version=package.target_version)
-        campaign = engine.campaign_id
+    unit, _, campaign = _confirmed(demo)
     screen, records = _SaysYes(), []
     result = _demo_bench(demo, window=2.4)(campaign, unit, "B. Verdi", screen, records.append)
     assert screen.steps == ["on-bench", "patient-simulator", "menu-update", "boot-key"]
